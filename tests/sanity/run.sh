@@ -4,7 +4,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="$ROOT/.venv/bin"
-DEST="$ROOT/.build/sanity/ansible_collections/meshdr/alicloud"
+# A directory per run, so parallel runs (developers, CI) never share one.
+WORK="$ROOT/.build/sanity-$$"
+DEST="$WORK/ansible_collections/meshdr/alicloud"
+trap 'rm -rf "$WORK"' EXIT
 PYVER="$("$BIN/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 # ansible-test's sanity venvs bootstrap pip with a script downloaded from its CI host.  Where that
@@ -35,7 +38,6 @@ PY
   fi
 fi
 
-rm -rf "$ROOT/.build/sanity"
 mkdir -p "$DEST"
 cd "$ROOT"
 # The file set of the collection: tracked and new files, minus what galaxy.yml's build_ignore leaves out

@@ -1,0 +1,271 @@
+"""ASM's controllers in the lab: IstioGateway -> gateway workload in each cluster, and resync.
+
+For each mesh, every ``IstioGateway`` CR (``istio.alibabacloud.com``, in ``istio-system``)
+yields, in each cluster of ``spec.clusterIds`` (default: the mesh's clusters that are not
+discovery-only): a ServiceAccount, a Deployment and a Service named ``istio-<name>`` in
+``istio-system`` (the Service of type LoadBalancer gets ``status.loadBalancer.ingress[0].ip``
+= the cluster's region address, where the lab's Envoy listens), plus an autoscaling/v2 HPA
+when ``minReplicas``/``maxReplicas`` are given.  Deleting the CR removes them.
+
+ASM owns the gateway Deployment and resyncs it: a deleted or hand-edited Deployment is
+restored ``topology.timing.gateway_resync`` seconds after the change is seen (0 = off).
+The first creation for a new CR is immediate.
+
+The data plane (``drlab.dataplane.component``) reads the objects written here; this
+module also offers the shared look-ups both use (:func:`list_any`, :func:`gateway_labels`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger("drlab.mesh")
+
+ASM_GROUP = "istio.alibabacloud.com"
+ISTIO_GROUP = "networking.istio.io"
+NS = "istio-system"
+OWNER_LABEL = "drlab.io/istio-gateway"
+MESH_LABEL = "drlab.io/mesh-id"
+PROXY_IMAGE = "registry-cn-hangzhou.ack.aliyuncs.com/acs/proxyv2:1.24.6.64-g6b1f7a5b-aliyun"
+
+
+def list_any(server: Any, group: str, kind: str, versions: tuple[str, ...] = ("v1", "v1beta1", "v1alpha3"),
+             namespace: str | None = None) -> list[dict[str, Any]]:
+    """Objects of a kind whatever version they were written with, one per namespace/name."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for version in versions:
+        try:
+            items = server.list(f"{group}/{version}", kind, namespace)
+        except Exception:  # noqa: BLE001,S112 - a version the server does not serve
+            continue
+        if isinstance(items, dict):
+            items = items.get("items") or []
+        for obj in items or []:
+            meta = obj.get("metadata") or {}
+            seen.setdefault((meta.get("namespace", ""), meta.get("name", "")), obj)
+    return list(seen.values())
+
+
+def gateway_labels(name: str) -> dict[str, str]:
+    """Pod labels of ASM gateway ``name`` (what Gateway selectors and rate limiters match)."""
+    return {"app": f"istio-{name}", "istio": name, "provider": "asm"}
+
+
+def _replicas(spec: dict[str, Any]) -> int:
+    if spec.get("replicaCount") is not None:
+        return int(spec["replicaCount"])
+    if spec.get("minReplicas") is not None:
+        return int(spec["minReplicas"])
+    return 1
+
+
+class MeshComponent:
+    def __init__(self, lab: Any):
+        self.lab = lab
+        self.resync_delay = float(lab.topology.get("timing", {}).get("gateway_resync", 20.0))
+        self.cluster_region = {c["id"]: r for r in lab.topology["regions"] for c in r["clusters"]}
+        self._subscribed: set[str] = set()
+        self._created: set[tuple[str, str, str]] = set()  # (mesh, gateway, cluster) first creation done
+        self._due: dict[tuple[str, str, str], float] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.resyncs = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        cloud = self.lab.components.get("cloud")
+        if cloud is not None and hasattr(cloud, "on_change"):
+            cloud.on_change(lambda kind, object_id: self._wake.set())
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def status(self) -> dict[str, Any]:
+        summary = [f"ASM controllers watching {len(self._subscribed)} Kubernetes APIs; gateway resync "
+                   + (f"after {self.resync_delay:g}s" if self.resync_delay > 0 else "off")]
+        return {"watched": sorted(self._subscribed), "resyncs": self.resyncs,
+                "pending_resync": len(self._due), "summary": summary}
+
+    # -- watching ---------------------------------------------------------------------
+    def _kube(self) -> Any:
+        return self.lab.components.get("kube")
+
+    def meshes(self) -> list[dict[str, Any]]:
+        cloud = self.lab.components.get("cloud")
+        if cloud is None or not hasattr(cloud, "meshes"):
+            return []
+        return [m for m in cloud.meshes() if m.get("state") != "deleting"]
+
+    def _subscribe(self, server_id: str) -> Any:
+        kube = self._kube()
+        server = kube.server(server_id) if kube is not None else None
+        if server is not None and server_id not in self._subscribed:
+            server.subscribe(lambda event, obj: self._wake.set())
+            self._subscribed.add(server_id)
+        return server
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self.reconcile()
+            except Exception:  # noqa: BLE001 - keep the controller alive, as a real one would
+                log.exception("mesh reconcile failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    # -- reconcile -------------------------------------------------------------------
+    def reconcile(self) -> None:
+        for region in self.lab.topology["regions"]:
+            for cluster in region["clusters"]:
+                self._subscribe(cluster["id"])
+        wanted: set[tuple[str, str, str]] = set()
+        for mesh in self.meshes():
+            server = self._subscribe(mesh["id"])
+            if server is None:
+                continue
+            members = [c for c in mesh.get("clusters", []) if not (mesh.get("discovery_only") or {}).get(c)]
+            for cr in list_any(server, ASM_GROUP, "IstioGateway", ("v1beta1", "v1"), NS):
+                spec = cr.get("spec") or {}
+                name = cr["metadata"]["name"]
+                for cluster_id in spec.get("clusterIds") or members:
+                    target = self._subscribe(cluster_id)
+                    if target is None or cluster_id not in self.cluster_region:
+                        continue
+                    key = (mesh["id"], name, cluster_id)
+                    wanted.add(key)
+                    self._ensure(target, key, spec)
+        self._garbage_collect(wanted)
+
+    def _desired(self, key: tuple[str, str, str], spec: dict[str, Any]) -> list[dict[str, Any]]:
+        mesh_id, name, cluster_id = key
+        full = f"istio-{name}"
+        labels = gateway_labels(name)
+        owned = {**labels, OWNER_LABEL: name, MESH_LABEL: mesh_id}
+        meta = {"name": full, "namespace": NS, "labels": owned}
+        ports = [{"name": p.get("name") or f"port-{p['port']}", "port": int(p["port"]),
+                  "targetPort": int(p.get("targetPort") or p["port"]), "protocol": "TCP"}
+                 for p in spec.get("ports") or [{"name": "http-0", "port": 80, "targetPort": 80}]]
+        pod_labels = {**(spec.get("podLabels") or {}), **labels}
+        resources = spec.get("resources") or {"limits": {"cpu": "2", "memory": "2G"},
+                                               "requests": {"cpu": "200m", "memory": "256Mi"}}
+        container = {"name": "istio-proxy", "image": PROXY_IMAGE, "resources": resources,
+                     "ports": [{"containerPort": p["targetPort"], "protocol": "TCP"} for p in ports],
+                     "env": list(spec.get("env") or [])}
+        objs: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": copy.deepcopy(meta)},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": copy.deepcopy(meta), "spec": {
+                "replicas": _replicas(spec), "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": pod_labels,
+                                          "annotations": {"sidecar.istio.io/inject": "false"}},
+                             "spec": {"serviceAccountName": full, "containers": [container]}}}},
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {**copy.deepcopy(meta), "annotations": dict(spec.get("serviceAnnotations") or {})},
+             "spec": {"type": spec.get("serviceType") or "LoadBalancer", "selector": labels, "ports": ports,
+                      **({"externalTrafficPolicy": spec["externalTrafficPolicy"]}
+                         if spec.get("externalTrafficPolicy") else {})}},
+        ]
+        if spec.get("minReplicas") is not None or spec.get("maxReplicas") is not None:
+            metrics = []
+            for resource in ("cpu", "memory"):
+                target = (spec.get(resource) or {}).get("targetAverageUtilization")
+                if target:
+                    metrics.append({"type": "Resource", "resource": {"name": resource, "target": {
+                        "type": "Utilization", "averageUtilization": int(target)}}})
+            objs.append({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                         "metadata": copy.deepcopy(meta), "spec": {
+                             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": full},
+                             "minReplicas": int(spec.get("minReplicas") or 1),
+                             "maxReplicas": int(spec.get("maxReplicas") or spec.get("minReplicas") or 1),
+                             "metrics": metrics or [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                                 "type": "Utilization", "averageUtilization": 80}}}]}})
+        return objs
+
+    def _drifted(self, current: dict[str, Any], desired: dict[str, Any], spec: dict[str, Any]) -> bool:
+        cur, want = current.get("spec") or {}, desired["spec"]
+        replicas = cur.get("replicas", 1)
+        if spec.get("minReplicas") is not None or spec.get("maxReplicas") is not None:
+            low = int(spec.get("minReplicas") or 1)
+            high = int(spec.get("maxReplicas") or low)
+            bad_replicas = not low <= int(replicas) <= high  # the HPA owns replicas inside its range
+        else:
+            bad_replicas = int(replicas) != want["replicas"]
+        tmpl = ((cur.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        labels_ok = all(tmpl.get(k) == v for k, v in want["template"]["metadata"]["labels"].items())
+        return bad_replicas or not labels_ok
+
+    def _ensure(self, server: Any, key: tuple[str, str, str], spec: dict[str, Any]) -> None:
+        if server.get("v1", "Namespace", None, NS) is None:
+            server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+        for obj in self._desired(key, spec):
+            current = server.get(obj["apiVersion"], obj["kind"], NS, obj["metadata"]["name"])
+            if obj["kind"] != "Deployment":
+                if current is None or any(
+                        (current.get("spec") or {}).get(k) != v for k, v in (obj.get("spec") or {}).items()
+                        if k in ("ports", "type", "minReplicas", "maxReplicas", "selector")):
+                    server.apply(obj)
+                if obj["kind"] == "Service":
+                    self._lb_status(server, obj, key[2])
+                continue
+            if current is not None and not self._drifted(current, obj, spec):
+                self._due.pop(key, None)
+                self._created.add(key)
+                continue
+            if key not in self._created:
+                server.apply(obj)
+                self._created.add(key)
+                continue
+            if self.resync_delay <= 0:
+                continue
+            due = self._due.setdefault(key, time.monotonic() + self.resync_delay)
+            if time.monotonic() >= due:
+                server.apply(obj)
+                self._due.pop(key, None)
+                self.resyncs += 1
+                self.lab.record_event("gateway_resynced", mesh_id=key[0], gateway=key[1], cluster_id=key[2],
+                                      deployment=f"{NS}/{obj['metadata']['name']}",
+                                      reason="deleted" if current is None else "edited")
+
+    def _lb_status(self, server: Any, svc: dict[str, Any], cluster_id: str) -> None:
+        current = server.get("v1", "Service", NS, svc["metadata"]["name"])
+        if current is None or (current.get("spec") or {}).get("type") != "LoadBalancer":
+            return
+        ip = self.cluster_region[cluster_id]["address"]
+        ingress = ((current.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if not ingress or ingress[0].get("ip") != ip:
+            server.patch_status("v1", "Service", NS, svc["metadata"]["name"],
+                                {"loadBalancer": {"ingress": [{"ip": ip}]}})
+
+    def _garbage_collect(self, wanted: set[tuple[str, str, str]]) -> None:
+        kube = self._kube()
+        if kube is None:
+            return
+        for cluster_id in self.cluster_region:
+            server = kube.server(cluster_id)
+            if server is None:
+                continue
+            for api, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ServiceAccount"),
+                              ("autoscaling/v2", "HorizontalPodAutoscaler")):
+                try:
+                    items = server.list(api, kind, NS, label_selector=OWNER_LABEL)
+                except Exception:  # noqa: BLE001,S112 - kind not served
+                    continue
+                if isinstance(items, dict):
+                    items = items.get("items") or []
+                for obj in items or []:
+                    labels = obj["metadata"].get("labels") or {}
+                    key = (labels.get(MESH_LABEL, ""), labels.get(OWNER_LABEL, ""), cluster_id)
+                    if key in wanted:
+                        continue
+                    # the CR (or its whole mesh) is gone: ASM removes what it created
+                    server.delete(api, kind, NS, obj["metadata"]["name"])
+                    self._created.discard(key)
+                    self._due.pop(key, None)

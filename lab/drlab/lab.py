@@ -53,11 +53,11 @@ class Lab:
     def admin_route(self, method: str, path: str, handler: Handler) -> None:
         self.cloud_app.router.add_route(method, "/__drlab/" + path.lstrip("/"), handler)
 
-    async def serve(self, app: web.Application, host: str, port: int) -> None:
-        """Bind an aiohttp application on a specific address (never a wildcard)."""
+    async def serve(self, app: web.Application, host: str, port: int, ssl_context: Any = None) -> None:
+        """Bind an aiohttp application on a specific address (never a wildcard); TLS when ssl_context is given."""
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         self._runners.append(runner)
 

@@ -379,6 +379,18 @@ class ServiceMeshApi:
             raise ApiError(503, "ServiceUnavailable", "drlab: the kube component is not running in this lab.")
         return kube.ensure_server(mesh["id"], "mesh")
 
+    @staticmethod
+    def _kube_write(operation: Callable[[dict[str, Any]], Any], obj: dict[str, Any]) -> None:
+        # The mesh API server validates the CR; its refusal is the caller's fault, as in ASM.
+        from ..kube.errors import ApiError as KubeApiError
+
+        try:
+            operation(obj)
+        except KubeApiError as exc:
+            if exc.code >= 500:
+                raise ApiError(500, "InternalError", f"mesh API server: {exc.message}") from None
+            raise ApiError(400, "InvalidParameter", f"Body: {exc.message}") from None
+
     def create_gateway(self, p: Params) -> dict:
         mesh = self._get_running(p)
         body = self._gateway_body(p)
@@ -387,7 +399,7 @@ class ServiceMeshApi:
         if server.get(GATEWAY_API, "IstioGateway", "istio-system", name) is not None:
             raise ApiError(400, "ASMGateway.AlreadyExists",  # inferred code
                            f"IstioGateway istio-system/{name} already exists in ServiceMesh {mesh['id']}.")
-        server.create(body)
+        self._kube_write(server.create, body)
         self.cloud.lab.record_event("asm_gateway_created", mesh_id=mesh["id"], name=name)
         return {}
 
@@ -406,6 +418,6 @@ class ServiceMeshApi:
         merged["metadata"] = {**current.get("metadata", {}),
                               **{k: v for k, v in body["metadata"].items() if k in ("labels", "annotations")}}
         merged["metadata"].pop("resourceVersion", None)
-        server.replace(merged)
+        self._kube_write(server.replace, merged)
         self.cloud.lab.record_event("asm_gateway_updated", mesh_id=mesh["id"], name=name)
         return {}

@@ -343,29 +343,9 @@ class DataPlaneComponent:
                                if r["type"] in ("A", "AAAA", "CNAME")], zone=zone)
 
     def _health_targets(self) -> list[dict[str, Any]]:
+        # The cloud component renders targets in the shape HealthChecker consumes.
         cloud = self._cloud()
-        if cloud is None or not hasattr(cloud, "health_targets"):
-            return []
-        by_address: dict[str, dict[str, Any]] = {}
-        for t in cloud.health_targets():
-            tpl = t["template"]
-            ext = tpl.get("extend_info") or {}
-            target = by_address.setdefault(t["address_id"], {
-                "address_id": t["address_id"], "address": t["address"], "enabled": True,
-                "judgement": t.get("health_judgement") or "any_ok", "tasks": []})
-            target["tasks"].append({
-                "protocol": tpl["protocol"], "port": t.get("port"), "interval": float(tpl["interval"]),
-                "timeout_ms": float(tpl["timeout_ms"]), "evaluation_count": int(tpl["evaluation_count"]),
-                "failure_rate": float(tpl["failure_rate"]), "nodes": len(tpl.get("nodes") or []) or 1,
-                "host": ext.get("host"), "path": ext.get("path"), "code": ext.get("code"),
-                "follow_redirect": ext.get("followRedirect")})
-        gtm = getattr(cloud, "gtm", None)
-        for target in by_address.values():
-            address = getattr(gtm, "addresses", {}).get(target["address_id"]) if gtm is not None else None
-            health = (address or {}).get("health") or {}
-            target["health_status"] = health.get("HealthStatus")
-            target["available_status"] = health.get("AvailableStatus")
-        return list(by_address.values())
+        return cloud.health_targets() if cloud is not None and hasattr(cloud, "health_targets") else []
 
     def _set_health(self, address_id: str, health: str, available: str, reason: str) -> None:
         cloud = self._cloud()

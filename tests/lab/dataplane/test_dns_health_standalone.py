@@ -12,6 +12,7 @@ import dns.query
 import dns.rcode
 import dns.resolver
 import pytest
+
 from drlab.dataplane.dns import Answer, DnsServer, select
 from drlab.dataplane.health import HealthChecker
 from drlab.testing import free_port

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 from aiohttp import web
+
 from drlab.dataplane.envoy import EnvoySupervisor
 from drlab.dataplane.envoyconf import GatewayInputs, translate
 from drlab.dataplane.locality import Endpoint

@@ -1,0 +1,169 @@
+"""Domain -> GTM DNS -> region gateway (real Envoy) -> Bookinfo, and a gateway loss seen from outside."""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import socket
+import time
+import urllib.request
+
+import dns.resolver
+import pytest
+from alibabacloud_alidns20150109 import models as dns_models
+from dp_world import GATEWAY_PORT, RESYNC, World, wait_for
+from kubernetes import client as k8s
+
+ZONE = "meshdr-lab.example.com"
+
+
+def get(address: str, path: str = "/productpage", host: str = "bookinfo.example.com"):
+    conn = http.client.HTTPConnection(address, GATEWAY_PORT, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(), {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+
+
+def _gateway_objects(world: World, index: int) -> None:
+    cluster_id = world.regions[index]["clusters"][0]["id"]
+    api = world.cluster_api[cluster_id]
+    dep = k8s.AppsV1Api(api).read_namespaced_deployment("istio-ingressgateway", "istio-system")
+    assert dep.spec.replicas == 1
+    k8s.CoreV1Api(api).read_namespaced_service_account("istio-ingressgateway", "istio-system")
+    k8s.AutoscalingV2Api(api).read_namespaced_horizontal_pod_autoscaler("istio-ingressgateway", "istio-system")
+    svc = wait_for(lambda: (s := k8s.CoreV1Api(api).read_namespaced_service("istio-ingressgateway", "istio-system"))
+                   .status.load_balancer.ingress and s, 5, what="LoadBalancer ingress")
+    assert svc.spec.type == "LoadBalancer"
+    assert svc.status.load_balancer.ingress[0].ip == world.address(index)
+
+
+def test_gateway_workload_created_in_each_cluster(world: World):
+    for index in range(2):
+        _gateway_objects(world, index)
+
+
+def test_productpage_served_in_region(world: World):
+    for index, name in ((0, "cluster-1"), (1, "cluster-2")):
+        status, body, headers = wait_for(lambda i=index: (r := get(world.address(i)))[0] == 200 and r, 10,
+                                         what="productpage through the gateway")
+        for _ in range(10):
+            status, body, headers = get(world.address(index))
+            assert status == 200
+            assert headers["x-drlab-cluster"] == name
+            backends = dict(kv.split("=") for kv in headers["x-drlab-backends"].split(","))
+            assert backends["details"] == name and backends["reviews"] == name
+            assert backends["ratings"] in (name, "none")  # reviews-v1 does not call ratings
+            assert 2000 < len(body) < 20000 and "The Comedy of Errors" in body
+        assert get(world.address(index), "/static/style.css")[0] == 200
+        assert get(world.address(index), "/api/v1/products")[0] in (200, 429)
+        assert get(world.address(index), "/nothing-routed")[0] == 404
+
+
+def test_rate_limiter_beyond_quota(world: World):
+    # quota 5 per 60 s per replica, 1 replica; earlier tests may have used a couple of tokens
+    address = world.address(1)
+    codes = [get(address, "/api/v1/products")[0] for _ in range(8)]
+    assert codes.count(200) <= 5 and codes[-1] == 429 and set(codes) <= {200, 429}
+    with urllib.request.urlopen(f"http://{address}:15000/stats/prometheus", timeout=5) as resp:  # noqa: S310
+        stats = resp.read().decode()
+    limited = [line for line in stats.splitlines() if line.startswith("envoy_http_local_rate_limit_rate_limited")]
+    assert limited and float(limited[0].rsplit(" ", 1)[1]) >= 3
+    # other routes are not limited
+    assert get(address)[0] == 200
+
+
+def _gtm(world: World) -> str:
+    api = world.alidns
+    nodes = api.list_cloud_gtm_monitor_nodes(dns_models.ListCloudGtmMonitorNodesRequest()).body
+    node = nodes.ipv_4isp_city_nodes.ipv_4isp_city_node[0]
+    template = api.create_cloud_gtm_monitor_template(dns_models.CreateCloudGtmMonitorTemplateRequest(
+        name="gw-http", protocol="http", ip_version="IPv4", interval=1, timeout=1000, evaluation_count=2,
+        failure_rate=50, extend_info='{"host":"bookinfo.example.com","path":"/productpage","code":500}',
+        isp_city_nodes=[dns_models.CreateCloudGtmMonitorTemplateRequestIspCityNodes(
+            city_code=node.city_code, isp_code=node.isp_code)])).body.template_id
+    addresses = []
+    for index in range(2):
+        addresses.append(api.create_cloud_gtm_address(dns_models.CreateCloudGtmAddressRequest(
+            name=f"gw-{index + 1}", address=world.address(index), type="IPv4", enable_status="enable",
+            available_mode="auto", health_judgement="any_ok",
+            health_tasks=[dns_models.CreateCloudGtmAddressRequestHealthTasks(template_id=template,
+                                                                            port=GATEWAY_PORT)])).body.address_id)
+    pool = api.create_cloud_gtm_address_pool(dns_models.CreateCloudGtmAddressPoolRequest(
+        address_pool_name="gateways", address_pool_type="IPv4", enable_status="enable",
+        health_judgement="any_ok")).body.address_pool_id
+    api.replace_cloud_gtm_address_pool_address(dns_models.ReplaceCloudGtmAddressPoolAddressRequest(
+        address_pool_id=pool, addresses=[
+            dns_models.ReplaceCloudGtmAddressPoolAddressRequestAddresses(address_id=a, weight_value=w, serial_number=i)
+            for i, (a, w) in enumerate(zip(addresses, (70, 30), strict=True), start=1)]))
+    api.update_cloud_gtm_address_pool_lb_strategy(dns_models.UpdateCloudGtmAddressPoolLbStrategyRequest(
+        address_pool_id=pool, address_lb_strategy="weight"))
+    config = api.create_cloud_gtm_instance_config(dns_models.CreateCloudGtmInstanceConfigRequest(
+        charge_type="postpay", schedule_zone_mode="custom", schedule_zone_name=ZONE, schedule_hostname="gtm",
+        schedule_rr_type="A", ttl=1, enable_status="enable")).body
+    api.replace_cloud_gtm_instance_config_address_pool(dns_models.ReplaceCloudGtmInstanceConfigAddressPoolRequest(
+        instance_id=config.instance_id, config_id=config.config_id, address_pools=[
+            dns_models.ReplaceCloudGtmInstanceConfigAddressPoolRequestAddressPools(
+                address_pool_id=pool, weight_value=1, serial_number=1)]))
+    api.add_domain_record(dns_models.AddDomainRecordRequest(domain_name=ZONE, rr="bookinfo", type="CNAME",
+                                                            value=f"gtm.{ZONE}", ttl=600))
+    return f"bookinfo.{ZONE}"
+
+
+def _resolver(world: World) -> dns.resolver.Resolver:
+    topo = world.lab.topology
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers = [topo["host"]]
+    res.port = topo["ports"]["dns"]
+    res.lifetime = 3
+    res.cache = None
+    return res
+
+
+def _answers(res: dns.resolver.Resolver, name: str, count: int) -> collections.Counter:
+    counts: collections.Counter = collections.Counter()
+    for _ in range(count):
+        counts.update(r.address for r in res.resolve(name, "A"))
+    return counts
+
+
+def test_gtm_failover_and_recovery(world: World):
+    name = _gtm(world)
+    res = _resolver(world)
+    counts = _answers(res, name, 200)
+    assert set(counts) == {world.address(0), world.address(1)}
+    assert 0.55 < counts[world.address(0)] / 200 < 0.85  # weights 70/30
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        res.resolve(f"nothing.{ZONE}", "A")
+
+    # lose region 2's gateway: connection refused at once, gone from DNS within 1 x 2 + 1 (+1) s
+    cluster_id = world.regions[1]["clusters"][0]["id"]
+    apps = k8s.AppsV1Api(world.cluster_api[cluster_id])
+    apps.delete_namespaced_deployment("istio-ingressgateway", "istio-system")
+    deleted = time.monotonic()
+
+    def refused():
+        try:
+            socket.create_connection((world.address(1), GATEWAY_PORT), timeout=1).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+    wait_for(refused, 1.0, 0.02, "connection refused after the gateway Deployment is deleted")
+    wait_for(lambda: world.address(1) not in _answers(res, name, 10), 1 * 2 + 1 + 1.5, 0.1,
+             "region 2 dropped from DNS")
+    detected = time.monotonic() - deleted
+    assert detected <= 4.0 + 0.5
+    assert set(_answers(res, name, 30)) == {world.address(0)}
+    assert get(world.address(0))[0] == 200
+
+    # ASM's resync restores the Deployment; Envoy comes back and GTM lets it rejoin
+    wait_for(lambda: any(d.metadata.name == "istio-ingressgateway"
+                         for d in apps.list_namespaced_deployment("istio-system").items), RESYNC + 3, 0.2,
+             "gateway Deployment restored by resync")
+    assert time.monotonic() - deleted >= RESYNC - 0.5
+    wait_for(lambda: get(world.address(1))[0] == 200, 5, 0.1, "region 2 serving again")
+    wait_for(lambda: world.address(1) in _answers(res, name, 20), 6, 0.2, "region 2 back in DNS")
+    events = world.lab.cli("events", "--json").stdout
+    assert "gateway_envoy_stopped" in events and "gateway_resynced" in events

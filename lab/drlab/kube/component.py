@@ -1,0 +1,163 @@
+"""The kube component: one Kubernetes API per ACK cluster and per ASM mesh, all on the kube port.
+
+Other components reach it as ``lab.components["kube"]`` (API in lab/README.md).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from ..store import write_atomic
+from .api import KubeApi
+from .errors import ApiError
+from .server import KubeServer
+from .tls import KubeTls
+
+log = logging.getLogger("drlab.kube")
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class KubeComponent:
+    def __init__(self, lab: Any):
+        self.lab = lab
+        self.port: int = lab.topology["ports"]["kube"]
+        # HTTPS: client-go (kubectl) sends a kubeconfig's bearer token only over TLS.
+        self.tls = KubeTls(lab.dir.file("state"), lab.host)
+        self.base_url = f"https://{lab.host}:{self.port}"
+        self.servers: dict[str, KubeServer] = {}
+        # Deployments become Available as soon as they are written, since there is no kubelet.
+        # Turn off globally here, or per Deployment with KubeServer.set_external_status(), to own
+        # readiness through patch_status (the data plane does for gateway Deployments).
+        self.auto_deployment_status = True
+        self.api = KubeApi(self)
+        self._cluster_names: dict[str, str] = {}
+        for region in lab.topology.get("regions", []):
+            for cluster in region.get("clusters", []):
+                self._cluster_names[cluster["id"]] = cluster["name"]
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        for path in sorted(glob.glob(self._state_path("*"))):
+            server_id = os.path.basename(path)[len("kube-"):-len(".json")]
+            try:
+                self.servers[server_id] = KubeServer(self, server_id, "", path)
+            except (ValueError, KeyError):
+                log.exception("unreadable kube state %s", path)
+                raise
+        for cluster_id in self._cluster_names:
+            self.ensure_server(cluster_id, "cluster")
+        for server_id, server in self.servers.items():
+            self._write_kubeconfig(server_id)
+            server.finalize_pending()
+        self.lab.admin_route("GET", "kube/servers", self._admin_list)
+        self.lab.admin_route("POST", "kube/servers", self._admin_ensure)
+        self.lab.admin_route("POST", "kube/servers/delete", self._admin_remove)
+        write_atomic(self.lab.dir.file("kubeconfig", "ca.crt"), self.tls.ca_pem, mode=0o644)
+        await self.lab.serve(self.api.app, self.lab.host, self.port, ssl_context=self.tls.context())
+
+    async def stop(self) -> None:
+        for server in self.servers.values():
+            server.close()
+
+    def status(self) -> dict[str, Any]:
+        summary = []
+        servers = {}
+        for server_id, server in sorted(self.servers.items(), key=lambda i: (i[1].kind, i[0])):
+            label = self._cluster_names.get(server_id, server_id)
+            summary.append(f"{server.kind} {label} Kubernetes API: {server.url}  kubeconfig: "
+                           f"{self.kubeconfig_path(server_id)}")
+            servers[server_id] = {"kind": server.kind, "url": server.url, "name": label,
+                                  "kubeconfig": self.kubeconfig_path(server_id), "resource_version": server.rv}
+        return {"endpoint": self.base_url, "servers": servers, "summary": summary,
+                "auto_deployment_status": self.auto_deployment_status}
+
+    # -- public API (lab/README.md) ----------------------------------------------------------
+    def ensure_server(self, server_id: str, kind: str) -> KubeServer:
+        if kind not in ("cluster", "mesh"):
+            raise ValueError(f"kind must be 'cluster' or 'mesh', not {kind!r}")
+        if not _SAFE_ID.match(server_id):
+            raise ValueError(f"invalid kube server id {server_id!r}")
+        server = self.servers.get(server_id)
+        if server is not None:
+            if server.kind != kind:
+                raise ValueError(f"kube server {server_id} exists as a {server.kind}")
+            return server
+        server = KubeServer(self, server_id, kind, self._state_path(server_id))
+        self.servers[server_id] = server
+        self._write_kubeconfig(server_id)
+        self.lab.record_event("kube_server_created", server_id=server_id, server_kind=kind)
+        return server
+
+    def remove_server(self, server_id: str) -> bool:
+        server = self.servers.pop(server_id, None)
+        if server is None:
+            return False
+        server.close()
+        for path in (self._state_path(server_id), self.kubeconfig_path(server_id)):
+            if os.path.exists(path):
+                os.unlink(path)
+        self.lab.record_event("kube_server_removed", server_id=server_id, server_kind=server.kind)
+        return True
+
+    def server(self, server_id: str) -> KubeServer | None:
+        return self.servers.get(server_id)
+
+    def kubeconfig(self, server_id: str) -> str:
+        server = self.servers.get(server_id)
+        if server is None:
+            raise KeyError(server_id)
+        name = self._cluster_names.get(server_id, server_id)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": {"server": server.url,
+                                                    "certificate-authority-data": self.tls.ca_data}}],
+            "users": [{"name": f"{name}-admin", "user": {"token": server.token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin",
+                                                     "namespace": "default"}}],
+            "current-context": name,
+            "preferences": {},
+        }
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def kubeconfig_path(self, server_id: str) -> str:
+        return self.lab.dir.file("kubeconfig", f"{server_id}.yaml")
+
+    # -- internals ---------------------------------------------------------------------------
+    def _state_path(self, server_id: str) -> str:
+        return self.lab.dir.file("state", f"kube-{server_id}.json")
+
+    def _write_kubeconfig(self, server_id: str) -> None:
+        text = self.kubeconfig(server_id)
+        write_atomic(self.kubeconfig_path(server_id), text, mode=0o600)
+        name = self._cluster_names.get(server_id)
+        if name:  # convenience copy under the cluster's name (cluster-1.yaml)
+            write_atomic(self.lab.dir.file("kubeconfig", f"{name}.yaml"), text, mode=0o600)
+
+    async def _admin_list(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status()["servers"])
+
+    async def _admin_ensure(self, request: web.Request) -> web.Response:
+        """Test/ops helper: ``{"id": ..., "kind": "mesh"}`` -> url and kubeconfig path (no token in the reply)."""
+        body = await request.json()
+        try:
+            server = self.ensure_server(str(body.get("id", "")), str(body.get("kind", "")))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"id": server.id, "kind": server.kind, "url": server.url,
+                                  "kubeconfig": self.kubeconfig_path(server.id)})
+
+    async def _admin_remove(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"removed": self.remove_server(str(body.get("id", "")))})
+
+
+__all__ = ["KubeComponent", "KubeServer", "ApiError"]

@@ -1,0 +1,644 @@
+"""One Kubernetes API server's storage and semantics (no HTTP here).
+
+Every mutation runs synchronously on the lab's single asyncio loop: read,
+compute, save to disk, notify.  No ``await`` happens inside a mutation, so
+concurrent requests can never interleave half-way, and the state file is
+written before the reply leaves, so ``kill -9`` loses nothing acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import secrets
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..store import JsonStore
+from . import kinds
+from .crds import mesh_crds
+from .errors import ApiError, already_exists, bad_request, conflict, not_found
+from .fields import now_rfc3339, record_update, server_side_apply
+from .patch import json_patch, merge_patch, strategic_merge
+from .resources import BUILTIN_GROUP_VERSIONS, BUILTINS, ResourceType, crd_preferred_versions, resource_types_from_crd
+from .selectors import parse_field_selector, parse_label_selector
+
+if TYPE_CHECKING:
+    from .component import KubeComponent
+
+log = logging.getLogger("drlab.kube")
+
+CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
+NS_KEY = "/namespaces"
+HISTORY = 10000  # watch events kept for resuming watches (the real watch cache keeps ~5 min)
+PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
+INITIAL_NAMESPACES = {"cluster": ["default", "kube-system", "kube-public", "istio-system"],
+                      "mesh": ["istio-system", "default"]}
+DEFAULT_MANAGER = "drlab"
+NAMESPACE_FINALIZE_DELAY = 0.3  # seconds a deleted namespace stays Terminating
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+class Watcher:
+    def __init__(self, rt: ResourceType, namespace: str | None, labels, fields):
+        self.rt = rt
+        self.namespace = namespace
+        self.labels = labels
+        self.fields = fields
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    def matches(self, obj: dict[str, Any] | None) -> bool:
+        if obj is None:
+            return False
+        meta = obj.get("metadata") or {}
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
+            return False
+        return self.labels(meta.get("labels") or {}) and self.fields(obj)
+
+
+def _content(obj: dict[str, Any]) -> dict[str, Any]:
+    """What metadata.generation tracks: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def strip(obj):
+        obj = {k: v for k, v in obj.items() if k not in ("apiVersion",)}
+        meta = dict(obj.get("metadata") or {})
+        meta.pop("resourceVersion", None)
+        obj["metadata"] = meta
+        return obj
+
+    return strip(old) == strip(new)
+
+
+class KubeServer:
+    """The objects of one cluster or mesh API, with the in-process API of lab/README.md."""
+
+    def __init__(self, component: KubeComponent, server_id: str, kind: str, path: str):
+        self.component = component
+        self.id = server_id
+        self.store = JsonStore(path)
+        fresh = not self.store.data
+        if fresh:
+            self.store.data = {"id": server_id, "kind": kind, "token": secrets.token_urlsafe(32), "rv": 0,
+                               "objects": {}, "counters": {}, "external_status": []}
+        self.kind: str = self.store.data["kind"]
+        self.watchers: list[Watcher] = []
+        self.subscribers: list[Callback] = []
+        self.history: deque = deque(maxlen=HISTORY)
+        self.history_floor = self.store.data["rv"]  # events after this RV are in history
+        self._types: list[ResourceType] | None = None
+        if fresh:
+            self._seed()
+
+    # -- identity -------------------------------------------------------------------
+    @property
+    def token(self) -> str:
+        return self.store.data["token"]
+
+    @property
+    def prefix(self) -> str:
+        return f"/{'clusters' if self.kind == 'cluster' else 'meshes'}/{self.id}"
+
+    @property
+    def url(self) -> str:
+        return self.component.base_url + self.prefix
+
+    @property
+    def rv(self) -> int:
+        return self.store.data["rv"]
+
+    def _seed(self) -> None:
+        ns_rt = self.lookup("", "v1", "namespaces")
+        for name in INITIAL_NAMESPACES[self.kind]:
+            self.create_object(ns_rt, None, {"metadata": {"name": name}}, manager="drlab-bootstrap")
+        if self.kind == "mesh":
+            crd_rt = self.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            for crd in mesh_crds():
+                self.create_object(crd_rt, None, crd, manager="drlab-bootstrap")
+        self.store.save()
+
+    # -- what is served --------------------------------------------------------------
+    def types(self) -> list[ResourceType]:
+        if self._types is None:
+            types = list(BUILTINS)
+            for crd in self._bucket(CRD_KEY).values():
+                if not (crd.get("metadata") or {}).get("deletionTimestamp"):
+                    types.extend(resource_types_from_crd(crd))
+            self._types = types
+        return self._types
+
+    def group_versions(self) -> dict[str, list[str]]:
+        """Group -> served versions, preferred first."""
+        groups: dict[str, list[str]] = {g: list(v) for g, v in BUILTIN_GROUP_VERSIONS.items()}
+        for crd in self._bucket(CRD_KEY).values():
+            group = (crd.get("spec") or {}).get("group", "")
+            for version in crd_preferred_versions(crd):
+                if version not in groups.setdefault(group, []):
+                    groups[group].append(version)
+        return groups
+
+    def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
+        for rt in self.types():
+            if rt.group == group and rt.version == version and rt.plural == plural:
+                return rt
+        return None
+
+    def lookup_kind(self, api_version: str, kind: str) -> ResourceType:
+        group, _, version = api_version.rpartition("/")
+        for rt in self.types():
+            if rt.group == group and rt.version == version and rt.kind == kind:
+                return rt
+        raise ApiError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
+
+    # -- storage ------------------------------------------------------------------------
+    def _bucket(self, key: str) -> dict[str, dict[str, Any]]:
+        return self.store.data["objects"].setdefault(key, {})
+
+    @staticmethod
+    def _oid(namespace: str | None, name: str) -> str:
+        return f"{namespace or ''}/{name}"
+
+    def _stored(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self._bucket(rt.key).get(self._oid(namespace if rt.namespaced else None, name))
+
+    @staticmethod
+    def render(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(obj)
+        out["apiVersion"] = rt.api_version
+        out["kind"] = rt.kind
+        return out
+
+    def allocate(self, what: str) -> Any:
+        counters = self.store.data.setdefault("counters", {})
+        counters[what] = counters.get(what, 0) + 1
+        n = counters[what]
+        if what == "clusterIP":
+            return f"10.96.{(n // 250) % 250}.{n % 250 + 2}"
+        return 30000 + n % 2768
+
+    def namespace_exists(self, namespace: str) -> bool:
+        return self._oid(None, namespace) in self._bucket(NS_KEY)
+
+    # -- reads ----------------------------------------------------------------------------
+    def get_object(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._stored(rt, namespace, name)
+        if obj is None:
+            raise not_found(rt.plural, rt.group, name)
+        return self.render(rt, obj)
+
+    def list_objects(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
+                     field_selector: str | None = None) -> list[dict[str, Any]]:
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector, rt.kind)
+        items = []
+        for oid in sorted(self._bucket(rt.key)):
+            obj = self._bucket(rt.key)[oid]
+            meta = obj["metadata"]
+            if namespace is not None and rt.namespaced and meta.get("namespace") != namespace:
+                continue
+            if labels(meta.get("labels") or {}) and fields(obj):
+                items.append(self.render(rt, obj))
+        return items
+
+    # -- writes -----------------------------------------------------------------------------
+    def _check_body(self, rt: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
+        kinds.check_shape(rt, body)
+        obj = copy.deepcopy(body)
+        if obj.get("kind") not in (None, "", rt.kind) or obj.get("apiVersion") not in (None, "", rt.api_version):
+            raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
+                              f"API version ({rt.api_version})" if obj.get("kind") in (None, rt.kind) else
+                              f"{obj.get('kind')} in version \"{rt.version}\" cannot be handled as a {rt.kind}")
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        if not isinstance(obj.get("metadata"), dict):
+            obj["metadata"] = {}
+        meta = obj["metadata"]
+        if rt.namespaced:
+            if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+                raise bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                  "request")
+            meta["namespace"] = namespace or meta.get("namespace") or "default"
+        else:
+            meta.pop("namespace", None)
+        return obj
+
+    def create_object(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False,
+                      manager: str = DEFAULT_MANAGER, applied: bool = False) -> dict[str, Any]:
+        obj = self._check_body(rt, namespace, body)
+        meta = obj["metadata"]
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
+        if rt.namespaced and not self.namespace_exists(meta["namespace"]):
+            raise not_found("namespaces", "", meta["namespace"])
+        if rt.namespaced and (self._stored(NS_RT, None, meta["namespace"]) or {}).get("metadata", {}).get(
+                "deletionTimestamp"):
+            raise ApiError(403, "Forbidden", f'{rt.plural} "{meta.get("name")}" is forbidden: unable to create new '
+                                             f'content in namespace {meta["namespace"]} because it is being terminated')
+        if meta.get("name") and self._stored(rt, meta.get("namespace"), meta["name"]) is not None:
+            raise already_exists(rt.plural, rt.group, meta["name"])
+        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(key, None)
+        if not applied:
+            meta.pop("managedFields", None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        meta["generation"] = 1
+        if rt.status:
+            obj.pop("status", None)  # status is written through its subresource only
+        return self._finish(rt, None, obj, dry_run=dry_run, manager=manager, skip_managed=applied)
+
+    def _finish(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any], *, dry_run: bool,
+                manager: str, subresource: str | None = None, skip_managed: bool = False) -> dict[str, Any]:
+        """Default, validate, track generation/status/managed fields, then store and notify."""
+        if old is not None:
+            meta = new.setdefault("metadata", {})
+            for key in ("uid", "creationTimestamp", "name", "namespace", "deletionTimestamp",
+                        "deletionGracePeriodSeconds"):
+                if key in old["metadata"]:
+                    meta[key] = old["metadata"][key]
+                else:
+                    meta.pop(key, None)
+            meta["generation"] = old["metadata"].get("generation", 1)
+            if subresource == "status":
+                status = new.get("status")
+                new = copy.deepcopy(old)
+                if status is None:
+                    new.pop("status", None)
+                else:
+                    new["status"] = status
+            elif rt.status:
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+        kinds.apply_defaults(rt, new, old, self.allocate)
+        kinds.validate(rt, new, old)
+        if old is not None and _content(old) != _content(new):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        if rt.builtin and rt.kind == "CustomResourceDefinition":
+            kinds.crd_status(new, old)
+        if rt.builtin and rt.kind == "Deployment" and subresource != "status" and self.auto_status(new):
+            new["status"] = kinds.deployment_status(new, (old or {}).get("status"))
+        if not skip_managed:
+            record_update(old, new, manager, rt.api_version, rt.builtin, subresource)
+        if old is not None and _same(old, new):
+            return self.render(rt, old)  # a no-op write: no new resourceVersion, no event
+        meta = new["metadata"]
+        if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            return self._remove(rt, new, dry_run=dry_run)
+        if dry_run:
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"] if old else str(self.rv)
+            return self.render(rt, new)
+        self.store.data["rv"] += 1
+        meta["resourceVersion"] = str(self.rv)
+        self._bucket(rt.key)[self._oid(meta.get("namespace"), meta["name"])] = new
+        if rt.key == CRD_KEY:
+            self._types = None
+        self.store.save()
+        self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
+        return self.render(rt, new)
+
+    def auto_status(self, deployment: dict[str, Any]) -> bool:
+        meta = deployment["metadata"]
+        if f"{meta.get('namespace')}/{meta['name']}" in self.store.data.get("external_status", []):
+            return False
+        return self.component.auto_deployment_status
+
+    def replace_object(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
+                       dry_run: bool = False, manager: str = DEFAULT_MANAGER,
+                       subresource: str | None = None) -> dict[str, Any]:
+        obj = self._check_body(rt, namespace, body)
+        if obj["metadata"].get("name") not in (None, name):
+            raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on "
+                              f"the URL ({name})")
+        obj["metadata"]["name"] = name
+        old = self._stored(rt, namespace, name)
+        if old is None:
+            raise not_found(rt.plural, rt.group, name)
+        kinds.conflict_on_stale(obj["metadata"].get("resourceVersion"), old, rt)
+        if (obj["metadata"].get("uid") or old["metadata"]["uid"]) != old["metadata"]["uid"]:
+            raise conflict(rt.plural, rt.group, name)
+        return self._finish(rt, old, obj, dry_run=dry_run, manager=manager, subresource=subresource)
+
+    def patch_object(self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any, *,
+                     dry_run: bool = False, manager: str | None = None, force: bool = False,
+                     subresource: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Returns (object, created); only an apply patch may create."""
+        old = self._stored(rt, namespace, name)
+        if patch_type == "apply":
+            if not manager:
+                raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                                               "value: is required for apply patch",
+                               causes=[{"reason": "FieldValueRequired", "message": "Required value: is required "
+                                        "for apply patch", "field": "fieldManager"}])
+            applied = self._check_body(rt, namespace, patch)
+            if applied["metadata"].get("name") != name:
+                raise bad_request(f"the name of the object ({applied['metadata'].get('name')}) does not match the "
+                                  f"name on the URL ({name})")
+            if subresource == "status":
+                if old is None:
+                    raise not_found(rt.plural, rt.group, name)
+                merged = copy.deepcopy(old)
+                merged["status"] = merge_patch(old.get("status") or {}, applied.get("status") or {})
+                return self._finish(rt, old, merged, dry_run=dry_run, manager=manager, subresource="status"), False
+            result = server_side_apply(old, applied, manager, force, rt.api_version, rt.builtin)
+            if old is None:
+                return self.create_object(rt, namespace, result, dry_run=dry_run, manager=manager,
+                                          applied=True), True
+            kinds.conflict_on_stale((applied["metadata"] or {}).get("resourceVersion"), old, rt)
+            return self._finish(rt, old, result, dry_run=dry_run, manager=manager, skip_managed=True), False
+        if old is None:
+            raise not_found(rt.plural, rt.group, name)
+        current = self.render(rt, old)
+        if patch_type == "json":
+            result = json_patch(current, patch)
+        elif patch_type == "merge":
+            if not isinstance(patch, dict):
+                raise bad_request("merge patch must be a JSON object")
+            result = merge_patch(current, patch)
+        elif patch_type == "strategic":
+            if not isinstance(patch, dict):
+                raise bad_request("strategic merge patch must be a JSON object")
+            result = strategic_merge(current, patch)
+        else:
+            raise bad_request(f"unknown patch type {patch_type}")
+        if not isinstance(result, dict):
+            raise bad_request("the patched object is not an object")
+        given_rv = (result.get("metadata") or {}).get("resourceVersion")
+        kinds.conflict_on_stale(given_rv, old, rt)
+        result = self._check_body(rt, namespace, result)
+        if (result.get("metadata") or {}).get("name") != name:
+            raise bad_request("the name of the object cannot be changed by a patch")
+        return self._finish(rt, old, result, dry_run=dry_run, manager=manager or DEFAULT_MANAGER,
+                            subresource=subresource), False
+
+    def delete_object(self, rt: ResourceType, namespace: str | None, name: str, *, dry_run: bool = False,
+                      propagation: str | None = None,
+                      preconditions: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+        """Returns (object as returned to the client, is_status)."""
+        old = self._stored(rt, namespace, name)
+        if old is None:
+            raise not_found(rt.plural, rt.group, name)
+        meta = old["metadata"]
+        for field in ("uid", "resourceVersion"):
+            wanted = (preconditions or {}).get(field)
+            if wanted and wanted != meta.get(field):
+                raise ApiError(409, "Conflict", f"Precondition failed: {field.upper() if field == 'uid' else field} "
+                                                f"in precondition: {wanted}, {field} in object meta: {meta.get(field)}",
+                               name=name, group=rt.group, kind=rt.plural)
+        if propagation not in (None, "Foreground", "Background", "Orphan"):
+            raise ApiError(422, "Invalid", f"DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported"
+                                           f" value: \"{propagation}\"")
+        if rt.key == NS_KEY and name in PROTECTED_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                           name=name, kind="namespaces")
+        if meta.get("finalizers"):
+            # Kept until its finalizers are removed (by an update), as the garbage collector would.
+            if meta.get("deletionTimestamp"):
+                return self.render(rt, old), False
+            marked = copy.deepcopy(old)
+            marked["metadata"]["deletionTimestamp"] = now_rfc3339()
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            return self._write_raw(rt, old, marked, dry_run), False
+        if rt.key == NS_KEY:
+            # Like the namespace controller: Terminating first, contents and namespace go shortly after.
+            if meta.get("deletionTimestamp"):
+                return self.render(rt, old), False
+            marked = copy.deepcopy(old)
+            marked["metadata"]["deletionTimestamp"] = now_rfc3339()
+            marked["status"] = {"phase": "Terminating"}
+            result = self._write_raw(rt, old, marked, dry_run)
+            if not dry_run:
+                self._schedule_namespace_cleanup(name)
+            return result, False
+        removed = self._remove(rt, copy.deepcopy(old), dry_run=dry_run)
+        if rt.kind == "Pod" and rt.builtin:
+            return removed, False
+        if propagation in ("Foreground", "Orphan"):
+            removed["metadata"]["deletionTimestamp"] = now_rfc3339()
+            removed["metadata"]["finalizers"] = ["foregroundDeletion" if propagation == "Foreground" else "orphan"]
+            return removed, False
+        status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                  "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]}}
+        return status, True
+
+    def _schedule_namespace_cleanup(self, name: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.finalize_namespace(name)
+            return
+        loop.call_later(NAMESPACE_FINALIZE_DELAY, self.finalize_namespace, name)
+
+    def finalize_namespace(self, name: str) -> None:
+        """Delete a Terminating namespace's contents, then the namespace."""
+        ns = self._bucket(NS_KEY).get(self._oid(None, name))
+        if ns is None or not ns["metadata"].get("deletionTimestamp") or self.component.servers.get(self.id) is not self:
+            return
+        self._remove(NS_RT, copy.deepcopy(ns), dry_run=False)
+
+    def finalize_pending(self) -> None:
+        """After a restart, finish namespace deletions a stop interrupted."""
+        for ns in list(self._bucket(NS_KEY).values()):
+            if ns["metadata"].get("deletionTimestamp"):
+                self._schedule_namespace_cleanup(ns["metadata"]["name"])
+
+    def _write_raw(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], dry_run: bool) -> dict:
+        if dry_run:
+            return self.render(rt, new)
+        self.store.data["rv"] += 1
+        new["metadata"]["resourceVersion"] = str(self.rv)
+        self._bucket(rt.key)[self._oid(new["metadata"].get("namespace"), new["metadata"]["name"])] = new
+        self.store.save()
+        self._emit(rt, "MODIFIED", new, old)
+        return self.render(rt, new)
+
+    def _remove(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+        meta = obj["metadata"]
+        if dry_run:
+            return self.render(rt, obj)
+        if rt.key == NS_KEY:
+            self._purge(lambda o: (o.get("metadata") or {}).get("namespace") == meta["name"])
+        if rt.key == CRD_KEY:
+            spec = obj.get("spec") or {}
+            key = f"{spec.get('group', '')}/{(spec.get('names') or {}).get('plural', '')}"
+            for gone in list(self._bucket(key).values()):
+                self._drop(self._rt_for_key(key, gone), gone)
+            self.store.data["objects"].pop(key, None)
+        self._drop(rt, obj)
+        if rt.key == CRD_KEY:
+            self._types = None
+        self.store.save()
+        return self.render(rt, obj)
+
+    def _purge(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
+        for key, bucket in list(self.store.data["objects"].items()):
+            if key == NS_KEY:
+                continue
+            for obj in [o for o in bucket.values() if predicate(o)]:
+                self._drop(self._rt_for_key(key, obj), obj)
+
+    def _rt_for_key(self, key: str, obj: dict[str, Any]) -> ResourceType:
+        group, _, plural = key.partition("/")
+        api_version = obj.get("apiVersion", "")
+        for rt in self.types():
+            if rt.key == key and rt.api_version == api_version:
+                return rt
+        return next(rt for rt in self.types() if rt.key == key) if any(rt.key == key for rt in self.types()) \
+            else ResourceType(group, api_version.rpartition("/")[2], obj.get("kind", ""), plural, "", True)
+
+    def _drop(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        self._bucket(rt.key).pop(self._oid(meta.get("namespace"), meta["name"]), None)
+        self.store.data["rv"] += 1
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(self.rv)
+        self._emit(rt, "DELETED", gone, obj)
+
+    # -- events -----------------------------------------------------------------------------
+    def _emit(self, rt: ResourceType, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if len(self.history) == self.history.maxlen:
+            self.history_floor = self.history[0][0]
+        snapshot = copy.deepcopy(obj)
+        previous = copy.deepcopy(old) if old is not None and event_type != "DELETED" else None
+        self.history.append((self.rv, rt.key, event_type, snapshot, previous))
+        for watcher in list(self.watchers):
+            if watcher.rt.key == rt.key:
+                self._deliver(watcher, event_type, snapshot, previous)
+        for callback in list(self.subscribers):
+            try:
+                callback(event_type, self.render(rt, snapshot))
+            except Exception:  # noqa: BLE001 - a subscriber bug must not fail the API write
+                log.exception("kube subscriber failed on %s %s", event_type, rt.kind)
+
+    def _deliver(self, watcher: Watcher, event_type: str, obj: dict[str, Any], previous: dict | None) -> None:
+        event = self._select(watcher, event_type, obj, previous)
+        if event is not None:
+            watcher.queue.put_nowait(event)
+
+    def _select(self, watcher: Watcher, event_type: str, obj: dict[str, Any],
+                previous: dict | None) -> tuple[str, dict[str, Any]] | None:
+        now = watcher.matches(obj)
+        before = watcher.matches(previous)
+        if event_type == "MODIFIED" and now != before:
+            event_type = "ADDED" if now else "DELETED"  # the object entered or left the selection
+        elif not now:
+            return None
+        return event_type, self.render(watcher.rt, obj)
+
+    def watch(self, rt: ResourceType, namespace: str | None, label_selector: str | None, field_selector: str | None,
+              resource_version: str | None) -> tuple[Watcher, list[tuple[str, dict[str, Any]]]]:
+        """Register a watcher; returns it with the events to send first (raises 410 for a too-old RV)."""
+        watcher = Watcher(rt, namespace if rt.namespaced else None, parse_label_selector(label_selector),
+                          parse_field_selector(field_selector, rt.kind))
+        initial: list[tuple[str, dict[str, Any]]] = []
+        if resource_version in (None, "", "0"):
+            for obj in self.list_objects(rt, watcher.namespace):
+                if watcher.matches(obj):
+                    initial.append(("ADDED", obj))
+        else:
+            try:
+                since = int(resource_version)
+            except ValueError:
+                raise bad_request(f"invalid resource version: {resource_version!r}") from None
+            if since < self.history_floor:
+                raise ApiError(410, "Expired", f"too old resource version: {since} ({self.history_floor})")
+            for rv, key, event_type, obj, previous in self.history:
+                if rv > since and key == rt.key:
+                    event = self._select(watcher, event_type, obj, previous)
+                    if event is not None:
+                        initial.append(event)
+        self.watchers.append(watcher)
+        return watcher, initial
+
+    def unwatch(self, watcher: Watcher) -> None:
+        if watcher in self.watchers:
+            self.watchers.remove(watcher)
+
+    # -- in-process API (lab/README.md) ---------------------------------------------------
+    def _split(self, obj: dict[str, Any]) -> tuple[ResourceType, str | None, str]:
+        rt = self.lookup_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        return rt, (meta.get("namespace") or "default") if rt.namespaced else None, meta.get("name", "")
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        rt = self.lookup_kind(api_version, kind)
+        obj = self._stored(rt, namespace, name)
+        return self.render(rt, obj) if obj is not None else None
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        return self.list_objects(self.lookup_kind(api_version, kind), namespace, label_selector)
+
+    def create(self, obj: dict[str, Any], manager: str = DEFAULT_MANAGER) -> dict[str, Any]:
+        rt, namespace, _ = self._split(obj)
+        return self.create_object(rt, namespace, obj, manager=manager)
+
+    def replace(self, obj: dict[str, Any], manager: str = DEFAULT_MANAGER) -> dict[str, Any]:
+        rt, namespace, name = self._split(obj)
+        return self.replace_object(rt, namespace, name, obj, manager=manager)
+
+    def apply(self, obj: dict[str, Any], manager: str = DEFAULT_MANAGER) -> dict[str, Any]:
+        """Create, or merge labels/annotations and replace every other top-level field but status."""
+        rt, namespace, name = self._split(obj)
+        old = self._stored(rt, namespace, name)
+        if old is None:
+            return self.create_object(rt, namespace, obj, manager=manager)
+        new = copy.deepcopy(old)
+        for key, value in obj.items():
+            if key == "metadata":
+                for field in ("labels", "annotations"):
+                    if value.get(field):
+                        new["metadata"].setdefault(field, {}).update(value[field])
+                if "finalizers" in value:
+                    new["metadata"]["finalizers"] = list(value["finalizers"])
+            elif key not in ("status", "apiVersion", "kind"):
+                new[key] = copy.deepcopy(value)
+        new["metadata"].pop("resourceVersion", None)
+        return self.replace_object(rt, namespace, name, new, manager=manager)
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        """Delete; False when it did not exist."""
+        rt = self.lookup_kind(api_version, kind)
+        if self._stored(rt, namespace, name) is None:
+            return False
+        self.delete_object(rt, namespace, name)
+        return True
+
+    def patch_status(self, api_version: str, kind: str, namespace: str | None, name: str,
+                     status: dict[str, Any], manager: str = DEFAULT_MANAGER) -> dict[str, Any]:
+        """Merge ``status`` (JSON merge patch: None removes a key) into the object's status."""
+        rt = self.lookup_kind(api_version, kind)
+        old = self._stored(rt, namespace, name)
+        if old is None:
+            raise not_found(rt.plural, rt.group, name)
+        new = copy.deepcopy(old)
+        new["status"] = merge_patch(old.get("status") or {}, status)
+        return self._finish(rt, old, new, dry_run=False, manager=manager, subresource="status")
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(event_type, obj)`` synchronously after every write; returns an unsubscribe function."""
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback) if callback in self.subscribers else None
+
+    def set_external_status(self, namespace: str, name: str, external: bool = True) -> None:
+        """Make a Deployment's status the caller's (patch_status) instead of the lab's immediate readiness."""
+        entries = self.store.data.setdefault("external_status", [])
+        key = f"{namespace}/{name}"
+        if external and key not in entries:
+            entries.append(key)
+        elif not external and key in entries:
+            entries.remove(key)
+        self.store.save()
+
+    def close(self) -> None:
+        for watcher in list(self.watchers):
+            watcher.queue.put_nowait(None)
+        self.watchers.clear()
+
+
+NS_RT = next(rt for rt in BUILTINS if rt.plural == "namespaces")

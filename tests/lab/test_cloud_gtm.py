@@ -1,0 +1,340 @@
+"""GTM 3.0 and DNS records through the real alidns SDK: objects, health, availability, answers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+
+import pytest
+from alibabacloud_alidns20150109 import models as d
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from cloud_support import dns_client, start_lab, stop_lab
+
+pytestmark = pytest.mark.timeout(120)
+
+ZONE = "meshdr-lab.example.com"
+
+
+class Listener:
+    """A TCP port that accepts and closes, standing in for a gateway the checker probes."""
+
+    def __init__(self, host: str):
+        self.host = host
+        self.port = 0
+        self._sock: socket.socket | None = None
+        self.start()
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(16)
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            conn.close()
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+@pytest.fixture(scope="module")
+def lab():
+    handle = start_lab()
+    yield handle
+    stop_lab(handle)
+
+
+@pytest.fixture(scope="module")
+def dns(lab):
+    return dns_client(lab)
+
+
+def _fail(call) -> Exception:
+    with pytest.raises((ClientException, ServerException)) as info:
+        call()
+    return info.value
+
+
+def _template(dns, name: str, interval: int = 3600, **extra) -> str:
+    fields = {"name": name, "protocol": "tcp", "ip_version": "IPv4", "interval": interval, "timeout": 2000,
+              "evaluation_count": 1, "failure_rate": 50,
+              "isp_city_nodes": [d.CreateCloudGtmMonitorTemplateRequestIspCityNodes(city_code="503", isp_code="465")],
+              **extra}
+    return dns.create_cloud_gtm_monitor_template(d.CreateCloudGtmMonitorTemplateRequest(**fields)).body.template_id
+
+
+def _address(dns, name: str, ip: str, template_id: str | None, port: int, mode: str = "auto") -> str:
+    tasks = [d.CreateCloudGtmAddressRequestHealthTasks(template_id=template_id, port=port)] if template_id else None
+    return dns.create_cloud_gtm_address(d.CreateCloudGtmAddressRequest(
+        name=name, address=ip, type="IPv4", enable_status="enable", available_mode=mode,
+        health_judgement="any_ok", health_tasks=tasks)).body.address_id
+
+
+def _domain(dns, hostname: str, members: list[tuple[str, int]], ttl: int = 5) -> dict[str, str]:
+    pool = dns.create_cloud_gtm_address_pool(d.CreateCloudGtmAddressPoolRequest(
+        address_pool_name=f"{hostname}-pool", address_pool_type="IPv4", enable_status="enable",
+        health_judgement="any_ok")).body.address_pool_id
+    dns.replace_cloud_gtm_address_pool_address(d.ReplaceCloudGtmAddressPoolAddressRequest(
+        address_pool_id=pool, addresses=[d.ReplaceCloudGtmAddressPoolAddressRequestAddresses(
+            address_id=a, weight_value=w, serial_number=i) for i, (a, w) in enumerate(members, start=1)]))
+    dns.update_cloud_gtm_address_pool_lb_strategy(d.UpdateCloudGtmAddressPoolLbStrategyRequest(
+        address_pool_id=pool, address_lb_strategy="weight"))
+    created = dns.create_cloud_gtm_instance_config(d.CreateCloudGtmInstanceConfigRequest(
+        charge_type="postpay", schedule_zone_mode="custom", schedule_zone_name=ZONE, schedule_hostname=hostname,
+        schedule_rr_type="A", ttl=ttl, enable_status="enable")).body
+    dns.replace_cloud_gtm_instance_config_address_pool(d.ReplaceCloudGtmInstanceConfigAddressPoolRequest(
+        instance_id=created.instance_id, config_id=created.config_id,
+        address_pools=[d.ReplaceCloudGtmInstanceConfigAddressPoolRequestAddressPools(address_pool_id=pool,
+                                                                                      weight_value=1)]))
+    return {"pool": pool, "config": created.config_id, "instance": created.instance_id,
+            "fqdn": f"{hostname}.{ZONE}"}
+
+
+def _wait_checked(lab, address_ids: list[str]) -> None:
+    """Let the data plane's checker finish its first round, so a forced verdict is not raced."""
+    components = lab.status()["components"]
+    if "dataplane" not in components:
+        return
+    deadline = time.monotonic() + 10
+    while not set(address_ids) <= set(lab.status()["components"]["dataplane"].get("health_checked", [])):
+        assert time.monotonic() < deadline, "data plane never picked the addresses up"
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def _force(lab, address_id: str, health: str, available: str) -> None:
+    lab.admin("gtm/address-health", {"address_id": address_id, "health_status": health,
+                                     "available_status": available, "reason": "test"})
+
+
+def _answers(lab, fqdn: str, count: int) -> Counter:
+    return Counter(ip for _ in range(count) for ip in lab.admin(f"gtm/answer?name={fqdn}&type=A")["addresses"])
+
+
+@pytest.fixture(scope="module")
+def domain(lab, dns):
+    up1, up2 = Listener("127.0.0.1"), Listener("127.0.0.2")
+    template = _template(dns, "tcp-slow")
+    a1 = _address(dns, "region-1", "127.0.0.1", template, up1.port)
+    a2 = _address(dns, "region-2", "127.0.0.2", template, up2.port)
+    ids = _domain(dns, "www", [(a1, 80), (a2, 20)])
+    _wait_checked(lab, [a1, a2])
+    yield {**ids, "a1": a1, "a2": a2, "template": template}
+    up1.stop()
+    up2.stop()
+
+
+def test_access_domain_is_fully_described(dns, domain):
+    full = dns.describe_cloud_gtm_instance_config_full_info(d.DescribeCloudGtmInstanceConfigFullInfoRequest(
+        instance_id=domain["instance"], config_id=domain["config"])).body
+    assert full.schedule_domain_name == domain["fqdn"] and full.schedule_rr_type == "A" and full.ttl == 5
+    assert full.available_status == "available" and full.health_status == "ok"
+    pool = full.address_pools.address_pool[0]
+    assert pool.address_pool_id == domain["pool"] and pool.address_lb_strategy == "weight"
+    weights = {a.address: a.weight_value for a in pool.addresses.address}
+    assert weights == {"127.0.0.1": 80, "127.0.0.2": 20}
+    instances = dns.list_cloud_gtm_instances(d.ListCloudGtmInstancesRequest()).body.instances.instance
+    assert domain["instance"] in [i.instance_id for i in instances]
+    configs = dns.list_cloud_gtm_instance_configs(d.ListCloudGtmInstanceConfigsRequest(
+        schedule_domain_name=domain["fqdn"])).body
+    assert configs.total_items == 1 and configs.instance_configs.instance_config[0].config_id == domain["config"]
+
+
+def test_weighted_answers_follow_the_weights(lab, domain):
+    seen = _answers(lab, domain["fqdn"], 300)
+    assert set(seen) == {"127.0.0.1", "127.0.0.2"}
+    share = seen["127.0.0.1"] / 300
+    assert 0.7 < share < 0.9, seen  # 80/20 with 300 draws: 4+ standard deviations of room
+
+
+def test_health_drives_availability_answers_and_alert_log(lab, dns, domain):
+    start_ms = int(time.time() * 1000) - 1
+    _force(lab, domain["a2"], "exceptional", "unavailable")
+    try:
+        got = dns.describe_cloud_gtm_address(d.DescribeCloudGtmAddressRequest(address_id=domain["a2"])).body
+        assert (got.health_status, got.available_status) == ("exceptional", "unavailable")
+        pool = dns.describe_cloud_gtm_address_pool(
+            d.DescribeCloudGtmAddressPoolRequest(address_pool_id=domain["pool"])).body
+        assert (pool.available_status, pool.health_status) == ("available", "ok_alert")
+        assert set(_answers(lab, domain["fqdn"], 40)) == {"127.0.0.1"}
+        _force(lab, domain["a1"], "exceptional", "unavailable")
+        full = dns.describe_cloud_gtm_instance_config_full_info(d.DescribeCloudGtmInstanceConfigFullInfoRequest(
+            instance_id=domain["instance"], config_id=domain["config"])).body
+        assert full.available_status == "unavailable"
+        assert lab.admin(f"gtm/answer?name={domain['fqdn']}&type=A")["addresses"] == []
+    finally:
+        _force(lab, domain["a1"], "ok", "available")
+        _force(lab, domain["a2"], "ok", "available")
+    assert set(_answers(lab, domain["fqdn"], 60)) == {"127.0.0.1", "127.0.0.2"}
+    logs = dns.list_cloud_gtm_alert_logs(d.ListCloudGtmAlertLogsRequest(start_timestamp=start_ms)).body.logs.log
+    actions = [(log.action_type, domain["a2"] in log.content) for log in reversed(logs)]
+    assert actions.count(("ADDR_ALERT", True)) == 1 and actions.count(("ADDR_RESUME", True)) == 1
+    kinds = [e["kind"] for e in lab.admin(f"events?since={start_ms / 1000}") if e.get("address_id") == domain["a2"]]
+    assert "gtm_address_unavailable" in kinds and "gtm_address_available" in kinds
+
+
+def test_manual_availability_overrides_health(lab, dns, domain):
+    dns.update_cloud_gtm_address_manual_available_status(d.UpdateCloudGtmAddressManualAvailableStatusRequest(
+        address_id=domain["a1"], available_mode="manual", manual_available_status="unavailable"))
+    try:
+        got = dns.describe_cloud_gtm_address(d.DescribeCloudGtmAddressRequest(address_id=domain["a1"])).body
+        assert (got.available_mode, got.available_status, got.health_status) == ("manual", "unavailable", "ok")
+        assert set(_answers(lab, domain["fqdn"], 30)) == {"127.0.0.2"}
+    finally:
+        dns.update_cloud_gtm_address_manual_available_status(d.UpdateCloudGtmAddressManualAvailableStatusRequest(
+            address_id=domain["a1"], available_mode="auto"))
+    got = dns.describe_cloud_gtm_address(d.DescribeCloudGtmAddressRequest(address_id=domain["a1"])).body
+    assert (got.available_mode, got.available_status) == ("auto", "available")
+
+
+def test_validation_errors(dns):
+    nodes = [d.CreateCloudGtmMonitorTemplateRequestIspCityNodes(city_code="503", isp_code="465")]
+    base = {"name": "bad", "protocol": "http", "ip_version": "IPv4", "interval": 60, "timeout": 2000,
+            "evaluation_count": 1, "failure_rate": 50, "isp_city_nodes": nodes}
+    for change, code in [({"interval": 16}, "InvalidParameter"), ({"failure_rate": 30}, "InvalidParameter"),
+                         ({"protocol": "udp"}, "InvalidParameter"), ({"isp_city_nodes": None}, "MissingParameter"),
+                         ({"extend_info": json.dumps({"code": 302})}, "InvalidParameter")]:
+        err = _fail(lambda change=change: dns.create_cloud_gtm_monitor_template(
+            d.CreateCloudGtmMonitorTemplateRequest(**{**base, **change})))
+        assert err.code == code, change
+    err = _fail(lambda: _address(dns, "x", "not-an-ip", None, 80))
+    assert err.code == "InvalidParameter"
+    err = _fail(lambda: _address(dns, "x", "127.0.0.9", "mtp-404", 80))
+    assert err.code == "MonitorTemplate.NotExists"
+    err = _fail(lambda: dns.create_cloud_gtm_instance_config(d.CreateCloudGtmInstanceConfigRequest(
+        charge_type="postpay", schedule_zone_mode="custom", schedule_zone_name="not-hosted.example.org",
+        schedule_hostname="www", schedule_rr_type="A", ttl=30)))
+    assert err.code == "InvalidDomainName.NoExist"
+    # Describe of an unknown id answers 200 without the id, which is how clients detect deletion.
+    missing = dns.describe_cloud_gtm_address(d.DescribeCloudGtmAddressRequest(address_id="addr-404")).body
+    assert missing.request_id and missing.address_id is None
+
+
+def test_references_block_deletes_and_bad_members(dns, domain):
+    err = _fail(lambda: dns.delete_cloud_gtm_monitor_template(
+        d.DeleteCloudGtmMonitorTemplateRequest(template_id=domain["template"])))
+    assert err.code == "MonitorTemplate.InUse"
+    err = _fail(lambda: dns.delete_cloud_gtm_address(d.DeleteCloudGtmAddressRequest(address_id=domain["a1"])))
+    assert err.code == "Address.InUse"
+    err = _fail(lambda: dns.delete_cloud_gtm_address_pool(
+        d.DeleteCloudGtmAddressPoolRequest(address_pool_id=domain["pool"])))
+    assert err.code == "AddressPool.InUse"
+    err = _fail(lambda: dns.replace_cloud_gtm_address_pool_address(d.ReplaceCloudGtmAddressPoolAddressRequest(
+        address_pool_id=domain["pool"], addresses=[d.ReplaceCloudGtmAddressPoolAddressRequestAddresses(
+            address_id="addr-404", weight_value=1)])))
+    assert err.code == "Address.NotExists"
+    err = _fail(lambda: dns.create_cloud_gtm_instance_config(d.CreateCloudGtmInstanceConfigRequest(
+        charge_type="postpay", schedule_zone_mode="custom", schedule_zone_name=ZONE, schedule_hostname="www",
+        schedule_rr_type="A", ttl=30)))
+    assert err.code == "InstanceConfig.AlreadyExists"
+
+
+def test_teardown_in_dependency_order(lab, dns):
+    template = _template(dns, "teardown")
+    address = _address(dns, "teardown", "127.0.0.3", template, 9)
+    ids = _domain(dns, "gone", [(address, 1)])
+    dns.delete_cloud_gtm_instance_config(d.DeleteCloudGtmInstanceConfigRequest(instance_id=ids["instance"],
+                                                                              config_id=ids["config"]))
+    dns.delete_cloud_gtm_address_pool(d.DeleteCloudGtmAddressPoolRequest(address_pool_id=ids["pool"]))
+    dns.delete_cloud_gtm_address(d.DeleteCloudGtmAddressRequest(address_id=address))
+    dns.delete_cloud_gtm_monitor_template(d.DeleteCloudGtmMonitorTemplateRequest(template_id=template))
+    instances = dns.list_cloud_gtm_instances(d.ListCloudGtmInstancesRequest()).body.instances.instance
+    assert ids["instance"] not in [i.instance_id for i in instances]  # pay-as-you-go instance left with it
+    assert lab.admin(f"gtm/answer?name={ids['fqdn']}&type=A") is None
+    err = _fail(lambda: dns.delete_cloud_gtm_address(d.DeleteCloudGtmAddressRequest(address_id=address)))
+    assert err.code == "Address.NotExists"
+
+
+def test_list_pagination(dns, domain):
+    page = dns.list_cloud_gtm_addresses(d.ListCloudGtmAddressesRequest(page_number=2, page_size=1)).body
+    assert page.page_number == 2 and page.page_size == 1 and len(page.addresses.address) == 1
+    assert page.total_items >= 2 and page.total_pages == page.total_items
+    err = _fail(lambda: dns.list_cloud_gtm_addresses(d.ListCloudGtmAddressesRequest(page_size=101)))
+    assert err.code == "InvalidParameter"
+
+
+def test_short_intervals_only_with_the_lab_flag(dns):
+    assert _template(dns, "fast", interval=2).startswith("mtp-")  # this lab runs with --short-intervals
+    strict = start_lab(gtm={"allow_short_intervals": False})
+    try:
+        err = _fail(lambda: _template(dns_client(strict), "fast", interval=2))
+        assert err.code == "InvalidParameter"
+    finally:
+        stop_lab(strict)
+
+
+def test_domain_records(lab, dns):
+    add = dns.add_domain_record(d.AddDomainRecordRequest(domain_name=ZONE, rr="shop", type="CNAME",
+                                                         value=f"www.{ZONE}", ttl=60)).body
+    assert add.record_id
+    err = _fail(lambda: dns.add_domain_record(d.AddDomainRecordRequest(domain_name=ZONE, rr="shop", type="CNAME",
+                                                                       value=f"www.{ZONE}", ttl=60)))
+    assert err.code == "DomainRecordDuplicate"
+    err = _fail(lambda: dns.add_domain_record(d.AddDomainRecordRequest(domain_name=ZONE, rr="shop", type="A",
+                                                                       value="127.0.0.1")))
+    assert err.code == "DomainRecordConflict"
+    err = _fail(lambda: dns.add_domain_record(d.AddDomainRecordRequest(domain_name="other.example.org", rr="x",
+                                                                       type="A", value="127.0.0.1")))
+    assert err.code == "InvalidDomainName.NoExist"
+    found = dns.describe_sub_domain_records(d.DescribeSubDomainRecordsRequest(sub_domain=f"shop.{ZONE}")).body
+    assert found.total_count == 1 and found.domain_records.record[0].value == f"www.{ZONE}"
+    err = _fail(lambda: dns.update_domain_record(d.UpdateDomainRecordRequest(
+        record_id=add.record_id, rr="shop", type="CNAME", value=f"www.{ZONE}", ttl=60)))
+    assert err.code == "DomainRecordDuplicate"  # a no-op update is refused; modules must compare first
+    dns.update_domain_record(d.UpdateDomainRecordRequest(record_id=add.record_id, rr="shop", type="CNAME",
+                                                         value=f"www.{ZONE}", ttl=120))
+    info = dns.describe_domain_record_info(d.DescribeDomainRecordInfoRequest(record_id=add.record_id)).body
+    assert info.ttl == 120 and info.status == "ENABLE"
+    listed = dns.describe_domain_records(d.DescribeDomainRecordsRequest(domain_name=ZONE, rrkey_word="sho")).body
+    assert [r.record_id for r in listed.domain_records.record] == [add.record_id]
+    dns.delete_domain_record(d.DeleteDomainRecordRequest(record_id=add.record_id))
+    err = _fail(lambda: dns.delete_domain_record(d.DeleteDomainRecordRequest(record_id=add.record_id)))
+    assert err.code == "DomainRecordNotBelongToUser"
+
+
+def test_real_health_checker_and_dns_follow_a_dead_gateway(lab, dns):
+    if "dataplane" not in lab.status()["components"]:
+        pytest.skip("the data plane component (health checks, GTM DNS) is not in this build")
+    from dns import resolver as dns_resolver
+
+    alive, doomed = Listener("127.0.0.4"), Listener("127.0.0.5")
+    try:
+        template = _template(dns, "tcp-fast", interval=1)
+        a1 = _address(dns, "live-1", "127.0.0.4", template, alive.port)
+        a2 = _address(dns, "live-2", "127.0.0.5", template, doomed.port)
+        ids = _domain(dns, "live", [(a1, 50), (a2, 50)], ttl=1)
+        resolver = dns_resolver.Resolver(configure=False)
+        resolver.nameservers = [lab.topology["host"]]
+        resolver.port = lab.topology["ports"]["dns"]
+        seen = {r.address for _ in range(30) for r in resolver.resolve(ids["fqdn"], "A")}
+        assert seen == {"127.0.0.4", "127.0.0.5"}  # both healthy: both served
+        doomed.stop()
+
+        def status(address_id: str) -> str:
+            return dns.describe_cloud_gtm_address(d.DescribeCloudGtmAddressRequest(address_id=address_id)).body\
+                .available_status
+
+        deadline = time.monotonic() + 15
+        while status(a2) != "unavailable":
+            assert time.monotonic() < deadline, "the checker never marked the dead gateway unavailable"
+            time.sleep(0.2)
+        assert status(a1) == "available"
+        answers = [resolver.resolve(ids["fqdn"], "A") for _ in range(20)]
+        assert {r.address for a in answers for r in a} == {"127.0.0.4"}
+        assert all(a.rrset.ttl == 1 for a in answers)
+    finally:
+        alive.stop()
+        doomed.stop()

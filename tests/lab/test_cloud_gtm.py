@@ -179,11 +179,38 @@ def test_health_drives_availability_answers_and_alert_log(lab, dns, domain):
         _force(lab, domain["a1"], "ok", "available")
         _force(lab, domain["a2"], "ok", "available")
     assert set(_answers(lab, domain["fqdn"], 60)) == {"127.0.0.1", "127.0.0.2"}
-    logs = dns.list_cloud_gtm_alert_logs(d.ListCloudGtmAlertLogsRequest(start_timestamp=start_ms)).body.logs.log
-    actions = [(log.action_type, domain["a2"] in log.content) for log in reversed(logs)]
-    assert actions.count(("ADDR_ALERT", True)) == 1 and actions.count(("ADDR_RESUME", True)) == 1
+    logs = dns.list_cloud_gtm_alert_logs(d.ListCloudGtmAlertLogsRequest(
+        start_timestamp=start_ms, end_timestamp=int(time.time() * 1000) + 1, page_number=1, page_size=100)).body
+    entries = [(log.entity_type, log.action_type, log.content) for log in reversed(logs.logs.log)]
+    a2 = [(kind, action) for kind, action, content in entries if domain["a2"] in content]
+    assert a2 == [("GTM_ADDRESS", "ALERT"), ("GTM_ADDRESS", "RESUME")]
+    pool = [action for kind, action, content in entries if domain["pool"] in content]
+    assert pool == ["ALERT", "RESUME"]  # the pool went down with its last address and came back with the first
+    err = _fail(lambda: dns.list_cloud_gtm_alert_logs(d.ListCloudGtmAlertLogsRequest(
+        start_timestamp=start_ms, page_number=1, page_size=10)))
+    assert err.code == "MissingParameter" and "EndTimestamp" in err.message
     kinds = [e["kind"] for e in lab.admin(f"events?since={start_ms / 1000}") if e.get("address_id") == domain["a2"]]
     assert "gtm_address_unavailable" in kinds and "gtm_address_available" in kinds
+
+
+def test_access_domain_alert_settings(dns, domain):
+    ids = {"instance_id": domain["instance"], "config_id": domain["config"]}
+    before = dns.describe_cloud_gtm_instance_config_alert(d.DescribeCloudGtmInstanceConfigAlertRequest(**ids)).body
+    assert before.alert_mode == "global"
+    dns.update_cloud_gtm_instance_config_alert(d.UpdateCloudGtmInstanceConfigAlertRequest(
+        alert_mode="instance_config", alert_group=["drlab-oncall"],
+        alert_config=[d.UpdateCloudGtmInstanceConfigAlertRequestAlertConfig(notice_type="addr_alert",
+                                                                            email_notice=True)], **ids))
+    after = dns.describe_cloud_gtm_instance_config_alert(d.DescribeCloudGtmInstanceConfigAlertRequest(**ids)).body
+    assert after.alert_mode == "instance_config" and after.alert_group.alert_group == ["drlab-oncall"]
+    notice = after.alert_config.alert_config[0]
+    assert (notice.notice_type, notice.email_notice, notice.sms_notice) == ("addr_alert", True, False)
+    full = dns.describe_cloud_gtm_instance_config_full_info(
+        d.DescribeCloudGtmInstanceConfigFullInfoRequest(**ids)).body
+    assert json.loads(full.alert_group) == ["drlab-oncall"]
+    err = _fail(lambda: dns.update_cloud_gtm_instance_config_alert(d.UpdateCloudGtmInstanceConfigAlertRequest(
+        alert_config=[d.UpdateCloudGtmInstanceConfigAlertRequestAlertConfig(notice_type="ADDR_ALERT")], **ids)))
+    assert err.code == "InvalidParameter"
 
 
 def test_manual_availability_overrides_health(lab, dns, domain):

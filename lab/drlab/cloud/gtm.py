@@ -31,6 +31,7 @@ JUDGEMENTS = ["any_ok", "p30_ok", "p50_ok", "p70_ok", "all_ok"]
 LB_STRATEGIES = ["round_robin", "sequence", "weight", "source_nearest"]
 HEALTH = ["ok", "ok_alert", "ok_no_monitor", "exceptional"]
 RR_POOL_TYPE = {"A": "IPv4", "AAAA": "IPv6", "CNAME": "domain"}
+NOTICE_TYPES = ["addr_alert", "addr_resume", "addr_pool_unavailable", "addr_pool_available"]
 
 # The lab's probe points (ListCloudGtmMonitorNodes).  Templates may name any well-formed
 # node so that production inventories with real node codes also run against the lab.
@@ -128,6 +129,9 @@ class GtmApi:
             "DeleteCloudGtmInstanceConfig": self.delete_config,
             "DescribeCloudGtmInstanceConfigFullInfo": self.describe_config,
             "ListCloudGtmInstanceConfigs": self.list_configs,
+            "DescribeCloudGtmInstanceConfigAlert": self.describe_config_alert,
+            "UpdateCloudGtmInstanceConfigAlert": self.update_config_alert,
+            "ListCloudGtmAvailableAlertGroups": self.list_alert_groups,
             "ListCloudGtmAlertLogs": self.list_alert_logs,
         }
 
@@ -312,7 +316,7 @@ class GtmApi:
 
     def update_address_manual(self, p: Params) -> dict:
         a = self._address(p)
-        before = self.address_available(a)
+        before = self._availability(a)
         a["AvailableMode"] = p.req("AvailableMode", choices=["auto", "manual"])
         manual = p.str("ManualAvailableStatus", choices=["available", "unavailable"])
         if a["AvailableMode"] == "manual":
@@ -569,7 +573,8 @@ class GtmApi:
             "ScheduleRrType": rr_type, "Ttl": ttl, "EnableStatus": p.str("EnableStatus", "enable",
                                                                         choices=["enable", "disable"]),
             "AddressPoolLbStrategy": "round_robin", "SequenceLbStrategyMode": "preemptive",
-            "Remark": p.str("Remark", ""), "AddressPools": [], "created": now, "updated": now,
+            "Remark": p.str("Remark", ""), "AddressPools": [], "AlertMode": "global", "AlertGroup": [],
+            "AlertConfig": [], "created": now, "updated": now,
         }
         self.configs[config["ConfigId"]] = config
         self.cloud.lab.record_event("gtm_access_domain_created", config_id=config["ConfigId"], domain=domain)
@@ -651,7 +656,11 @@ class GtmApi:
 
     def _render_config(self, config: dict, full: bool) -> dict:
         available, health = self.config_status(config)
-        out = {k: v for k, v in config.items() if k not in ("AddressPools", "created", "updated")}
+        out = {k: v for k, v in config.items()
+               if k not in ("AddressPools", "AlertMode", "AlertGroup", "AlertConfig", "created", "updated")}
+        if full:
+            out["AlertGroup"] = json.dumps(config.get("AlertGroup", []))
+            out["AlertConfig"] = json.dumps(config.get("AlertConfig", []))
         instance = self.instances.get(config["InstanceId"], {})
         out.update({"AvailableStatus": available, "HealthStatus": health, "VersionCode": "ultimate",
                     "CommodityCode": instance.get("CommodityCode", ""),
@@ -686,11 +695,52 @@ class GtmApi:
                 "InstanceConfigs": {"InstanceConfig": [self._render_config(c, full=False) for c in page["_items"]]}}
 
     # -- health: fed by the lab's checker, shown by the API, used by DNS ------------------------
+    def describe_config_alert(self, p: Params) -> dict:
+        config = self.configs.get(p.req("ConfigId"))
+        if config is None:
+            return {}
+        return {"ConfigId": config["ConfigId"], "InstanceId": config["InstanceId"],
+                "AlertMode": config.get("AlertMode", "global"),
+                "AlertGroup": {"AlertGroup": config.get("AlertGroup", [])},
+                "AlertConfig": {"AlertConfig": config.get("AlertConfig", [])}}
+
+    def update_config_alert(self, p: Params) -> dict:
+        config = self._config(p)
+        mode = p.str("AlertMode", choices=["global", "instance_config"])
+        groups = p.json("AlertGroup", kind=list)
+        notices = p.json("AlertConfig", kind=list)
+        if groups is not None:
+            if not all(isinstance(g, str) and g for g in groups):
+                raise invalid("AlertGroup", json.dumps(groups))
+            config["AlertGroup"] = groups
+        if notices is not None:
+            rendered = []
+            for notice in notices:
+                kind = notice.get("NoticeType") if isinstance(notice, dict) else None
+                if kind not in NOTICE_TYPES:
+                    raise invalid("AlertConfig.NoticeType", kind, NOTICE_TYPES)
+                rendered.append({"NoticeType": kind, **{k: bool(notice.get(k, False)) for k in
+                                                        ("EmailNotice", "SmsNotice", "DingtalkNotice")}})
+            config["AlertConfig"] = rendered
+        if mode:
+            config["AlertMode"] = mode
+        return self._touch(config, config["ConfigId"])
+
+    def list_alert_groups(self, p: Params) -> dict:
+        # Contact groups live in CloudMonitor; the lab offers one and echoes those in use.
+        names = {"drlab-oncall"} | {g for c in self.configs.values() for g in c.get("AlertGroup", [])}
+        return {"AlertGroups": {"AlertGroup": [{"GroupName": n} for n in sorted(names)]}}
+
     def list_alert_logs(self, p: Params) -> dict:
-        start = p.int("StartTimestamp")
-        end = p.int("EndTimestamp")
+        def millis(name: str) -> int:
+            value = p.int(name, required=True, minimum=0) or 0
+            return value * 1000 if value < 10 ** 11 else value  # seconds or milliseconds both accepted
+
+        start, end = millis("StartTimestamp"), millis("EndTimestamp")
+        p.req("PageNumber")
+        p.req("PageSize")
         logs = [entry for entry in reversed(self.alert_logs)
-                if (start is None or entry["Timestamp"] >= start) and (end is None or entry["Timestamp"] <= end)
+                if start <= entry["Timestamp"] <= end
                 and (not p.str("EntityType") or entry["EntityType"] == p.str("EntityType"))
                 and (not p.str("ActionType") or entry["ActionType"] == p.str("ActionType"))
                 and (not p.str("Keyword") or p.str("Keyword") in entry["Content"])]
@@ -709,7 +759,7 @@ class GtmApi:
         current = address["health"]
         if current["HealthStatus"] == health_status and current["AvailableStatus"] == available_status:
             return False
-        before = self.address_available(address)
+        before = self._availability(address)
         previous = dict(current)
         address["health"] = {"HealthStatus": health_status, "AvailableStatus": available_status, "since": time.time()}
         self.cloud.lab.record_event("gtm_address_health", address_id=address_id, address=address["Address"],
@@ -721,17 +771,31 @@ class GtmApi:
         self.cloud.changed("gtm", address_id)
         return True
 
-    def _availability_event(self, address: dict, before: str, reason: str) -> None:
-        after = self.address_available(address)
-        if after == before:
-            return
-        action = "ADDR_ALERT" if after == "unavailable" else "ADDR_RESUME"
-        self.alert_logs.append({
-            "Timestamp": ids.millis(time.time()), "EntityType": "address", "ActionType": action,
-            "Content": f"{address['Name']} ({address['Address']}, {address['AddressId']}) is {after} ({reason})"})
+    def _availability(self, address: dict) -> tuple[str, dict[str, str]]:
+        """Availability of an address and of every pool holding it, to diff after a change."""
+        pools = {pool_id: self.pool_status(pool)[0] for pool_id, pool in self.pools.items()
+                 if any(m["AddressId"] == address["AddressId"] for m in pool["Addresses"])}
+        return self.address_available(address), pools
+
+    def _log_alert(self, entity: str, action: str, content: str) -> None:
+        self.alert_logs.append({"Timestamp": ids.millis(time.time()), "EntityType": entity, "ActionType": action,
+                                "Content": content})
         del self.alert_logs[:-1000]  # bounded: the log is for drills, not an archive
-        self.cloud.lab.record_event("gtm_address_available" if after == "available" else "gtm_address_unavailable",
-                                    address_id=address["AddressId"], address=address["Address"], reason=reason)
+
+    def _availability_event(self, address: dict, before: tuple[str, dict[str, str]], reason: str) -> None:
+        after = self._availability(address)
+        if after[0] != before[0]:
+            self._log_alert("GTM_ADDRESS", "ALERT" if after[0] == "unavailable" else "RESUME",
+                            f"{address['Name']} ({address['Address']}, {address['AddressId']}) is {after[0]} "
+                            f"({reason})")
+            self.cloud.lab.record_event(f"gtm_address_{after[0]}", address_id=address["AddressId"],
+                                        address=address["Address"], reason=reason)
+        for pool_id, status in after[1].items():
+            if before[1].get(pool_id, status) != status:
+                pool = self.pools[pool_id]
+                self._log_alert("GTM_ADDRESS_POOL", "ALERT" if status == "unavailable" else "RESUME",
+                                f"{pool['AddressPoolName']} ({pool_id}) is {status}")
+                self.cloud.lab.record_event(f"gtm_pool_{status}", pool_id=pool_id, reason=reason)
 
     def health_targets(self) -> list[dict[str, Any]]:
         """What the health checker probes: one entry per enabled address with health tasks.

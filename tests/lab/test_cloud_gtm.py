@@ -365,3 +365,17 @@ def test_real_health_checker_and_dns_follow_a_dead_gateway(lab, dns):
     finally:
         alive.stop()
         doomed.stop()
+
+
+def test_client_token_makes_a_retried_create_idempotent(dns):
+    def create(token: str) -> str:
+        return dns.create_cloud_gtm_address(d.CreateCloudGtmAddressRequest(
+            name="retried", address="127.0.0.9", type="IPv4", enable_status="disable", available_mode="auto",
+            health_judgement="any_ok", client_token=token)).body.address_id
+
+    def count() -> int:
+        return dns.list_cloud_gtm_addresses(d.ListCloudGtmAddressesRequest(name="retried")).body.total_items
+
+    first = create("token-1")
+    assert create("token-1") == first and count() == 1
+    assert create("token-2") != first and count() == 2

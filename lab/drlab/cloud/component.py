@@ -42,7 +42,8 @@ log = logging.getLogger("drlab.cloud")
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Check")
 # Parameters of the v1 signature protocol itself, never passed to handlers.
 V1_PROTOCOL = {"Action", "Version", "Format", "AccessKeyId", "SecurityToken", "Signature", "SignatureMethod",
-               "SignatureVersion", "SignatureNonce", "SignatureType", "Timestamp", "RegionId_"}
+               "SignatureVersion", "SignatureNonce", "SignatureType", "Timestamp"}
+CLIENT_TOKEN_TTL = 600.0  # seconds a write's ClientToken keeps returning the first answer
 
 
 class Product:
@@ -70,6 +71,7 @@ class CloudComponent:
         self.calls: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[str, str], None]] = []
         self._ticker: asyncio.Task | None = None
+        self._client_tokens: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.servicemesh = ServiceMeshApi(self)
         self.gtm = GtmApi(self)
         self.records = RecordsApi(self)
@@ -206,7 +208,7 @@ class CloudComponent:
                 raise errors.unknown_action(action, version)
             self._inject_faults()
             params = {k: v for k, v in [*query, *form] if k not in V1_PROTOCOL}
-            result = handler(Params(params))
+            result = self._idempotent(action, params, handler)
         except ApiError as exc:
             self._count(action, ok=False, code=exc.code)
             if exc.status >= 500:
@@ -222,6 +224,21 @@ class CloudComponent:
         if not action.startswith(READ_PREFIXES):
             self.save()
         return web.json_response({"RequestId": request_id, **result})
+
+    def _idempotent(self, action: str, params: dict[str, str], handler: Callable[[Params], dict]) -> dict:
+        """A write repeated with the same ClientToken gets the first answer, not a second effect."""
+        token = params.get("ClientToken")
+        if not token or action.startswith(READ_PREFIXES):
+            return handler(Params(params))
+        now = time.time()
+        for key, (seen, _) in list(self._client_tokens.items()):
+            if now - seen > CLIENT_TOKEN_TTL:
+                del self._client_tokens[key]
+        if (action, token) in self._client_tokens:
+            return self._client_tokens[(action, token)][1]
+        result = handler(Params(params))
+        self._client_tokens[(action, token)] = (now, result)
+        return result
 
     def _inject_faults(self) -> None:
         roll = random.random()

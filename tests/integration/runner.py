@@ -61,6 +61,8 @@ def main(argv: list[str]) -> int:
         env.update(lab.env())
         env["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
         env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
+        # Modules run with the venv's Python (it has the SDKs); interpreter discovery may pick another.
+        env.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
         for name in names:
             with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
                 handle.write(PLAYBOOK.format(name=name, lab_dir=lab.dir, path=os.path.join(TARGETS, name)))

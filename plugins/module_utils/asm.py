@@ -1,0 +1,654 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshdr.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Helpers for the ASM (servicemesh 2020-01-11) modules.
+
+Pure functions first (validation, normalisation, comparison, building wire parameters and
+custom resources), so unit tests can call them without a cloud; then the few helpers that
+talk to the API through an :class:`AlibabaCloudModule` (finding a mesh, fetching its
+kubeconfig).  Wire names (``ServiceMeshId``, ``LocalityLBConf``...) are the SDK's.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import compare_dicts
+
+GATEWAY_API_VERSION = 'istio.alibabacloud.com/v1beta1'
+GATEWAY_KIND = 'IstioGateway'
+GATEWAY_NAMESPACE = 'istio-system'
+RATELIMIT_KIND = 'ASMLocalRateLimiter'
+
+MESH_GONE_CODES = ('ServiceMesh.NotFound', 'StatusForbidden', 'ERR404')
+
+
+class ValidationError(ValueError):
+    """Bad module input, found before any API call."""
+
+
+# -- generic ---------------------------------------------------------------------------------
+
+def strip_none(value):
+    """Drop ``None`` values recursively (Ansible fills unset suboptions with None)."""
+    if isinstance(value, dict):
+        return dict((k, strip_none(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [strip_none(v) for v in value]
+    return value
+
+
+def deep_merge(base, patch):
+    """``patch`` applied onto ``base`` as a JSON merge patch would (dicts merge, the rest replaces)."""
+    result = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for key, value in (patch or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def as_bool(value):
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return None
+    return str(value).strip().lower() in ('true', '1', 'yes', 'on')
+
+
+def pem_equal(a, b):
+    """Two PEM texts carry the same material (whitespace and line breaks aside)."""
+    if not a or not b:
+        return False
+    return ''.join(a.split()) == ''.join(b.split())
+
+
+# -- asm_mesh: validation ----------------------------------------------------------------------
+
+def validate_locality_lb_conf(conf):
+    if conf is None:
+        return
+    if not isinstance(conf, dict):
+        raise ValidationError('locality_lb_conf must be a dict with distribute and/or failover')
+    unknown = sorted(set(conf) - set(['distribute', 'failover']))
+    if unknown:
+        raise ValidationError('locality_lb_conf: unknown keys %s (expected distribute and/or failover)'
+                              % ', '.join(unknown))
+    if conf.get('distribute') and conf.get('failover'):
+        raise ValidationError('locality_lb_conf: set either distribute or failover, not both '
+                              '(ASM and Istio accept only one of them)')
+    for index, rule in enumerate(conf.get('failover') or []):
+        if not isinstance(rule, dict) or not rule.get('from') or not rule.get('to'):
+            raise ValidationError('locality_lb_conf.failover[%d] needs non-empty from and to (region ids)' % index)
+    for index, rule in enumerate(conf.get('distribute') or []):
+        if not isinstance(rule, dict) or not rule.get('from') or not isinstance(rule.get('to'), dict) \
+                or not rule['to']:
+            raise ValidationError('locality_lb_conf.distribute[%d] needs from (locality) and to '
+                                  '(a dict of locality: weight)' % index)
+        try:
+            weights = [int(w) for w in rule['to'].values()]
+        except (TypeError, ValueError):
+            raise ValidationError('locality_lb_conf.distribute[%d].to weights must be integers' % index)
+        if any(w < 0 for w in weights) or sum(weights) != 100:
+            raise ValidationError('locality_lb_conf.distribute[%d].to weights must be >= 0 and add up to 100 '
+                                  '(they add up to %d)' % (index, sum(weights)))
+
+
+def validate_mesh_params(params):
+    """Everything asm_mesh can check before talking to the API; raises ValidationError."""
+    if params.get('state', 'present') != 'present':
+        return
+    if not params.get('region_id'):
+        raise ValidationError('region_id is required (the region of the mesh)')
+    vpc = params.get('vpc_id')
+    if not vpc or not vpc.startswith('vpc-'):
+        raise ValidationError('vpc_id must be a VPC id (vpc-...), got %r' % (vpc,))
+    vswitches = params.get('vswitches') or []
+    if not vswitches:
+        raise ValidationError('vswitches must list at least one vSwitch id')
+    bad = [v for v in vswitches if not v or not str(v).startswith('vsw-')]
+    if bad:
+        raise ValidationError('vswitches must be vSwitch ids (vsw-...), got %s' % ', '.join(repr(v) for v in bad))
+    if len(set(vswitches)) != len(vswitches):
+        raise ValidationError('vswitches lists a vSwitch twice')
+    if params.get('use_existing_ca'):
+        ca_type = params.get('existing_ca_type')
+        if ca_type not in (1, 2):
+            raise ValidationError('use_existing_ca needs existing_ca_type: 1 (istiod CA: existing_ca_cert and '
+                                  'existing_ca_key) or 2 (plugin cacerts: existing_root_ca_cert and '
+                                  'existing_root_ca_key)')
+        cert_opt, key_opt = ('existing_ca_cert', 'existing_ca_key') if ca_type == 1 else (
+            'existing_root_ca_cert', 'existing_root_ca_key')
+        for opt in (cert_opt, key_opt):
+            if not params.get(opt):
+                raise ValidationError('existing_ca_type %d needs %s' % (ca_type, opt))
+        if 'BEGIN CERTIFICATE' not in params[cert_opt]:
+            raise ValidationError('%s must be a PEM certificate (-----BEGIN CERTIFICATE-----)' % cert_opt)
+        if 'PRIVATE KEY' not in params[key_opt]:
+            raise ValidationError('%s must be a PEM private key' % key_opt)
+    else:
+        given = [o for o in ('existing_ca_type', 'existing_ca_cert', 'existing_ca_key', 'existing_root_ca_cert',
+                             'existing_root_ca_key', 'cert_chain') if params.get(o)]
+        if given:
+            raise ValidationError('%s given but use_existing_ca is not true' % ', '.join(given))
+    ids = [c.get('id') for c in params.get('clusters') or []]
+    if any(not i for i in ids):
+        raise ValidationError('every entry of clusters needs an id')
+    dupes = sorted(set(i for i in ids if ids.count(i) > 1))
+    if dupes:
+        raise ValidationError('clusters lists %s more than once' % ', '.join(dupes))
+    conf = params.get('locality_lb_conf')
+    validate_locality_lb_conf(conf)
+    if params.get('keep_traffic_in_cluster') and conf and conf.get('distribute'):
+        raise ValidationError('keep_traffic_in_cluster writes the distribute rules itself; '
+                              'do not set locality_lb_conf.distribute as well')
+    wants_locality = params.get('keep_traffic_in_cluster') or bool(conf)
+    if wants_locality and params.get('locality_load_balancing') is False:
+        raise ValidationError('locality_lb_conf and keep_traffic_in_cluster need locality_load_balancing '
+                              '(leave it unset or true)')
+
+
+# -- asm_mesh: desired state ---------------------------------------------------------------------
+
+def keep_in_region_rule(region_id):
+    """The Istio ``distribute`` rule keeping a region's traffic in that region."""
+    return {'from': '%s/*' % region_id, 'to': {'%s/*' % region_id: 100}}
+
+
+def desired_locality(params):
+    """``(enabled, conf)`` wanted for locality load balancing; ``None`` parts mean "not managed".
+
+    keep_traffic_in_cluster has no API field (ASM's console setting is not in the API), so it
+    becomes a mesh-wide Istio ``distribute`` rule sending all of the mesh region's traffic to that
+    region.  ASM accepts either ``distribute`` or ``failover``: when failover rules are given they
+    win, because failover already keeps traffic local while the local endpoints are healthy.
+    """
+    conf = params.get('locality_lb_conf')
+    conf = strip_none(dict(conf)) if conf else None
+    if conf is not None:
+        conf = dict((k, v) for k, v in conf.items() if v)
+    if params.get('keep_traffic_in_cluster'):
+        if not (conf and conf.get('failover')):
+            conf = {'distribute': [keep_in_region_rule(params['region_id'])]}
+    enabled = params.get('locality_load_balancing')
+    if conf and enabled is None:
+        enabled = True
+    return enabled, conf
+
+
+def desired_features(params):
+    """The mesh features the user set, in the normalised shape of :func:`mesh_features`."""
+    enabled, conf = desired_locality(params)
+    access = params.get('access_log') or {}
+    features = {
+        'locality_load_balancing': enabled,
+        'locality_lb_conf': conf,
+        'cr_aggregation': params.get('cr_aggregation'),
+        'telemetry': params.get('telemetry'),
+        'access_log': strip_none(dict(access)) or None if access else None,
+    }
+    return dict((k, v) for k, v in features.items() if v is not None)
+
+
+def feature_wire_params(features):
+    """Wire parameters (CreateServiceMesh / UpdateMeshFeature) for normalised features."""
+    wire = {}
+    if 'locality_load_balancing' in features:
+        wire['LocalityLoadBalancing'] = features['locality_load_balancing']
+    if features.get('locality_lb_conf') is not None:
+        wire['LocalityLBConf'] = json.dumps(features['locality_lb_conf'], sort_keys=True, separators=(',', ':'))
+    if 'cr_aggregation' in features:
+        wire['CRAggregationEnabled'] = features['cr_aggregation']
+    if 'telemetry' in features:
+        wire['Telemetry'] = features['telemetry']
+    access = features.get('access_log') or {}
+    if access.get('enabled') is not None:
+        wire['AccessLogEnabled'] = access['enabled']
+    if access.get('project') is not None:
+        wire['AccessLogProject'] = access['project']
+    return wire
+
+
+def changed_features(desired, current):
+    """The subset of desired features that differ from current (only what the user set)."""
+    out = {}
+    for key, want in desired.items():
+        have = current.get(key)
+        if key == 'access_log':
+            if compare_dicts(want, have or {}):
+                out[key] = want
+        elif key == 'locality_lb_conf':
+            if canonical_locality(want) != canonical_locality(have):
+                out[key] = want
+        elif want != have:
+            out[key] = want
+    return out
+
+
+def create_wire_params(params):
+    """CreateServiceMesh parameters for the module params (validated)."""
+    wire = {
+        'RegionId': params['region_id'],
+        'Name': params['name'],
+        'VpcId': params['vpc_id'],
+        'VSwitches': json.dumps(list(params['vswitches'])),
+        'IstioVersion': params.get('istio_version'),
+        'ClusterSpec': params.get('cluster_spec'),
+        'Edition': params.get('edition'),
+        'ApiServerPublicEip': params.get('api_server_public_eip'),
+    }
+    if params.get('use_existing_ca'):
+        wire['UseExistingCA'] = True
+        wire['ExistingCaType'] = params['existing_ca_type']
+        if params['existing_ca_type'] == 1:
+            wire['ExistingCaCert'] = params['existing_ca_cert']
+            wire['ExistingCaKey'] = params['existing_ca_key']
+        else:
+            wire['ExistingRootCaCert'] = params['existing_root_ca_cert']
+            wire['ExistingRootCaKey'] = params['existing_root_ca_key']
+        wire['CertChain'] = params.get('cert_chain')
+    wire.update(feature_wire_params(desired_features(params)))
+    return dict((k, v) for k, v in wire.items() if v is not None)
+
+
+# -- asm_mesh: reading the API -------------------------------------------------------------------
+
+def _loads(value):
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def canonical_locality(conf):
+    """A comparable form of a localityLbSetting: empty parts dropped, JSON round-tripped."""
+    conf = _loads(conf)
+    if not conf:
+        return {}
+    out = {}
+    for key in ('distribute', 'failover'):
+        value = conf.get(key)
+        if value:
+            out[key] = json.loads(json.dumps(value, sort_keys=True))
+    return out
+
+
+def parse_locality(mesh_config):
+    """``LocalityLB`` of DescribeServiceMeshDetail as ``{distribute, failover}``.
+
+    The SDK types ``Distribute``/``Failover`` loosely: a list, an object wrapping the list,
+    or JSON text are all accepted.
+    """
+    locality = (mesh_config or {}).get('LocalityLB') or {}
+    out = {}
+    for wire, key in (('Distribute', 'distribute'), ('Failover', 'failover')):
+        value = _loads(locality.get(wire))
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        if value:
+            out[key] = value
+    return canonical_locality(out)
+
+
+def mesh_features(detail):
+    """The normalised features of a mesh, from DescribeServiceMeshDetail's ``ServiceMesh``."""
+    config = ((detail or {}).get('Spec') or {}).get('MeshConfig') or {}
+    locality = config.get('LocalityLB') or {}
+    enabled = locality.get('Enabled')
+    if enabled is None:
+        enabled = config.get('EnableLocalityLB')
+    extra = config.get('ExtraConfiguration') or {}
+    access = config.get('AccessLog') or {}
+    return {
+        'locality_load_balancing': bool(as_bool(enabled)),
+        'locality_lb_conf': parse_locality(config),
+        'cr_aggregation': bool(as_bool(extra.get('CRAggregationEnabled'))),
+        'telemetry': bool(as_bool(config.get('Telemetry'))),
+        'access_log': {'enabled': bool(as_bool(access.get('Enabled'))), 'project': access.get('Project') or ''},
+    }
+
+
+def normalise_clusters(clusters):
+    out = []
+    for cluster in clusters or []:
+        if isinstance(cluster, str):
+            out.append({'id': cluster})
+            continue
+        out.append({'id': cluster.get('ClusterId'), 'name': cluster.get('Name'),
+                    'region_id': cluster.get('RegionId'), 'state': cluster.get('State'),
+                    'cluster_type': cluster.get('ClusterType'), 'vpc_id': cluster.get('VpcId')})
+    return sorted(out, key=lambda c: c['id'] or '')
+
+
+def normalise_mesh(detail, clusters=None):
+    """A mesh as the modules return it (snake_case), from DescribeServiceMesh(es|Detail)."""
+    info = detail.get('ServiceMeshInfo') or {}
+    spec = detail.get('Spec') or {}
+    network = spec.get('Network') or {}
+    endpoints = detail.get('Endpoints') or {}
+    return {
+        'id': info.get('ServiceMeshId'),
+        'name': info.get('Name'),
+        'region_id': info.get('RegionId'),
+        'state': info.get('State'),
+        'version': info.get('Version'),
+        'error_message': info.get('ErrorMessage') or '',
+        'creation_time': info.get('CreationTime'),
+        'cluster_spec': detail.get('ClusterSpec'),
+        'vpc_id': network.get('VpcId'),
+        'vswitches': list(network.get('VSwitches') or []),
+        'endpoints': dict((snake(k), v) for k, v in endpoints.items()),
+        'clusters': normalise_clusters(clusters if clusters is not None else detail.get('Clusters')),
+        'features': mesh_features(detail),
+    }
+
+
+def snake(name):
+    out = []
+    for index, char in enumerate(name):
+        if char.isupper() and index and not name[index - 1].isupper():
+            out.append('_')
+        out.append(char.lower())
+    return ''.join(out)
+
+
+def mesh_view(mesh):
+    """The fields asm_mesh manages, for ``diff`` (before/after) and predictions."""
+    if not mesh:
+        return {}
+    return {
+        'name': mesh.get('name'),
+        'region_id': mesh.get('region_id'),
+        'vpc_id': mesh.get('vpc_id'),
+        'vswitches': list(mesh.get('vswitches') or []),
+        'cluster_spec': mesh.get('cluster_spec'),
+        'clusters': sorted(c['id'] for c in mesh.get('clusters') or []),
+        'features': copy.deepcopy(mesh.get('features') or {}),
+    }
+
+
+def immutable_conflicts(params, mesh, ca_cert=None):
+    """Messages for create-only settings that differ from the existing mesh."""
+    problems = []
+    if params.get('vpc_id') and mesh.get('vpc_id') and params['vpc_id'] != mesh['vpc_id']:
+        problems.append('vpc_id is %s, requested %s' % (mesh['vpc_id'], params['vpc_id']))
+    wanted = params.get('vswitches')
+    if wanted and mesh.get('vswitches') and sorted(wanted) != sorted(mesh['vswitches']):
+        problems.append('vswitches are %s, requested %s' % (sorted(mesh['vswitches']), sorted(wanted)))
+    if params.get('cluster_spec') and mesh.get('cluster_spec') and params['cluster_spec'] != mesh['cluster_spec']:
+        problems.append('cluster_spec is %s, requested %s' % (mesh['cluster_spec'], params['cluster_spec']))
+    if params.get('istio_version') and mesh.get('version') and params['istio_version'] != mesh['version']:
+        problems.append('istio_version is %s, requested %s (upgrades are not done by this module)'
+                        % (mesh['version'], params['istio_version']))
+    if params.get('use_existing_ca') and ca_cert is not None:
+        wanted_cert = params.get('existing_ca_cert') if params.get('existing_ca_type') == 1 else \
+            params.get('existing_root_ca_cert')
+        if not pem_equal(wanted_cert, ca_cert):
+            problems.append('the mesh CA certificate (GetCaCert) differs from the requested %s'
+                            % ('existing_ca_cert' if params.get('existing_ca_type') == 1 else 'existing_root_ca_cert'))
+    return problems
+
+
+def cluster_changes(wanted, current_ids, purge):
+    """``(to_add, to_remove)``: to_add is a list of ``{id, discovery_only}``, to_remove a list of ids."""
+    if wanted is None:
+        return [], []
+    current = set(current_ids)
+    wanted_ids = set(c['id'] for c in wanted)
+    to_add = [dict(id=c['id'], discovery_only=bool(c.get('discovery_only'))) for c in wanted if c['id'] not in current]
+    to_remove = sorted(current - wanted_ids) if purge else []
+    return to_add, to_remove
+
+
+def predict_mesh(params, current=None, to_add=(), to_remove=(), features=None):
+    """The mesh view after the changes this run would make (check mode and diff)."""
+    if current is None:
+        base = {'name': params['name'], 'region_id': params['region_id'], 'vpc_id': params['vpc_id'],
+                'vswitches': list(params['vswitches']), 'cluster_spec': params.get('cluster_spec') or 'standard',
+                'clusters': [],
+                'features': {'locality_load_balancing': False, 'locality_lb_conf': {}, 'cr_aggregation': False,
+                             'telemetry': False, 'access_log': {'enabled': False, 'project': ''}}}
+    else:
+        base = mesh_view(current)
+    after = copy.deepcopy(base)
+    ids = [i for i in after['clusters'] if i not in to_remove] + [c['id'] for c in to_add]
+    after['clusters'] = sorted(ids)
+    for key, value in (features or {}).items():
+        if key == 'access_log':
+            after['features']['access_log'] = deep_merge(after['features'].get('access_log') or {}, value)
+        elif key == 'locality_lb_conf':
+            after['features'][key] = canonical_locality(value)
+        else:
+            after['features'][key] = value
+    return after
+
+
+# -- API helpers (need an AlibabaCloudModule) -----------------------------------------------------
+
+def find_meshes(module, name=None, mesh_id=None, region_id=None):
+    """Meshes (DescribeServiceMeshes entries) matching every filter given."""
+    body = module.call('servicemesh', 'DescribeServiceMeshes')
+    found = []
+    for mesh in body.get('ServiceMeshes') or []:
+        info = mesh.get('ServiceMeshInfo') or {}
+        if name is not None and info.get('Name') != name:
+            continue
+        if mesh_id is not None and info.get('ServiceMeshId') != mesh_id:
+            continue
+        if region_id is not None and info.get('RegionId') != region_id:
+            continue
+        found.append(mesh)
+    return found
+
+
+def resolve_mesh_id(module, mesh_id=None, mesh_name=None, region_id=None):
+    """The id of the one mesh named ``mesh_name`` (optionally in ``region_id``), or ``mesh_id`` as given."""
+    if mesh_id:
+        return mesh_id
+    found = find_meshes(module, name=mesh_name, region_id=region_id)
+    if not found:
+        module.fail_json(msg='no service mesh named %s%s' % (mesh_name, ' in %s' % region_id if region_id else ''))
+    if len(found) > 1:
+        module.fail_json(msg='%d service meshes are named %s; give mesh_id or region_id'
+                         % (len(found), mesh_name))
+    return found[0]['ServiceMeshInfo']['ServiceMeshId']
+
+
+def mesh_kubeconfig_text(module, mesh_id):
+    body = module.call('servicemesh', 'DescribeServiceMeshKubeconfig', ServiceMeshId=mesh_id)
+    text = body.get('Kubeconfig')
+    if not text:
+        module.fail_json(msg='DescribeServiceMeshKubeconfig returned no kubeconfig for mesh %s' % mesh_id)
+    return text
+
+
+# -- asm_gateway ------------------------------------------------------------------------------------
+
+def validate_gateway_params(params):
+    if params.get('state', 'present') != 'present':
+        return
+    name = params.get('name') or ''
+    if not name or len(name) > 57 or not all(c.isalnum() and c == c.lower() or c == '-' for c in name) \
+            or name.startswith('-') or name.endswith('-'):
+        raise ValidationError('name must be a DNS label of at most 57 characters (lower-case letters, digits, '
+                              '-), got %r' % name)
+    replicas = params.get('replicas')
+    if replicas is not None and replicas < 1:
+        raise ValidationError('replicas must be >= 1, got %d' % replicas)
+    hpa = params.get('hpa')
+    if hpa:
+        low, high = hpa.get('min_replicas'), hpa.get('max_replicas')
+        if low is None or high is None:
+            raise ValidationError('hpa needs min_replicas and max_replicas')
+        if low < 1 or high < low:
+            raise ValidationError('hpa needs 1 <= min_replicas <= max_replicas, got %s..%s' % (low, high))
+        for key in ('cpu_target', 'memory_target'):
+            value = hpa.get(key)
+            if value is not None and not 1 <= value <= 100:
+                raise ValidationError('hpa.%s is a utilisation percentage (1-100), got %s' % (key, value))
+        if replicas is not None and not low <= replicas <= high:
+            raise ValidationError('replicas %d is outside hpa min_replicas..max_replicas (%d..%d)'
+                                  % (replicas, low, high))
+    ports = params.get('ports')
+    if ports is not None:
+        if not ports:
+            raise ValidationError('ports, when given, must list at least one port')
+        names = []
+        for index, port in enumerate(ports):
+            for key in ('port', 'target_port'):
+                value = port.get(key)
+                if value is not None and not 1 <= value <= 65535:
+                    raise ValidationError('ports[%d].%s must be 1-65535, got %s' % (index, key, value))
+            names.append(port.get('name'))
+        dupes = sorted(set(n for n in names if names.count(n) > 1))
+        if dupes:
+            raise ValidationError('ports: names used twice: %s' % ', '.join(dupes))
+    cluster_ids = params.get('cluster_ids')
+    if cluster_ids is not None:
+        if not cluster_ids or any(not c for c in cluster_ids):
+            raise ValidationError('cluster_ids, when given, must list non-empty cluster ids')
+        if len(set(cluster_ids)) != len(cluster_ids):
+            raise ValidationError('cluster_ids lists a cluster twice')
+    kubeconfigs = params.get('cluster_kubeconfigs') or {}
+    if params.get('wait') and cluster_ids and kubeconfigs:
+        missing = [c for c in cluster_ids if c not in kubeconfigs]
+        if missing:
+            raise ValidationError('wait needs a kubeconfig for every target cluster: cluster_kubeconfigs lacks %s'
+                                  % ', '.join(missing))
+
+
+def gateway_spec(params):
+    """The IstioGateway spec fields the user set (camelCase, as in the CR)."""
+    spec = {}
+    if params.get('gateway_type'):
+        spec['gatewayType'] = params['gateway_type']
+    if params.get('cluster_ids') is not None:
+        spec['clusterIds'] = list(params['cluster_ids'])
+    if params.get('replicas') is not None:
+        spec['replicaCount'] = params['replicas']
+    hpa = params.get('hpa')
+    if hpa:
+        spec['minReplicas'] = hpa['min_replicas']
+        spec['maxReplicas'] = hpa['max_replicas']
+        if hpa.get('cpu_target') is not None:
+            spec['cpu'] = {'targetAverageUtilization': hpa['cpu_target']}
+        if hpa.get('memory_target') is not None:
+            spec['memory'] = {'targetAverageUtilization': hpa['memory_target']}
+    if params.get('ports') is not None:
+        spec['ports'] = [strip_none({'name': p['name'], 'port': p['port'],
+                                     'targetPort': p.get('target_port') or p['port'],
+                                     'protocol': p.get('protocol') or 'TCP'}) for p in params['ports']]
+    if params.get('service_type'):
+        spec['serviceType'] = params['service_type']
+    if params.get('service_annotations') is not None:
+        spec['serviceAnnotations'] = dict((k, str(v)) for k, v in params['service_annotations'].items())
+    if params.get('external_traffic_policy'):
+        spec['externalTrafficPolicy'] = params['external_traffic_policy']
+    if params.get('resources') is not None:
+        spec['resources'] = strip_none(params['resources'])
+    if params.get('env') is not None:
+        spec['env'] = [{'name': k, 'value': str(v)} for k, v in sorted(params['env'].items())]
+    return spec
+
+
+def gateway_object(name, spec):
+    return {'apiVersion': GATEWAY_API_VERSION, 'kind': GATEWAY_KIND,
+            'metadata': {'name': name, 'namespace': GATEWAY_NAMESPACE}, 'spec': spec}
+
+
+def gateway_target_clusters(spec, cluster_kubeconfigs):
+    """Clusters the gateway should run in: its clusterIds, else every cluster we have a kubeconfig for."""
+    ids = (spec or {}).get('clusterIds')
+    if ids:
+        return list(ids)
+    return sorted(cluster_kubeconfigs or {})
+
+
+# -- asm_ratelimit ---------------------------------------------------------------------------------
+
+def validate_ratelimit_params(params):
+    if params.get('state', 'present') != 'present':
+        return
+    configs = params.get('configs')
+    if not configs:
+        raise ValidationError('configs must list at least one rate limit config')
+    if not params.get('workload_selector'):
+        raise ValidationError('workload_selector must give at least one label (e.g. app: istio-ingressgateway)')
+    names = []
+    for index, config in enumerate(configs):
+        where = 'configs[%d]' % index
+        name = config.get('name')
+        if not name:
+            raise ValidationError('%s.name must be non-empty' % where)
+        names.append(name)
+        vhost = ((config.get('match') or {}).get('vhost')) or {}
+        if not vhost.get('name'):
+            raise ValidationError('%s.match.vhost.name must be non-empty (the host, or * for any)' % where)
+        port = vhost.get('port')
+        if port is None or not 1 <= port <= 65535:
+            raise ValidationError('%s.match.vhost.port must be 1-65535, got %s' % (where, port))
+        route = vhost.get('route')
+        if route is not None and not (route.get('name_match') or '').strip():
+            raise ValidationError('%s.match.vhost.route.name_match must be a non-empty route name' % where)
+        limit = config.get('limit') or {}
+        quota = limit.get('quota')
+        if quota is None or quota <= 0:
+            raise ValidationError('%s.limit.quota must be > 0, got %s' % (where, quota))
+        interval = limit.get('fill_interval') or {}
+        seconds, nanos = interval.get('seconds') or 0, interval.get('nanos') or 0
+        if seconds < 0 or not 0 <= nanos < 1000000000:
+            raise ValidationError('%s.limit.fill_interval: seconds >= 0 and 0 <= nanos < 1e9' % where)
+        if seconds == 0 and nanos == 0:
+            raise ValidationError('%s.limit.fill_interval must be > 0' % where)
+        status = limit.get('status')
+        if status is not None and not 400 <= status <= 599:
+            raise ValidationError('%s.limit.status must be an HTTP error status (400-599), got %s' % (where, status))
+    dupes = sorted(set(n for n in names if names.count(n) > 1))
+    if dupes:
+        raise ValidationError('configs: names used twice: %s' % ', '.join(dupes))
+
+
+def ratelimit_spec(params):
+    spec = {'workloadSelector': {'labels': dict((k, str(v)) for k, v in params['workload_selector'].items())},
+            'configs': [strip_none(copy.deepcopy(c)) for c in params['configs']]}
+    for config in spec['configs']:
+        interval = config['limit'].setdefault('fill_interval', {})
+        interval.setdefault('seconds', 0)
+        interval.setdefault('nanos', 0)
+    if params.get('is_gateway') is not None:
+        spec['isGateway'] = params['is_gateway']
+    return spec
+
+
+def effective_limits(spec, replicas):
+    """Per config: the quota per Envoy, and the whole gateway's limit for ``replicas`` pods."""
+    out = []
+    for config in (spec or {}).get('configs') or []:
+        limit = config.get('limit') or {}
+        interval = limit.get('fill_interval') or {}
+        seconds = (interval.get('seconds') or 0) + (interval.get('nanos') or 0) / 1e9
+        quota = limit.get('quota') or 0
+        entry = {'name': config.get('name'), 'quota_per_replica': quota, 'fill_interval_seconds': seconds,
+                 'replicas': replicas, 'effective_quota': None, 'effective_requests_per_second': None}
+        if replicas is not None:
+            entry['effective_quota'] = quota * replicas
+            if seconds > 0:
+                entry['effective_requests_per_second'] = round(quota * replicas / seconds, 3)
+        out.append(entry)
+    return out
+
+
+def spec_changes(desired, current):
+    """``(changed, after)``: whether the user-set fields differ, and the spec after a merge patch."""
+    diffs = compare_dicts(desired, current or {})
+    return bool(diffs), deep_merge(current or {}, desired)

@@ -62,9 +62,9 @@ class Bookinfo:
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # force_close: every hop is a fresh connection, like a pod-to-pod call without pooling
+            # pooled keep-alive connections between services, as sidecars keep them
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(force_close=True),
+                connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=10),
                 timeout=aiohttp.ClientTimeout(total=5))
         return self._session
 

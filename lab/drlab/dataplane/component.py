@@ -67,6 +67,7 @@ class DataPlaneComponent:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._rule_cache: dict[str, list[dict[str, Any]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -153,6 +154,7 @@ class DataPlaneComponent:
     async def reconcile(self) -> None:
         async with self._lock:
             meshes = self._meshes()
+            self._rule_cache = {}
             for mesh in meshes:
                 self._server(mesh["id"])
             await self._reconcile_bookinfo()
@@ -236,8 +238,13 @@ class DataPlaneComponent:
         return None
 
     def _rules(self, mesh: dict[str, Any] | None) -> list[dict[str, Any]]:
-        server = self._server(mesh["id"]) if mesh else None
-        return list_any(server, ISTIO_GROUP, "DestinationRule") if server is not None else []
+        # cached per reconcile: every Bookinfo hop asks, and reconcile runs on each mesh change
+        if not mesh:
+            return []
+        if mesh["id"] not in self._rule_cache:
+            server = self._server(mesh["id"])
+            self._rule_cache[mesh["id"]] = list_any(server, ISTIO_GROUP, "DestinationRule") if server else []
+        return self._rule_cache[mesh["id"]]
 
     def route(self, cluster_id: str, host: str, port: int) -> Endpoint | None:
         """The sidecar's choice for a call from cluster_id to host (Istio locality semantics)."""

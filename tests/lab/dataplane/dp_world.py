@@ -132,28 +132,37 @@ def _mesh(world: World, index: int) -> str:
     return mesh_id
 
 
+def build_world(lab: LabHandle, regions: int | None = None) -> World:
+    """Per region: a mesh with its cluster, Bookinfo, an IstioGateway, Gateway, VirtualService, rate limiter."""
+    w = World(lab=lab, asm=AsmClient(_sdk_config(lab)), alidns=DnsClient(_sdk_config(lab)),
+              regions=lab.topology["regions"])
+    for index in range(regions or len(w.regions)):
+        mesh_id = _mesh(w, index)
+        w.meshes.append(mesh_id)
+        cluster_id = w.regions[index]["clusters"][0]["id"]
+        for obj in bookinfo_objects():
+            apply(w.cluster_api[cluster_id], obj)
+        apply(w.mesh_api[mesh_id], {
+            "apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "IstioGateway",
+            "metadata": {"name": "ingressgateway", "namespace": "istio-system"},
+            "spec": {"gatewayType": "ingress", "clusterIds": [cluster_id], "replicaCount": 1,
+                     "minReplicas": 1, "maxReplicas": 3, "cpu": {"targetAverageUtilization": 80},
+                     "ports": [{"name": "http-0", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT,
+                                "protocol": "HTTP"}]}})
+        for obj in (ISTIO_GATEWAY, VIRTUAL_SERVICE, RATE_LIMITER):
+            apply(w.mesh_api[mesh_id], obj)
+    return w
+
+
+def new_lab(**timing: float) -> LabHandle:
+    return LabHandle(directory=tempfile.mkdtemp(prefix="drlab-dp-"),
+                     topology={"timing": {"mesh_create_delay": 0.2, "gateway_resync": RESYNC, **timing}}).up()
+
+
 @pytest.fixture(scope="module")
 def world():
-    lab = LabHandle(directory=tempfile.mkdtemp(prefix="drlab-dp-"),
-                    topology={"timing": {"mesh_create_delay": 0.2, "gateway_resync": RESYNC}}).up()
+    lab = new_lab()
     try:
-        w = World(lab=lab, asm=AsmClient(_sdk_config(lab)), alidns=DnsClient(_sdk_config(lab)),
-                  regions=lab.topology["regions"])
-        for index in range(len(w.regions)):
-            mesh_id = _mesh(w, index)
-            w.meshes.append(mesh_id)
-            cluster_id = w.regions[index]["clusters"][0]["id"]
-            for obj in bookinfo_objects():
-                apply(w.cluster_api[cluster_id], obj)
-            apply(w.mesh_api[mesh_id], {
-                "apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "IstioGateway",
-                "metadata": {"name": "ingressgateway", "namespace": "istio-system"},
-                "spec": {"gatewayType": "ingress", "clusterIds": [cluster_id], "replicaCount": 1,
-                         "minReplicas": 1, "maxReplicas": 3, "cpu": {"targetAverageUtilization": 80},
-                         "ports": [{"name": "http-0", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT,
-                                    "protocol": "HTTP"}]}})
-            for obj in (ISTIO_GATEWAY, VIRTUAL_SERVICE, RATE_LIMITER):
-                apply(w.mesh_api[mesh_id], obj)
-        yield w
+        yield build_world(lab)
     finally:
         lab.down()

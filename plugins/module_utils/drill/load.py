@@ -1,0 +1,444 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshdr.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Open-loop HTTP/1.1 load on raw asyncio streams, one compact record per request.
+
+Why not an HTTP client library: a drill must see what a browser sees on a *new connection*
+(DNS answer, connect refused/reset, which address served), and must keep its schedule while the
+target fails: requests are started on a clock (request i at ``i / qps``), never in reply to a
+previous one, so a dead region cannot slow the load down (the "coordinated omission" of
+closed-loop tools).  Concurrency bounds the requests in flight: when the bound is reached, the next
+request waits for a slot and then starts late (its record shows its real start time); none is
+dropped, and ``ActualQPS`` shows the shortfall.
+
+DNS is resolved for every new connection, through the system resolver or through an explicit
+``nameserver`` ``ip:port`` with dnspython (the lab's GTM DNS listens on a port other than 53, which
+the system resolver cannot use), and never cached here.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import asyncio
+import socket
+import ssl
+import time
+
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported, but keep the import sanity quiet
+    from urlparse import urlsplit
+
+try:
+    import dns.asyncresolver
+    import dns.exception
+    import dns.resolver
+
+    HAS_DNSPYTHON = True
+except ImportError:
+    HAS_DNSPYTHON = False
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis
+
+CLUSTER_HEADER = 'x-drlab-cluster'
+USER_AGENT = 'meshdr-drill/1'
+_READ_LIMIT = 1 << 20
+
+
+class DnsFailure(Exception):
+    """The name did not resolve (NXDOMAIN, no answer, DNS timeout, server failure)."""
+
+
+class BadResponse(Exception):
+    """The server answered something that is not HTTP/1.x."""
+
+
+def parse_nameserver(value):
+    """'127.0.0.1:15353' -> ('127.0.0.1', 15353); '10.0.0.2' -> ('10.0.0.2', 53)."""
+    if not value:
+        return None
+    host, sep, port = value.rpartition(':')
+    if not sep:
+        return value, 53
+    try:
+        return host, int(port)
+    except ValueError:
+        raise ValueError('nameserver must be "ip" or "ip:port", got %r' % value)
+
+
+def classify(exc, phase):
+    """Error class of an exception raised during ``phase`` ('dns', 'connect', 'http')."""
+    if isinstance(exc, DnsFailure) or isinstance(exc, socket.gaierror):
+        return 'dns_failure'
+    if HAS_DNSPYTHON and isinstance(exc, dns.exception.DNSException):
+        return 'dns_failure'
+    if isinstance(exc, asyncio.TimeoutError):
+        return 'dns_failure' if phase == 'dns' else 'timeout'
+    if isinstance(exc, ConnectionRefusedError):
+        return 'refused'
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, asyncio.IncompleteReadError)):
+        return 'reset'
+    return 'other'
+
+
+class LoadSpec(object):
+    """What to run.  Validated on construction so a module fails before sending anything."""
+
+    def __init__(self, url, qps=100.0, duration=10.0, concurrency=100, timeout=3.0, keepalive=False,
+                 nameserver=None, multi_address=False, host_header=None, headers=None, method='GET',
+                 abort_error_rate=None, abort_after_seconds=5, progress_interval=5.0):
+        parts = urlsplit(url)
+        if parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise ValueError('url must be http:// or https:// with a host, got %r' % url)
+        if not qps or qps <= 0:
+            raise ValueError('qps must be > 0')
+        if not duration or duration <= 0:
+            raise ValueError('duration must be > 0')
+        if concurrency < 1:
+            raise ValueError('concurrency must be >= 1')
+        if timeout <= 0:
+            raise ValueError('timeout must be > 0')
+        if abort_error_rate is not None and not 0 <= abort_error_rate <= 1:
+            raise ValueError('abort_error_rate must be between 0 and 1')
+        self.url = url
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == 'https' else 80)
+        self.target = (parts.path or '/') + (('?' + parts.query) if parts.query else '')
+        self.qps = float(qps)
+        self.duration = float(duration)
+        self.concurrency = int(concurrency)
+        self.timeout = float(timeout)
+        self.keepalive = bool(keepalive)
+        self.nameserver = parse_nameserver(nameserver)
+        if self.nameserver and not HAS_DNSPYTHON:
+            raise ValueError('nameserver needs the dnspython library')
+        self.multi_address = bool(multi_address)
+        default_host = self.host if parts.port is None else '%s:%d' % (self.host, parts.port)
+        self.host_header = host_header or default_host
+        self.headers = dict(headers or {})
+        self.method = method.upper()
+        self.abort_error_rate = abort_error_rate
+        self.abort_after_seconds = int(abort_after_seconds or 1)
+        self.progress_interval = float(progress_interval or 0)
+        try:
+            socket.inet_aton(self.host)
+            self.literal = True
+        except (OSError, ValueError):
+            self.literal = False
+
+    def as_dict(self):
+        return {
+            'url': self.url, 'qps': self.qps, 'duration': self.duration, 'concurrency': self.concurrency,
+            'timeout': self.timeout, 'keepalive': self.keepalive,
+            'nameserver': '%s:%d' % self.nameserver if self.nameserver else None,
+            'multi_address': self.multi_address, 'host_header': self.host_header, 'method': self.method,
+            'abort_error_rate': self.abort_error_rate, 'abort_after_seconds': self.abort_after_seconds,
+        }
+
+    def request_bytes(self):
+        lines = ['%s %s HTTP/1.1' % (self.method, self.target), 'Host: %s' % self.host_header,
+                 'User-Agent: %s' % USER_AGENT, 'Accept: */*',
+                 'Connection: %s' % ('keep-alive' if self.keepalive else 'close')]
+        for k, v in self.headers.items():
+            lines.append('%s: %s' % (k, v))
+        return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
+
+
+class LoadEngine(object):
+    """Runs one LoadSpec; ``records`` fills as requests complete.  Use ``run()`` (blocking)."""
+
+    def __init__(self, spec, on_progress=None):
+        self.spec = spec
+        self.on_progress = on_progress
+        self.records = []
+        self.aborted = None
+        self.start_epoch = None
+        self.end_epoch = None
+        self._request = spec.request_bytes()
+        self._idle = []  # keep-alive connections: (reader, writer, addr)
+        self._resolver = None
+        self._ssl = ssl.create_default_context() if spec.scheme == 'https' else None
+        self._stop = False
+        self._t_start = None
+        self._per_second = {}  # second -> (requests, errors), for the live abort check
+        self._abort_checked = None
+
+    # -- public -------------------------------------------------------------------------------
+
+    def run(self):
+        """Run to completion (at most duration + timeout) and return the result dict."""
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(self.run_async())
+        finally:
+            loop.close()
+
+    async def run_async(self):
+        spec = self.spec
+        loop = asyncio.get_event_loop()
+        if spec.nameserver:
+            resolver = dns.asyncresolver.Resolver(configure=False)
+            resolver.nameservers = [spec.nameserver[0]]
+            resolver.port = spec.nameserver[1]
+            resolver.cache = None  # resolve for every connection: the drill observes DNS failover
+            self._resolver = resolver
+        sem = asyncio.Semaphore(spec.concurrency)
+        in_flight = set()
+        self.start_epoch = time.time()
+        self._t_start = loop.time()
+        monitor = loop.create_task(self._monitor())
+        total = int(round(spec.qps * spec.duration))
+        try:
+            for i in range(total):
+                delay = self._t_start + i / spec.qps - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    await asyncio.sleep(0)  # behind schedule: start at once, but let replies be read
+                if self._stop:
+                    break
+                await sem.acquire()
+                if loop.time() - self._t_start >= spec.duration:
+                    sem.release()
+                    break  # the run stops at its duration even when it fell behind
+                task = loop.create_task(self._one())
+                in_flight.add(task)
+                task.add_done_callback(lambda t: (in_flight.discard(t), sem.release()))
+            if in_flight:
+                # Every request is bounded by its timeout; the margin covers scheduling jitter.
+                await asyncio.wait(list(in_flight), timeout=spec.timeout + 2)
+        finally:
+            monitor.cancel()
+            for task in list(in_flight):
+                task.cancel()
+            for _, writer, _ in self._idle:
+                writer.close()
+            self._idle = []
+        self.end_epoch = time.time()
+        self._progress(final=True)
+        return self.result()
+
+    def result(self):
+        spec = self.spec
+        actual = (self.end_epoch or time.time()) - self.start_epoch
+        records = sorted(self.records, key=lambda r: r['t'])
+        aggr = analysis.aggregates(
+            records, requested_qps=spec.qps, requested_duration=spec.duration, num_threads=spec.concurrency,
+            start_time=_iso(self.start_epoch), actual_duration=min(actual, spec.duration) or actual)
+        return {
+            'backend': 'builtin',
+            'options': spec.as_dict(),
+            'start_epoch': self.start_epoch,
+            'end_epoch': self.end_epoch,
+            'started_at': _iso(self.start_epoch),
+            'aborted': self.aborted,
+            'aggregates': aggr,
+            'timeline': analysis.timeline(records, duration=spec.duration),
+            'records': records,
+        }
+
+    # -- one request --------------------------------------------------------------------------
+
+    async def _one(self):
+        loop = asyncio.get_event_loop()
+        t0 = loop.time()
+        state = {'phase': 'dns', 'addr': None, 'tries': 0, 'timed_out': False}
+        rec = {'t': round(t0 - self._t_start, 4), 'addr': None, 'status': -1, 'error': None,
+               'latency': None, 'cluster': None, 'tries': 0}
+        # The timeout cancels this task itself: cheaper than wait_for, which wraps every request in
+        # a second task (it matters at 1,000 new connections per second on a shared core).
+        task = asyncio.current_task() if hasattr(asyncio, 'current_task') else asyncio.Task.current_task()
+        timer = loop.call_later(self.spec.timeout, _expire, task, state)
+        try:
+            rec['status'], rec['cluster'] = await self._exchange(state)
+        except asyncio.CancelledError:
+            if not state['timed_out']:
+                raise
+            rec['error'] = 'dns_failure' if state['phase'] == 'dns' else 'timeout'
+        except Exception as exc:  # noqa: BLE001 - every failure is a measured outcome, classified
+            rec['error'] = classify(exc, state['phase'])
+        finally:
+            timer.cancel()
+        rec['addr'] = state['addr']
+        rec['tries'] = state['tries']
+        rec['latency'] = round(loop.time() - t0, 6)
+        self.records.append(rec)
+        sec = int(rec['t'])
+        total, errors = self._per_second.get(sec, (0, 0))
+        self._per_second[sec] = (total + 1, errors + (0 if analysis.is_ok(rec) else 1))
+
+    async def _resolve(self):
+        spec = self.spec
+        if spec.literal:
+            return [spec.host]
+        if self._resolver is not None:
+            try:
+                answer = await self._resolver.resolve(spec.host, 'A', search=False, lifetime=spec.timeout)
+            except dns.exception.DNSException as exc:
+                raise DnsFailure(str(exc))
+            addrs = [r.address for r in answer]
+        else:
+            infos = await asyncio.get_event_loop().getaddrinfo(
+                spec.host, spec.port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+            addrs = []
+            for info in infos:
+                if info[4][0] not in addrs:
+                    addrs.append(info[4][0])
+        if not addrs:
+            raise DnsFailure('no address for %s' % spec.host)
+        return addrs
+
+    async def _connect(self, state):
+        spec = self.spec
+        if spec.keepalive and self._idle:
+            reader, writer, addr = self._idle.pop()
+            state['addr'] = addr
+            state['reused'] = True
+            return reader, writer
+        state['phase'] = 'dns'
+        addrs = await self._resolve()
+        state['phase'] = 'connect'
+        # Without multi-address a client uses the first address of the answer, as most do.
+        candidates = addrs if spec.multi_address else addrs[:1]
+        for i, addr in enumerate(candidates):
+            state['addr'] = addr
+            state['tries'] += 1
+            try:
+                reader, writer = await asyncio.open_connection(
+                    addr, spec.port, ssl=self._ssl, server_hostname=spec.host if self._ssl else None,
+                    limit=_READ_LIMIT)
+                return reader, writer
+            except ConnectionRefusedError:
+                # Like browsers: a refused connection moves on to the next address of the answer.
+                if i == len(candidates) - 1:
+                    raise
+        raise DnsFailure('no address to connect to')  # pragma: no cover - candidates is never empty
+
+    async def _exchange(self, state):
+        reader, writer = await self._connect(state)
+        state['phase'] = 'http'
+        reusable = False
+        try:
+            writer.write(self._request)
+            await writer.drain()
+            status, headers, reusable = await read_response(reader, self.spec.method == 'HEAD')
+            return status, headers.get(CLUSTER_HEADER)
+        finally:
+            if reusable and self.spec.keepalive and not self._stop:
+                self._idle.append((reader, writer, state['addr']))
+            else:
+                writer.close()
+
+    # -- progress and live abort ----------------------------------------------------------------
+
+    async def _monitor(self):
+        loop = asyncio.get_event_loop()
+        interval = self.spec.progress_interval
+        next_progress = loop.time() + interval if interval else None
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop.time()
+            if self.spec.abort_error_rate is not None and self.aborted is None:
+                self._check_abort(now - self._t_start)
+            if next_progress is not None and now >= next_progress:
+                next_progress += interval
+                self._progress()
+
+    def _check_abort(self, elapsed):
+        # Only whole seconds that ended at least a second ago: their fast failures are in.
+        settled = int(elapsed) - 1
+        if settled < self.spec.abort_after_seconds or settled == self._abort_checked:
+            return
+        self._abort_checked = settled
+        buckets = []
+        for sec in range(settled):
+            total, errors = self._per_second.get(sec, (0, 0))
+            buckets.append({'t': sec, 'span': 1, 'total': total, 'errors': errors})
+        verdict = analysis.evaluate_abort(buckets, error_rate=self.spec.abort_error_rate,
+                                          for_seconds=self.spec.abort_after_seconds)
+        if verdict['triggered']:
+            self.aborted = verdict
+            self._stop = True
+
+    def snapshot(self):
+        """A small progress summary: totals, last-second rate, per-address outcomes."""
+        now = time.time()
+        elapsed = now - self.start_epoch if self.start_epoch else 0.0
+        records = list(self.records)
+        ok = sum(1 for r in records if analysis.is_ok(r))
+        by_address = {}
+        for r in records:
+            per = by_address.setdefault(r['addr'] or analysis.UNRESOLVED, {})
+            o = analysis.outcome(r)
+            per[o] = per.get(o, 0) + 1
+        last_second = [r for r in records if elapsed - 2 <= r['t'] < elapsed - 1]
+        return {
+            'elapsed': round(elapsed, 3), 'duration': self.spec.duration, 'requests': len(records), 'ok': ok,
+            'errors': len(records) - ok, 'rate': round(len(records) / elapsed, 2) if elapsed else 0.0,
+            'last_second': {'requests': len(last_second),
+                            'errors': sum(1 for r in last_second if not analysis.is_ok(r))},
+            'by_address': by_address, 'aborted': self.aborted, 'updated_epoch': now,
+        }
+
+    def _progress(self, final=False):
+        if self.on_progress is None:
+            return
+        snap = self.snapshot()
+        snap['final'] = final
+        try:
+            self.on_progress(snap)
+        except Exception:  # noqa: BLE001,S110 - a progress sink must never break the load
+            pass
+
+
+async def read_response(reader, head=False):
+    """Read one HTTP/1.x response.  Returns (status, lower-cased headers, connection reusable)."""
+    raw = await reader.readuntil(b'\r\n\r\n')
+    lines = raw.decode('latin-1').split('\r\n')
+    parts = lines[0].split(' ', 2)
+    if len(parts) < 2 or not parts[0].startswith('HTTP/1.'):
+        raise BadResponse('not an HTTP/1.x status line: %r' % lines[0][:80])
+    status = int(parts[1])
+    headers = {}
+    for line in lines[1:]:
+        if ':' in line:
+            k, v = line.split(':', 1)
+            headers[k.strip().lower()] = v.strip()
+    reusable = headers.get('connection', '').lower() != 'close' and parts[0] == 'HTTP/1.1'
+    if head or status in (204, 304) or 100 <= status < 200:
+        return status, headers, reusable
+    if 'chunked' in headers.get('transfer-encoding', '').lower():
+        while True:
+            size_line = await reader.readuntil(b'\r\n')
+            size = int(size_line.split(b';', 1)[0].strip(), 16)
+            if size == 0:
+                # trailers end with an empty line
+                while (await reader.readuntil(b'\r\n')) != b'\r\n':
+                    pass
+                break
+            await reader.readexactly(size + 2)
+    elif 'content-length' in headers:
+        await reader.readexactly(int(headers['content-length']))
+    else:
+        await reader.read()  # delimited by the close
+        reusable = False
+    return status, headers, reusable
+
+
+def _expire(task, state):
+    state['timed_out'] = True
+    task.cancel()
+
+
+def _iso(epoch):
+    if epoch is None:
+        return None
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(epoch)) + ('.%06dZ' % int((epoch % 1) * 1e6))
+
+
+def run_load(spec, on_progress=None):
+    """Run the built-in engine for ``spec`` (a LoadSpec); blocking."""
+    return LoadEngine(spec, on_progress=on_progress).run()

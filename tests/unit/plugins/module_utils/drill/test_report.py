@@ -1,0 +1,93 @@
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import COLLECTION_VERSION, report
+
+from .synthetic import REGIONS, A, drill_records, gtm_polls
+
+START = 1_780_000_000.0
+SLOS = {'max_error_rate': 0.05, 'max_time_to_detect': 5, 'max_time_to_recover': 10,
+        'min_success_rate_after_failover': 0.99}
+
+
+def load_results(records=None):
+    return {'backend': 'builtin', 'start_epoch': START, 'end_epoch': START + 60.05, 'started_at': '',
+            'aborted': None, 'options': {'url': 'http://productpage.example.com/productpage', 'qps': 100.0,
+                                         'duration': 60.0, 'keepalive': False, 'multi_address': False},
+            'aggregates': {'RetCodes': {'200': 5850, '-1': 150}, 'ActualQPS': 100.0},
+            'timeline': [], 'records': drill_records() if records is None else records, 'notes': []}
+
+
+def produce(tmp_path, **kw):
+    args = dict(run_id='drill-test', fault_time=START + 20.0, fault_description='deleted the gateway',
+                gtm_observations=[dict(o, time=START + o['time']) for o in gtm_polls()], dns_ttl=1.0,
+                slos=SLOS, abort_conditions={'error_rate': 0.9, 'for_seconds': 5, 'max_duration': 120},
+                regions=REGIONS, steady_states={'before': {'ok': True}, 'after': {'ok': True}},
+                rollbacks=[{'name': 'restore gateway', 'status': 'succeeded', 'detail': 'asm_gateway re-applied'}])
+    args.update(kw)
+    return report.produce(load_results(), str(tmp_path), **args)
+
+
+def test_results_file_roundtrip_private(tmp_path):
+    path = str(tmp_path / 'load.json')
+    report.write_results(path, load_results(), run_id='r1')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    back = report.read_results(path)
+    assert back['run_id'] == 'r1' and back['records'] == drill_records()
+    with open(path, 'w') as f:
+        json.dump({'kind': 'something else'}, f)
+    with pytest.raises(ValueError, match='not a drill_load results file'):
+        report.read_results(path)
+
+
+def test_journal_markdown_png(tmp_path):
+    out = produce(tmp_path)
+    assert out['verdict'] == 'PASS' and out['changed'] and out['status'] == 'completed' and not out['deviated']
+    assert out['summary']['time_to_detect'] == pytest.approx(2.0)
+    assert out['summary']['time_to_recover'] == pytest.approx(3.0)
+    journal = json.load(open(out['paths']['json']))
+    for key in ('run_id', 'start', 'end', 'duration', 'status', 'deviated', 'collection_version', 'regions', 'slos',
+                'steady_states', 'run', 'rollbacks', 'verdict'):
+        assert key in journal, key
+    assert journal['collection_version'] == COLLECTION_VERSION
+    assert journal['start'] == '2026-05-28T20:26:40Z' and journal['duration'] == pytest.approx(60.05)
+    assert set(journal['steady_states']) == {'before', 'after', 'during'}
+    assert len(journal['run']['timeline']) == 60 and journal['run']['fault']['address'] == A
+    assert [e['name'] for e in journal['run']['events']][:4] == ['load_start', 'fault', 'first_error', 'gtm_detect']
+    md = open(out['paths']['markdown']).read()
+    assert md.startswith('# Region failure drill: PASS')
+    assert '| max_time_to_detect | <= 5 s | 2.00 s | PASS |' in md
+    assert '| 20.00 | 2026-05-28T20:27:00Z | fault injected (T0) |' in md
+    assert '| refused | 150 |' in md
+    assert '| during | 20.0-23.0 | 300 | 50.00 % |' in md
+    assert '| restore gateway | succeeded | asm_gateway re-applied |' in md
+    png = open(out['paths']['png'], 'rb').read()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10000
+
+
+def test_idempotent_and_check_mode(tmp_path):
+    first = produce(tmp_path / '..' / tmp_path.name, check_mode=True)
+    assert first['changed'] and not os.listdir(tmp_path)
+    produce(tmp_path)
+    again = produce(tmp_path)
+    assert not again['changed']
+    check = produce(tmp_path, check_mode=True, slos={'max_error_rate': 0.01})
+    assert check['changed'] and check['verdict'] == 'FAIL'
+    assert 'PASS' in open(check['paths']['markdown']).read().splitlines()[0]  # not rewritten
+
+
+def test_abort_and_deviation(tmp_path):
+    out = produce(tmp_path, abort_conditions={'error_rate': 0.4, 'for_seconds': 2},
+                  steady_states={'before': {'ok': True}, 'after': {'ok': False, 'detail': 'region-a not serving'}})
+    assert out['aborted'] and out['status'] == 'aborted' and out['verdict'] == 'FAIL' and out['deviated']
+    assert any(r.startswith('aborted: error rate above 0.4') for r in out['reasons'])
+
+
+def test_times_as_iso_and_offsets(tmp_path):
+    iso = produce(tmp_path, fault_time='2026-05-28T20:27:00Z')
+    offset = produce(tmp_path, fault_time=20.0)
+    assert iso['summary']['t0'] == offset['summary']['t0'] == 20.0
+    assert report.to_epoch('2026-05-28T22:27:00.5+02:00') == START + 20.5

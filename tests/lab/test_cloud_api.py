@@ -34,6 +34,19 @@ def test_acs3_and_v1_signatures_are_both_accepted(lab):
         assert body.request_id and body.service_meshes == []
 
 
+def test_v1_signature_covers_form_body_and_query_parameters(lab):
+    # servicemesh puts ServiceMeshId in the form body, alidns everything in the query; v1 signs both.
+    mesh = mesh_client(lab, signature_algorithm="v2")
+    err = _fail(lambda: mesh.describe_service_mesh_detail(
+        mesh_models.DescribeServiceMeshDetailRequest(service_mesh_id="c" + "0" * 32)))
+    assert err.code == "ServiceMesh.NotFound"  # through the signature gate, refused by the API itself
+    from alibabacloud_alidns20150109 import models as dns_models
+
+    listed = dns_client(lab, signature_algorithm="v2").list_cloud_gtm_addresses(
+        dns_models.ListCloudGtmAddressesRequest(page_number=1, page_size=5, name="x")).body
+    assert listed.page_size == 5 and listed.total_items == 0
+
+
 @pytest.mark.parametrize("signature_algorithm", [None, "v2"])
 def test_wrong_secret_is_rejected_with_signature_mismatch(lab, signature_algorithm):
     extra = {"signature_algorithm": signature_algorithm} if signature_algorithm else {}

@@ -251,6 +251,14 @@ def test_validation_errors(dns):
 
 
 def test_references_block_deletes_and_bad_members(dns, domain):
+    used = dns.describe_cloud_gtm_address_reference(
+        d.DescribeCloudGtmAddressReferenceRequest(address_id=domain["a1"])).body
+    [pool] = used.address_pools.address_pool
+    assert pool.address_pool_id == domain["pool"]
+    assert [c.config_id for c in pool.instance_configs.instance_config] == [domain["config"]]
+    by_pool = dns.describe_cloud_gtm_address_pool_reference(
+        d.DescribeCloudGtmAddressPoolReferenceRequest(address_pool_id=domain["pool"])).body
+    assert [c.schedule_domain_name for c in by_pool.instance_configs.instance_config] == [domain["fqdn"]]
     err = _fail(lambda: dns.delete_cloud_gtm_monitor_template(
         d.DeleteCloudGtmMonitorTemplateRequest(template_id=domain["template"])))
     assert err.code == "MonitorTemplate.InUse"

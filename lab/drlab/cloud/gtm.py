@@ -108,6 +108,7 @@ class GtmApi:
             "UpdateCloudGtmAddressRemark": self.update_address_remark,
             "DeleteCloudGtmAddress": self.delete_address,
             "DescribeCloudGtmAddress": self.describe_address,
+            "DescribeCloudGtmAddressReference": self.address_reference,
             "ListCloudGtmAddresses": self.list_addresses,
             "CreateCloudGtmAddressPool": self.create_pool,
             "ReplaceCloudGtmAddressPoolAddress": self.replace_pool_addresses,
@@ -117,6 +118,7 @@ class GtmApi:
             "UpdateCloudGtmAddressPoolRemark": self.update_pool_remark,
             "DeleteCloudGtmAddressPool": self.delete_pool,
             "DescribeCloudGtmAddressPool": self.describe_pool,
+            "DescribeCloudGtmAddressPoolReference": self.pool_reference,
             "ListCloudGtmAddressPools": self.list_pools,
             "ListCloudGtmInstances": self.list_instances,
             "UpdateCloudGtmInstanceName": self.update_instance_name,
@@ -507,6 +509,37 @@ class GtmApi:
     def describe_pool(self, p: Params) -> dict:
         pool = self.pools.get(p.req("AddressPoolId"))
         return self._render_pool(pool) if pool else {}
+
+    def _config_refs(self, pool_id: str) -> list[dict]:
+        refs = []
+        for config in self.configs.values():
+            if any(m["AddressPoolId"] == pool_id for m in config["AddressPools"]):
+                rendered = self._render_config(config, full=False)
+                refs.append({k: v for k, v in rendered.items() if k not in ("AddressPools", "CommodityCode",
+                                                                          "ScheduleZoneMode")})
+        return refs
+
+    def address_reference(self, p: Params) -> dict:
+        """Which pools (and through them which access domains) use an address."""
+        address = self.addresses.get(p.req("AddressId"))
+        if address is None:
+            return {}
+        pools = []
+        for pool in self.pools.values():
+            if any(m["AddressId"] == address["AddressId"] for m in pool["Addresses"]):
+                rendered = self._render_pool(pool, with_addresses=False)
+                rendered = {k: v for k, v in rendered.items() if not k.startswith(("Create", "Update"))}
+                configs = self._config_refs(pool["AddressPoolId"])
+                pools.append({**rendered, "InstanceConfigs": {"InstanceConfig": configs}})
+        return {"AddressId": address["AddressId"], "Address": address["Address"], "Name": address["Name"],
+                "AddressPools": {"AddressPool": pools}}
+
+    def pool_reference(self, p: Params) -> dict:
+        pool = self.pools.get(p.req("AddressPoolId"))
+        if pool is None:
+            return {}
+        return {"AddressPoolId": pool["AddressPoolId"], "AddressPoolName": pool["AddressPoolName"],
+                "InstanceConfigs": {"InstanceConfig": self._config_refs(pool["AddressPoolId"])}}
 
     def list_pools(self, p: Params) -> dict:
         items = [pool for pool in self.pools.values()

@@ -155,8 +155,9 @@ class ServiceMeshApi:
         now = time.time()
         mesh_id = ids.mesh_id()
         features = {k: v for k, v in p.values.items()
-                    if k not in ("RegionId", "VpcId", "VSwitches", "Name", "ExistingCaCert", "ExistingCaKey",
-                                 "ExistingRootCaCert", "ExistingRootCaKey", "CertChain", "GuestCluster")
+                    if k not in ("RegionId", "VpcId", "VSwitches", "Name", "UseExistingCA", "ExistingCaType",
+                                 "ExistingCaCert", "ExistingCaKey", "ExistingRootCaCert", "ExistingRootCaKey",
+                                 "CertChain", "GuestCluster", "ClientToken")
                     and not k.startswith("Tag.")}
         mesh = {
             "id": mesh_id, "name": name, "region_id": region_id, "vpc_id": vpc_id, "vswitches": vswitches,

@@ -37,7 +37,7 @@ PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
 INITIAL_NAMESPACES = {"cluster": ["default", "kube-system", "kube-public", "istio-system"],
                       "mesh": ["istio-system", "default"]}
 DEFAULT_MANAGER = "drlab"
-NAMESPACE_FINALIZE_DELAY = 0.3  # seconds a deleted namespace stays Terminating
+NAMESPACE_FINALIZE_DELAY = 1.0  # seconds a deleted namespace stays Terminating (the real controller takes seconds)
 
 Callback = Callable[[str, dict[str, Any]], None]
 

@@ -1,0 +1,92 @@
+import json
+import os
+import shutil
+
+import pytest
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import backends as backends_mod
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import load
+
+from .conftest import ADDR_A, ADDR_CLOSED
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return f.read()
+
+
+def test_fortio_runbook_json():
+    res = backends_mod.parse_fortio(json.loads(fixture('fortio_runbook.json')))
+    agg = res['aggregates']
+    assert res['backend'] == 'fortio' and res['records'] == [] and res['timeline'] == []
+    assert agg['RetCodes'] == {'-1': 526, '200': 3374}
+    assert agg['IPCountMap'] == {'47.100.1.10': 1951, '47.101.2.20': 1949}  # ip:port -> ip
+    assert agg['ActualQPS'] == 12.999 and agg['ActualDuration'] == 300023000000 and agg['NumThreads'] == 1
+    assert agg['DurationHistogram']['Percentiles'][-1] == {'Percentile': 99.9, 'Value': 3.0}
+    # +08:00: 20:26:40.123456789 local is 12:26:40.123456789 UTC.
+    assert res['start_epoch'] == pytest.approx(1779971200.123457, abs=1e-5)
+    assert res['end_epoch'] - res['start_epoch'] == pytest.approx(300.023)
+    assert res['options']['url'] == 'http://productpage.example.com/productpage'
+    ok = backends_mod.fortio_success_latency(agg['DurationHistogram'], agg['ErrorsDurationHistogram'])
+    assert ok['count'] == 3374 and ok['avg'] == pytest.approx((1710.2 - 1576.1) / 3374)
+    assert 'IPCountMap counts connections' in res['notes'][0]
+
+
+def test_fortio_ipv6_and_utc():
+    res = backends_mod.parse_fortio(json.loads(fixture('fortio_ipv6_ok.json')))
+    assert res['aggregates']['IPCountMap'] == {'::1': 4}
+    assert res['start_epoch'] == backends_mod.parse_rfc3339('2026-05-28T12:00:00Z')
+
+
+@pytest.mark.parametrize('doc', [{}, {'RetCodes': {}}, [], {'DurationHistogram': {}}])
+def test_fortio_rejects_other_json(doc):
+    with pytest.raises(ValueError, match='not a fortio HTTP result'):
+        backends_mod.parse_fortio(doc)
+
+
+def test_fortio_command_line():
+    spec = load.LoadSpec('http://productpage.example.com/productpage', qps=100, duration=60, concurrency=8)
+    cmd = backends_mod.fortio_command('/usr/bin/fortio', spec, '/tmp/x.json')
+    assert cmd[:4] == ['/usr/bin/fortio', 'load', '-json', '/tmp/x.json']
+    assert '-keepalive=false' in cmd and cmd[cmd.index('-qps') + 1] == '100' and cmd[cmd.index('-t') + 1] == '60s'
+    assert cmd[-1] == spec.url
+
+
+def test_hey_csv_counts_missing_failures():
+    spec = load.LoadSpec('http://127.0.0.1:8080/', qps=2, duration=2, concurrency=2)
+    res = backends_mod.parse_hey_csv(fixture('hey_partial.csv'), spec, 1000.0, 1002.0, address='127.0.0.1')
+    agg = res['aggregates']
+    # 3 rows answered (one 503); 4 scheduled: 1 failed request missing from the CSV.
+    assert agg['RetCodes'] == {'200': 2, '503': 1, '-1': 1}
+    assert agg['EstimatedSocketErrors'] == 1
+    assert [b['total'] for b in res['timeline']] == [2, 1]
+    assert 'failed requests are estimated' in res['notes'][0]
+    assert backends_mod.hey_command('hey', spec)[:7] == ['hey', '-z', '2s', '-c', '2', '-q', '1']
+
+
+def test_hey_rejects_other_text():
+    spec = load.LoadSpec('http://127.0.0.1:8080/')
+    with pytest.raises(ValueError, match='not hey CSV'):
+        backends_mod.parse_hey_csv('Summary:\n  Total: 1 secs\n', spec, 0, 1)
+
+
+@pytest.mark.parametrize('backend,kw,msg', [
+    ('hey', {'nameserver': '127.0.0.1:5353'}, 'nameserver needs the builtin backend'),
+    ('fortio', {'multi_address': True}, 'multi_address needs the builtin backend'),
+])
+def test_external_backends_refuse_builtin_only_options(backend, kw, msg):
+    with pytest.raises(backends_mod.BackendError, match=msg):
+        backends_mod.run_backend(backend, load.LoadSpec('http://127.0.0.1:1/', **kw))
+
+
+@pytest.mark.skipif(shutil.which('hey') is None, reason='hey not installed (apt-get install hey)')
+def test_hey_live(backends):
+    ok = backends_mod.run_backend('hey', load.LoadSpec(f'http://{ADDR_A}:{backends.port}/', qps=20,
+                                                       duration=1, concurrency=2))
+    assert ok['backend'] == 'hey' and ok['aggregates']['RetCodes'].get('200', 0) >= 15
+    assert set(ok['aggregates']['IPCountMap']) == {ADDR_A}
+    refused = backends_mod.run_backend('hey', load.LoadSpec(f'http://{ADDR_CLOSED}:{backends.port}/',
+                                                            qps=20, duration=1, concurrency=2))
+    assert refused['records'] == [] and refused['aggregates']['RetCodes'] == {'-1': 20}

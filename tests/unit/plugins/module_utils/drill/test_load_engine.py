@@ -1,0 +1,122 @@
+"""The built-in engine against real servers on loopback (aiohttp on two 127.x addresses, a dnslib DNS)."""
+
+import threading
+import time
+
+import pytest
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import load
+
+from .conftest import ADDR_A, ADDR_B, ADDR_CLOSED
+
+NAME = 'productpage.drill.test'
+
+
+def run(url, **kw):
+    kw.setdefault('timeout', 1.0)
+    return load.run_load(load.LoadSpec(url, **kw))
+
+
+def test_open_loop_rate_at_100_per_second(backends):
+    res = run(f'http://{ADDR_A}:{backends.port}/productpage', qps=100, duration=3)
+    agg = res['aggregates']
+    assert agg['RetCodes'] == {'200': 300}
+    assert agg['IPCountMap'] == {ADDR_A: 300}
+    assert 0.95 <= agg['ActualQPS'] / 100.0 <= 1.05, agg['ActualQPS']
+    # Requests started on the clock: the i-th about i/100 s after the start.
+    starts = [r['t'] for r in res['records']]
+    assert max(abs(t - i / 100.0) for i, t in enumerate(starts)) < 0.25
+    assert [b['total'] for b in res['timeline']] == [100, 100, 100]
+    assert res['timeline'][1]['by_address'] == {ADDR_A: {'200': 100}}
+    assert {r['cluster'] for r in res['records']} == {'cluster-a'}
+    assert [p['Percentile'] for p in agg['DurationHistogram']['Percentiles']] == [50, 75, 90, 99, 99.9]
+    assert agg['NumThreads'] == 100 and agg['RequestedQPS'] == '100.0'
+
+
+def test_new_connection_per_request_unless_keepalive(backends):
+    backends.peers.clear()
+    run(f'http://{ADDR_A}:{backends.port}/', qps=50, duration=0.4)
+    assert len(backends.peers) == 20 and len({p for _, p in backends.peers}) == 20
+    backends.peers.clear()
+    res = run(f'http://{ADDR_A}:{backends.port}/', qps=50, duration=0.4, keepalive=True)
+    assert res['aggregates']['RetCodes'] == {'200': 20}
+    assert len({p for _, p in backends.peers}) <= 3  # sequential requests share one connection
+
+
+def test_refused_is_classified(backends):
+    res = run(f'http://{ADDR_CLOSED}:{backends.port}/', qps=50, duration=0.4)
+    assert res['aggregates']['RetCodes'] == {'-1': 20}
+    assert {(r['error'], r['addr']) for r in res['records']} == {('refused', ADDR_CLOSED)}
+
+
+def test_timeout_is_classified(backends):
+    res = run(f'http://{ADDR_A}:{backends.port}/slow', qps=10, duration=0.3, timeout=0.3)
+    assert {r['error'] for r in res['records']} == {'timeout'}
+    assert all(0.29 <= r['latency'] < 0.6 for r in res['records'])
+
+
+def test_dns_per_connection_through_explicit_nameserver(backends, dns_server):
+    resolver, nameserver = dns_server
+    resolver.zone[NAME] = [ADDR_A]
+    before = resolver.queries
+
+    def switch():  # what GTM does when it drops a region
+        time.sleep(1.0)
+        resolver.zone[NAME] = [ADDR_B]
+
+    threading.Thread(target=switch).start()
+    res = run(f'http://{NAME}:{backends.port}/productpage', qps=50, duration=2, nameserver=nameserver)
+    assert resolver.queries - before == 100  # one query per connection, no cache
+    agg = res['aggregates']
+    assert agg['RetCodes'] == {'200': 100}
+    assert set(agg['IPCountMap']) == {ADDR_A, ADDR_B}
+    tl = res['timeline']
+    assert set(tl[0]['by_address']) == {ADDR_A} and set(tl[1]['by_address']) == {ADDR_B}
+    clusters = {r['addr']: r['cluster'] for r in res['records']}
+    assert clusters == {ADDR_A: 'cluster-a', ADDR_B: 'cluster-b'}
+
+
+def test_dns_failure_is_classified(backends, dns_server):
+    _, nameserver = dns_server
+    res = run(f'http://nowhere.drill.test:{backends.port}/', qps=20, duration=0.5, nameserver=nameserver)
+    assert {(r['error'], r['addr']) for r in res['records']} == {('dns_failure', None)}
+    assert res['timeline'][0]['by_address'] == {'unresolved': {'dns_failure': 10}}
+
+
+@pytest.mark.parametrize('multi', [False, True])
+def test_multi_address_falls_back_on_refused(backends, dns_server, multi):
+    resolver, nameserver = dns_server
+    resolver.zone['multi.drill.test'] = [ADDR_CLOSED, ADDR_B]
+    res = run(f'http://multi.drill.test:{backends.port}/', qps=50, duration=1, nameserver=nameserver,
+              multi_address=multi)
+    if multi:
+        assert res['aggregates']['RetCodes'] == {'200': 50}
+        assert res['aggregates']['IPCountMap'] == {ADDR_B: 50}
+        assert {r['tries'] for r in res['records']} == {2}
+    else:
+        assert res['aggregates']['RetCodes'] == {'-1': 50}
+        assert {r['error'] for r in res['records']} == {'refused'}
+
+
+def test_live_abort_stops_the_run_early(backends):
+    started = time.monotonic()
+    progress = []
+    res = load.run_load(load.LoadSpec(f'http://{ADDR_CLOSED}:{backends.port}/', qps=50, duration=20,
+                                      timeout=1, abort_error_rate=0.5, abort_after_seconds=1,
+                                      progress_interval=0.5), on_progress=progress.append)
+    assert time.monotonic() - started < 5
+    assert res['aborted']['triggered'] and 'error rate above 0.5' in res['aborted']['reason']
+    assert progress and progress[-1]['final'] and progress[0]['errors'] > 0
+    assert set(progress[-1]['by_address']) == {ADDR_CLOSED}
+
+
+@pytest.mark.parametrize('bad,msg', [
+    (dict(url='ftp://x/'), 'url must be'), (dict(qps=0), 'qps'), (dict(duration=-1), 'duration'),
+    (dict(concurrency=0), 'concurrency'), (dict(nameserver='127.0.0.1:x'), 'nameserver'),
+    (dict(abort_error_rate=2), 'abort_error_rate'),
+])
+def test_spec_validation(bad, msg):
+    kw = dict(url='http://127.0.0.1:1/')
+    kw.update(bad)
+    with pytest.raises(ValueError, match=msg):
+        load.LoadSpec(**kw)

@@ -652,3 +652,32 @@ def spec_changes(desired, current):
     """``(changed, after)``: whether the user-set fields differ, and the spec after a merge patch."""
     diffs = compare_dicts(desired, current or {})
     return bool(diffs), deep_merge(current or {}, desired)
+
+
+# -- Kubernetes access for the CR modules -----------------------------------------------------------
+
+MESH_ACCESS_DOC = 'mesh_id, mesh_name or kubeconfig'
+
+
+def mesh_access_args():
+    """Options every CR module shares: which mesh, or its kubeconfig."""
+    return dict(
+        mesh_id=dict(type='str'),
+        mesh_name=dict(type='str'),
+        kubeconfig=dict(type='path'),
+    )
+
+
+def open_mesh_kube(module):
+    """A :class:`k8s.Kube` on the mesh's Kubernetes API (kubeconfig file, else DescribeServiceMeshKubeconfig)."""
+    from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+
+    params = module.params
+    if not k8s.HAS_KUBERNETES:
+        from ansible.module_utils.basic import missing_required_lib
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=k8s.KUBERNETES_IMPORT_ERROR)
+    if params.get('kubeconfig'):
+        return k8s.Kube(path=params['kubeconfig'], what='the mesh API server (%s)' % params['kubeconfig'])
+    mesh_id = resolve_mesh_id(module, params.get('mesh_id'), params.get('mesh_name'), params.get('region_id'))
+    text = mesh_kubeconfig_text(module, mesh_id)
+    return k8s.Kube(text=text, what='the API server of mesh %s' % mesh_id)

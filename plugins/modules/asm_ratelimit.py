@@ -1,0 +1,321 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshdr.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: asm_ratelimit
+short_description: Manage an ASM local rate limiter (ASMLocalRateLimiter)
+version_added: 0.1.0
+author:
+  - meshdr.alicloud maintainers
+description:
+  - Ensure an C(ASMLocalRateLimiter) custom resource (C(istio.alibabacloud.com)) exists in a mesh with the given
+    workload selector and token-bucket configs, or is removed.
+  - The resource is read and written through the mesh's Kubernetes API with the C(kubernetes) Python client,
+    using the kubeconfig from C(DescribeServiceMeshKubeconfig) (or O(kubeconfig)).
+  - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields, so check
+    mode predicts the result exactly.
+  - The quota is per Envoy (per gateway replica). The module returns the effective limit for the current replica
+    count, read from the gateway Deployment C(istio-<gateway_name>) in C(istio-system) of the cluster in
+    O(cluster_kubeconfig), or else from the mesh's C(IstioGateway) (C(replicaCount), else C(minReplicas)).
+notes:
+  - Every config is validated before any call (names and hosts non-empty, port 1-65535, quota > 0,
+    fill interval > 0, status 400-599, config names unique).
+extends_documentation_fragment:
+  - meshdr.alicloud.alicloud
+options:
+  name:
+    description: Name of the rate limiter.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the rate limiter (where the selected workload runs).
+    type: str
+    default: istio-system
+  state:
+    description: Whether the rate limiter should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  mesh_id:
+    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
+    type: str
+  mesh_name:
+    description: Name of the mesh (with O(region_id) when names repeat across regions).
+    type: str
+  kubeconfig:
+    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
+    type: path
+  api_version:
+    description: API version of the resource (V(v1) needs ASM 1.15.3.105 or later).
+    type: str
+    choices: [v1beta1, v1]
+    default: v1beta1
+  workload_selector:
+    description: Pod labels of the workload to limit, for example V({app: istio-ingressgateway}).
+    type: dict
+  is_gateway:
+    description: The selected workload is a gateway (rather than sidecars).
+    type: bool
+  configs:
+    description: Token-bucket rules. Required with O(state=present).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the rule.
+        type: str
+        required: true
+      match:
+        description: Traffic the rule applies to.
+        type: dict
+        required: true
+        suboptions:
+          vhost:
+            description: Virtual host (the host of the route, V(*) for any) and port.
+            type: dict
+            required: true
+            suboptions:
+              name:
+                description: Host name.
+                type: str
+                required: true
+              port:
+                description: Gateway (or service) port.
+                type: int
+                required: true
+              route:
+                description: Limit only this route of the VirtualService.
+                type: dict
+                suboptions:
+                  name_match:
+                    description: Name of the VirtualService route.
+                    type: str
+                    required: true
+      limit:
+        description: The token bucket.
+        type: dict
+        required: true
+        suboptions:
+          fill_interval:
+            description: Refill period.
+            type: dict
+            required: true
+            suboptions:
+              seconds:
+                description: Seconds.
+                type: int
+              nanos:
+                description: Nanoseconds (0 to 999999999).
+                type: int
+          quota:
+            description: Tokens per fill interval, per gateway replica.
+            type: int
+            required: true
+          custom_response_body:
+            description: Body of the rejection.
+            type: str
+          status:
+            description: HTTP status of the rejection (default 429; needs ASM 1.24.6.64 or later).
+            type: int
+          per_downstream_connection:
+            description: One bucket per downstream connection instead of per Envoy.
+            type: bool
+  gateway_name:
+    description: ASM gateway whose replicas share the limit (Deployment C(istio-<gateway_name>)).
+    type: str
+    default: ingressgateway
+  cluster_kubeconfig:
+    description: Kubeconfig of a data plane cluster, to read the gateway's current replica count.
+    type: path
+'''
+
+EXAMPLES = r'''
+- name: 100 requests per second per gateway pod on the productpage route
+  meshdr.alicloud.asm_ratelimit:
+    mesh_name: mesh-1
+    region_id: cn-hangzhou
+    name: productpage-limit
+    workload_selector:
+      app: istio-ingressgateway
+    is_gateway: true
+    configs:
+      - name: productpage
+        match:
+          vhost:
+            name: "*"
+            port: 80
+            route:
+              name_match: productpage-route
+        limit:
+          fill_interval:
+            seconds: 1
+          quota: 100
+          custom_response_body: '{"error": "rate limited"}'
+    cluster_kubeconfig: "{{ drlab_dir }}/kubeconfig/cluster-1.yaml"
+  register: limiter
+
+- name: Effective limit of the whole gateway
+  ansible.builtin.debug:
+    msg: "{{ limiter.effective_limits[0].effective_requests_per_second }} requests/s"
+'''
+
+RETURN = r'''
+ratelimiter:
+  description: The ASMLocalRateLimiter after the change (check mode, as predicted); empty when absent.
+  returned: always
+  type: dict
+  sample:
+    apiVersion: istio.alibabacloud.com/v1beta1
+    kind: ASMLocalRateLimiter
+    metadata: {name: productpage-limit, namespace: istio-system, resourceVersion: "42"}
+    spec: {isGateway: true, workloadSelector: {labels: {app: istio-ingressgateway}}, configs: []}
+replicas:
+  description: Current replica count of the gateway, or null when it could not be read.
+  returned: state=present
+  type: int
+  sample: 2
+replicas_source:
+  description: Where O(replicas) came from, C(deployment) (cluster), C(istiogateway) (mesh) or null.
+  returned: state=present
+  type: str
+  sample: deployment
+effective_limits:
+  description: Per config, the quota per replica and the effective limit of the whole gateway.
+  returned: state=present
+  type: list
+  elements: dict
+  contains:
+    name: {description: Config name., type: str, returned: always, sample: productpage}
+    quota_per_replica: {description: Tokens per interval per Envoy., type: int, returned: always, sample: 100}
+    fill_interval_seconds: {description: Refill period in seconds., type: float, returned: always, sample: 1.0}
+    replicas: {description: Gateway replicas., type: int, returned: always, sample: 2}
+    effective_quota: {description: quota x replicas (null if unknown)., type: int, returned: always, sample: 200}
+    effective_requests_per_second:
+      description: effective_quota / fill interval (null if unknown).
+      type: float
+      returned: always
+      sample: 200.0
+diff:
+  description: Before and after (name, namespace, spec).
+  returned: always
+  type: dict
+  contains:
+    before: {description: Before., type: dict, returned: always}
+    after: {description: After., type: dict, returned: always}
+'''
+
+import copy
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
+from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+
+
+def current_replicas(module, mesh):
+    """(replicas, source): the gateway Deployment in the cluster, else the IstioGateway spec."""
+    name = 'istio-%s' % module.params['gateway_name']
+    if module.params['cluster_kubeconfig']:
+        cluster = k8s.Kube(path=module.params['cluster_kubeconfig'],
+                           what='the cluster API server (%s)' % module.params['cluster_kubeconfig'])
+        deployment = cluster.get('apps/v1', 'Deployment', name, asm.GATEWAY_NAMESPACE)
+        if deployment is not None:
+            return (deployment.get('spec') or {}).get('replicas', 1), 'deployment'
+        return 0, 'deployment'
+    gateway = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['gateway_name'], asm.GATEWAY_NAMESPACE)
+    if gateway is None:
+        return None, None
+    spec = gateway.get('spec') or {}
+    replicas = spec.get('replicaCount', spec.get('minReplicas'))
+    return (replicas if replicas is not None else 1), 'istiogateway'
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type='str', required=True),
+        namespace=dict(type='str', default='istio-system'),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        api_version=dict(type='str', default='v1beta1', choices=['v1beta1', 'v1']),
+        workload_selector=dict(type='dict'),
+        is_gateway=dict(type='bool'),
+        configs=dict(type='list', elements='dict', options=dict(
+            name=dict(type='str', required=True),
+            match=dict(type='dict', required=True, options=dict(
+                vhost=dict(type='dict', required=True, options=dict(
+                    name=dict(type='str', required=True),
+                    port=dict(type='int', required=True),
+                    route=dict(type='dict', options=dict(name_match=dict(type='str', required=True))),
+                )),
+            )),
+            limit=dict(type='dict', required=True, options=dict(
+                fill_interval=dict(type='dict', required=True, options=dict(
+                    seconds=dict(type='int'),
+                    nanos=dict(type='int'),
+                )),
+                quota=dict(type='int', required=True),
+                custom_response_body=dict(type='str'),
+                status=dict(type='int'),
+                per_downstream_connection=dict(type='bool'),
+            )),
+        )),
+        gateway_name=dict(type='str', default='ingressgateway'),
+        cluster_kubeconfig=dict(type='path'),
+    )
+    argument_spec.update(asm.mesh_access_args())
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
+                                mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
+                                required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
+    params = module.params
+    try:
+        asm.validate_ratelimit_params(params)
+    except asm.ValidationError as exc:
+        module.fail_json(msg=str(exc))
+    api_version = 'istio.alibabacloud.com/%s' % params['api_version']
+    name, namespace = params['name'], params['namespace']
+    result = dict(changed=False)
+    try:
+        mesh = asm.open_mesh_kube(module)
+        current = mesh.get(api_version, asm.RATELIMIT_KIND, name, namespace)
+        before = k8s.managed_view(current)
+        if params['state'] == 'absent':
+            if current is not None and not module.check_mode:
+                mesh.delete(api_version, asm.RATELIMIT_KIND, name, namespace)
+            module.exit_json(changed=current is not None, ratelimiter={}, diff=dict(before=before, after={}))
+        desired = asm.ratelimit_spec(params)
+        if current is None:
+            obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
+                   'metadata': {'name': name, 'namespace': namespace}, 'spec': desired}
+            result['changed'] = True
+            after_obj = obj if module.check_mode else mesh.create(obj)
+        else:
+            changed, after_spec = asm.spec_changes(desired, current.get('spec'))
+            result['changed'] = changed
+            after_obj = current
+            if changed and module.check_mode:
+                after_obj = copy.deepcopy(current)
+                after_obj['spec'] = after_spec
+            elif changed:
+                after_obj = mesh.merge_patch(api_version, asm.RATELIMIT_KIND, name, namespace, {'spec': desired})
+        replicas, source = current_replicas(module, mesh)
+    except k8s.KubeError as exc:
+        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
+    except AlicloudError as err:
+        module.fail_api(err, msg='rate limiter %s/%s' % (namespace, name))
+    result.update(
+        ratelimiter=k8s.public_object(after_obj),
+        replicas=replicas,
+        replicas_source=source,
+        effective_limits=asm.effective_limits(after_obj.get('spec'), replicas),
+        diff=dict(before=before, after=k8s.managed_view(after_obj)),
+    )
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -43,8 +43,14 @@ integration: venv
 molecule: venv
 	@if [ -f molecule/default/molecule.yml ]; then cd . && $(BIN)/molecule test; else echo "molecule: no scenario yet"; fi
 
-test: venv lint sanity unit lab-tests integration molecule
+test: venv lint sanity unit lab-tests integration molecule release-check
 	@echo "make test: all suites passed"
+
+# Release artefacts: Galaxy build + offline install + ansible-doc, EE build context, AWX config,
+# ansible-lint (production), antsibull-docs/changelog, RAM policy vs code, ansible-runner on the lab.
+.PHONY: release-check
+release-check: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 600 tests/release
 
 demo: venv
 	$(BIN)/drlab up

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -80,3 +81,31 @@ def installed(tarball, tmp_path_factory) -> dict[str, str]:
     run([tool("ansible-galaxy"), "collection", "install", "--offline", "-p", target, tarball], cwd=tmp, env=env)
     return {"path": target, "tmp": tmp, "env": env,
             "root": os.path.join(target, "ansible_collections", "meshdr", "alicloud")}
+
+
+# Never copied: environments, lab state, build output, caches, and the lab package (not shipped).
+COPY_IGNORE = shutil.ignore_patterns(".venv", ".lab", ".build", ".git", ".ansible", ".cache", ".ruff_cache",
+                                     ".pytest_cache", "__pycache__", "tests/output", "*.tar.gz", ".molecule")
+
+
+def copy_tree(dest: str) -> None:
+    """Copy the working tree (what a checkout has, minus state and the unshipped lab) to dest."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return set(COPY_IGNORE(directory, names)) | ({"lab", "benchmarks"} if directory == ROOT else set())
+
+    shutil.copytree(ROOT, dest, symlinks=True, ignore=ignore)
+
+
+@pytest.fixture(scope="session")
+def tree_copy(tmp_path_factory) -> dict[str, str]:
+    """The working tree copied under ansible_collections/meshdr/alicloud in a temp dir.
+
+    Tools that write next to the project (ansible-lint's .ansible/, antsibull-changelog's release)
+    run there, so the checkout is never touched.
+    """
+    base = str(tmp_path_factory.mktemp("tree"))
+    dest = os.path.join(base, "ansible_collections", "meshdr", "alicloud")
+    copy_tree(dest)
+    env = clean_env(base, os.pathsep.join([base, venv_collections()]))
+    return {"base": base, "root": dest, "env": env}

@@ -5,19 +5,18 @@ the lab loop next to the state it reads (no threads).  Two dnslib pitfalls are a
 (lab-anchors section 5): UDP replies are truncated at 512 bytes (or the EDNS size) and a
 truncated reply keeps its question, so resolvers retry over TCP instead of timing out.
 
-Selection among addresses (weight, round robin, sequence) lives in :func:`select`; the
-view it reads is produced by the dataplane component from the cloud component's state.
+What a name resolves to comes from the ``lookup`` callback: the dataplane component asks the
+cloud component, which applies GTM's pool/address selection (weight, round robin, sequence)
+over enabled and available addresses (``gtm_answer``) and holds the zone's records.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import random
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from dnslib import CNAME, QTYPE, RCODE, RR, SOA, A, DNSLabel, DNSRecord
 
@@ -37,30 +36,6 @@ class Answer:
 
 # (qname without trailing dot, lower case; qtype name) -> Answer
 Lookup = Callable[[str, str], Answer]
-
-_rr_counter = itertools.count()
-
-
-def select(addresses: list[dict[str, Any]], strategy: str, max_return: int | None = None,
-           sequence_mode: str = "preemptive", rng: random.Random | None = None) -> list[dict[str, Any]]:
-    """Pick the addresses to answer with, from those already filtered to enabled+available.
-
-    ``weight``: one address at random by WeightValue (GTM answers a single record per query
-    so the spread shows over many queries); ``round_robin``: all, rotated per query;
-    ``sequence``: the one with the lowest SerialNumber.
-    """
-    if not addresses:
-        return []
-    rng = rng or random
-    if strategy == "weight":
-        live = [a for a in addresses if int(a.get("weight", 1)) > 0] or addresses
-        return [rng.choices(live, weights=[max(int(a.get("weight", 1)), 1) for a in live])[0]]
-    if strategy == "sequence":
-        return [min(addresses, key=lambda a: int(a.get("serial", 0)))]
-    shift = next(_rr_counter) % len(addresses)
-    rotated = addresses[shift:] + addresses[:shift]
-    return rotated[:max_return] if max_return else rotated
-
 
 class DnsServer:
     def __init__(self, host: str, port: int, lookup: Lookup, soa_for: Callable[[str], tuple[str, int]]):

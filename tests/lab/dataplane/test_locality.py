@@ -143,3 +143,11 @@ def test_gateway_scaled_to_zero_stops_envoy_until_resync(shared: World):
     wait_for(lambda: apps.read_namespaced_deployment("istio-ingressgateway", "istio-system").spec.replicas == 1,
              12, 0.2, "replicas restored by resync")
     wait_for(lambda: http_status(shared.address(0)) == 200, 5, 0.1, "gateway serving again")
+
+
+def test_restart_brings_the_data_plane_back(shared: World):
+    shared.lab.restart()
+    wait_for(lambda: http_status(shared.address(0)) == 200, 10, 0.1, "gateway serving after restart")
+    status, _, headers = get(shared.address(0))
+    assert status == 200 and headers["x-drlab-cluster"] == "cluster-1"
+    assert "Envoy on" in shared.lab.cli("status").stdout

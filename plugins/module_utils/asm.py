@@ -520,11 +520,11 @@ def validate_gateway_params(params):
         if len(set(cluster_ids)) != len(cluster_ids):
             raise ValidationError('cluster_ids lists a cluster twice')
     kubeconfigs = params.get('cluster_kubeconfigs') or {}
-    if params.get('wait') and cluster_ids and kubeconfigs:
+    if params.get('wait') and cluster_ids:
         missing = [c for c in cluster_ids if c not in kubeconfigs]
         if missing:
-            raise ValidationError('wait needs a kubeconfig for every target cluster: cluster_kubeconfigs lacks %s'
-                                  % ', '.join(missing))
+            raise ValidationError('wait needs a kubeconfig for every target cluster: cluster_kubeconfigs lacks %s '
+                                  '(or set wait: false)' % ', '.join(missing))
 
 
 def gateway_spec(params):

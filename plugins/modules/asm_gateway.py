@@ -1,0 +1,354 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshdr.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: asm_gateway
+short_description: Manage an ASM gateway (IstioGateway) and wait for its load balancer addresses
+version_added: 0.1.0
+author:
+  - meshdr.alicloud maintainers
+description:
+  - Ensure the C(IstioGateway) O(name) (C(istio.alibabacloud.com/v1beta1), namespace C(istio-system)) exists in a
+    mesh with the given target clusters, replicas, HPA, ports, Service type and annotations, resources and
+    environment, or is removed. ASM then runs Deployment, Service and HPA C(istio-<name>) in C(istio-system) of
+    every target cluster.
+  - The gateway is managed as the custom resource through the mesh's Kubernetes API (kubeconfig from
+    C(DescribeServiceMeshKubeconfig), or O(kubeconfig)), with the C(kubernetes) Python client. C(CreateASMGateway)
+    and C(UpdateASMGateway) take the same object, but the API has no call to read or delete a gateway, and
+    reading is what comparison, check mode and diff need.
+  - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields (lists
+    replace, maps merge), so check mode predicts the result exactly.
+  - With O(wait), waits until the gateway Service has a load balancer address in every target cluster, read from
+    each cluster's API with O(cluster_kubeconfigs) (on Alibaba Cloud, the ACK kubeconfigs), and returns the
+    addresses per cluster, the input GTM needs.
+notes:
+  - O(gateway_type) defaults to V(ingress) at creation and is compared only when set.
+  - Without O(cluster_ids) in the spec, ASM deploys to the mesh's member clusters; the module then waits for the
+    clusters of O(cluster_kubeconfigs).
+extends_documentation_fragment:
+  - meshdr.alicloud.alicloud
+  - meshdr.alicloud.alicloud.wait
+options:
+  name:
+    description: Name of the IstioGateway; ASM names the workload C(istio-<name>).
+    type: str
+    default: ingressgateway
+  state:
+    description: Whether the gateway should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  mesh_id:
+    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
+    type: str
+  mesh_name:
+    description: Name of the mesh (with O(region_id) when names repeat across regions).
+    type: str
+  kubeconfig:
+    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
+    type: path
+  gateway_type:
+    description: Ingress or egress gateway.
+    type: str
+    choices: [ingress, egress]
+  cluster_ids:
+    description: Clusters of the mesh to deploy the gateway into (C(clusterIds)).
+    type: list
+    elements: str
+  replicas:
+    description: Replica count (C(replicaCount)); with O(hpa), the initial count.
+    type: int
+  hpa:
+    description: Horizontal pod autoscaling of the gateway.
+    type: dict
+    suboptions:
+      min_replicas:
+        description: Lowest replica count.
+        type: int
+        required: true
+      max_replicas:
+        description: Highest replica count.
+        type: int
+        required: true
+      cpu_target:
+        description: Target average CPU utilisation, percent.
+        type: int
+      memory_target:
+        description: Target average memory utilisation, percent.
+        type: int
+  ports:
+    description: Ports of the gateway Service. The list is compared and replaced as a whole.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Port name (for example V(http-0)).
+        type: str
+        required: true
+      port:
+        description: Service port.
+        type: int
+        required: true
+      target_port:
+        description: Container port (default O(ports[].port)).
+        type: int
+      protocol:
+        description: Protocol.
+        type: str
+        choices: [TCP, UDP]
+        default: TCP
+  service_type:
+    description: Type of the gateway Service.
+    type: str
+    choices: [LoadBalancer, NodePort, ClusterIP]
+  service_annotations:
+    description:
+      - Annotations of the gateway Service, for example the internet CLB ones
+        (C(service.beta.kubernetes.io/alicloud-loadbalancer-address-type=internet),
+        C(service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec=slb.s1.small)). Keys not listed are kept.
+    type: dict
+  external_traffic_policy:
+    description: C(externalTrafficPolicy) of the Service.
+    type: str
+    choices: [Cluster, Local]
+  resources:
+    description: Container resources (C(limits), C(requests)) as in Kubernetes.
+    type: dict
+  env:
+    description: Environment variables of the gateway container, name to value.
+    type: dict
+  cluster_kubeconfigs:
+    description: Kubeconfig path per cluster id, to read the gateway Service (addresses) in each cluster.
+    type: dict
+'''
+
+EXAMPLES = r'''
+- name: Ingress gateway with HPA and an internet load balancer in the region's cluster
+  meshdr.alicloud.asm_gateway:
+    mesh_name: mesh-1
+    region_id: cn-hangzhou
+    cluster_ids: [c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e]
+    replicas: 2
+    hpa:
+      min_replicas: 2
+      max_replicas: 5
+      cpu_target: 80
+      memory_target: 80
+    ports:
+      - name: http-0
+        port: 80
+    service_annotations:
+      service.beta.kubernetes.io/alicloud-loadbalancer-address-type: internet
+      service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec: slb.s1.small
+    cluster_kubeconfigs:
+      c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e: "{{ playbook_dir }}/cluster-1.kubeconfig"
+  register: gateway
+
+- name: The address GTM will point at
+  ansible.builtin.debug:
+    msg: "{{ gateway.addresses['c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e'] }}"
+'''
+
+RETURN = r'''
+gateway:
+  description: The IstioGateway after the change (check mode, as predicted); empty when absent.
+  returned: always
+  type: dict
+  sample:
+    apiVersion: istio.alibabacloud.com/v1beta1
+    kind: IstioGateway
+    metadata: {name: ingressgateway, namespace: istio-system}
+    spec: {gatewayType: ingress, clusterIds: [c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e], replicaCount: 2}
+addresses:
+  description: Load balancer address of the gateway Service per cluster id (null where it has none yet).
+  returned: state=present
+  type: dict
+  sample: {c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e: 47.96.1.10}
+clusters:
+  description: The target clusters the module looked at.
+  returned: state=present
+  type: list
+  elements: str
+diff:
+  description: Before and after (name, namespace, spec).
+  returned: always
+  type: dict
+  contains:
+    before: {description: Before., type: dict, returned: always}
+    after: {description: After., type: dict, returned: always}
+'''
+
+import copy
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
+    AlibabaCloudModule,
+    AlicloudError,
+    WaitTimeout,
+    wait_for,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+
+
+def cluster_clients(module, cluster_ids):
+    clients = {}
+    kubeconfigs = module.params['cluster_kubeconfigs'] or {}
+    for cluster_id in cluster_ids:
+        if cluster_id in kubeconfigs:
+            clients[cluster_id] = k8s.Kube(path=kubeconfigs[cluster_id],
+                                           what='the API server of cluster %s' % cluster_id)
+    return clients
+
+
+def service_states(clients, service_name):
+    """Per cluster: the gateway Service's address, or a word for why there is none."""
+    out = {}
+    for cluster_id, client in clients.items():
+        svc = client.get('v1', 'Service', service_name, asm.GATEWAY_NAMESPACE)
+        out[cluster_id] = {'exists': svc is not None, 'address': k8s.lb_address(svc),
+                           'type': ((svc or {}).get('spec') or {}).get('type')}
+    return out
+
+
+def wait_addresses(module, clients, spec):
+    service_name = 'istio-%s' % module.params['name']
+    wants_lb = spec.get('serviceType', 'LoadBalancer') == 'LoadBalancer'
+
+    def ready(states):
+        return all(s['exists'] and (s['address'] or not wants_lb) for s in states.values())
+
+    def describe(states):
+        return ', '.join('%s: %s' % (c, s['address'] or ('no load balancer address' if s['exists'] else
+                                                            'no Service %s/%s' % (asm.GATEWAY_NAMESPACE, service_name)))
+                         for c, s in sorted(states.items()))
+
+    what = 'the load balancer address of gateway %s in cluster(s) %s' % (module.params['name'],
+                                                                         ', '.join(sorted(clients)))
+    try:
+        return wait_for(lambda: service_states(clients, service_name), ready, module.params['wait_timeout'], what,
+                        delay=1.0, describe=describe)
+    except WaitTimeout as exc:
+        module.fail_json(msg=str(exc))
+
+
+def wait_removed(module, clients):
+    service_name = 'istio-%s' % module.params['name']
+    try:
+        wait_for(lambda: service_states(clients, service_name),
+                 lambda states: not any(s['exists'] for s in states.values()), module.params['wait_timeout'],
+                 'gateway %s to be removed from cluster(s) %s' % (module.params['name'], ', '.join(sorted(clients))),
+                 delay=1.0, describe=lambda states: ', '.join('%s: %s' % (c, 'Service still there' if s['exists']
+                                                                          else 'gone')
+                                                              for c, s in sorted(states.items())))
+    except WaitTimeout as exc:
+        module.fail_json(msg=str(exc))
+
+
+def ensure_absent(module, mesh, current):
+    before = k8s.managed_view(current)
+    if current is None:
+        return dict(changed=False, gateway={}, diff=dict(before={}, after={}))
+    if not module.check_mode:
+        mesh.delete(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
+        if module.params['wait']:
+            targets = asm.gateway_target_clusters(current.get('spec'), module.params['cluster_kubeconfigs'])
+            clients = cluster_clients(module, targets)
+            if clients:
+                wait_removed(module, clients)
+    return dict(changed=True, gateway={}, diff=dict(before=before, after={}))
+
+
+def ensure_present(module, mesh, current):
+    params = module.params
+    desired = asm.gateway_spec(params)
+    before = k8s.managed_view(current)
+    if current is None:
+        spec = dict(desired)
+        spec.setdefault('gatewayType', 'ingress')
+        obj = asm.gateway_object(params['name'], spec)
+        changed = True
+        after = obj if module.check_mode else mesh.create(obj)
+    else:
+        changed, after_spec = asm.spec_changes(desired, current.get('spec'))
+        after = current
+        if changed and module.check_mode:
+            after = copy.deepcopy(current)
+            after['spec'] = after_spec
+        elif changed:
+            after = mesh.merge_patch(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, params['name'],
+                                     asm.GATEWAY_NAMESPACE, {'spec': desired})
+    spec = after.get('spec') or {}
+    targets = asm.gateway_target_clusters(spec, params['cluster_kubeconfigs'])
+    clients = cluster_clients(module, targets)
+    if params['wait'] and not module.check_mode:
+        missing = [c for c in targets if c not in clients]
+        if missing:
+            module.fail_json(msg='cannot wait for gateway %s in cluster(s) %s: no kubeconfig for them in '
+                                 'cluster_kubeconfigs' % (params['name'], ', '.join(missing)))
+        states = wait_addresses(module, clients, spec)
+    else:
+        states = service_states(clients, 'istio-%s' % params['name'])
+    addresses = dict((c, (states.get(c) or {}).get('address')) for c in targets)
+    return dict(changed=changed, gateway=k8s.public_object(after), addresses=addresses, clusters=targets,
+                diff=dict(before=before, after=k8s.managed_view(after)))
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type='str', default='ingressgateway'),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        gateway_type=dict(type='str', choices=['ingress', 'egress']),
+        cluster_ids=dict(type='list', elements='str'),
+        replicas=dict(type='int'),
+        hpa=dict(type='dict', options=dict(
+            min_replicas=dict(type='int', required=True),
+            max_replicas=dict(type='int', required=True),
+            cpu_target=dict(type='int'),
+            memory_target=dict(type='int'),
+        )),
+        ports=dict(type='list', elements='dict', options=dict(
+            name=dict(type='str', required=True),
+            port=dict(type='int', required=True),
+            target_port=dict(type='int'),
+            protocol=dict(type='str', default='TCP', choices=['TCP', 'UDP']),
+        )),
+        service_type=dict(type='str', choices=['LoadBalancer', 'NodePort', 'ClusterIP']),
+        service_annotations=dict(type='dict'),
+        external_traffic_policy=dict(type='str', choices=['Cluster', 'Local']),
+        resources=dict(type='dict'),
+        env=dict(type='dict'),
+        cluster_kubeconfigs=dict(type='dict'),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=600),
+    )
+    argument_spec.update(asm.mesh_access_args())
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
+                                mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
+                                required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
+    try:
+        asm.validate_gateway_params(module.params)
+    except asm.ValidationError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        mesh = asm.open_mesh_kube(module)
+        current = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
+        if module.params['state'] == 'absent':
+            result = ensure_absent(module, mesh, current)
+        else:
+            result = ensure_present(module, mesh, current)
+    except k8s.KubeError as exc:
+        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
+    except AlicloudError as err:
+        module.fail_api(err, msg='gateway %s' % module.params['name'])
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

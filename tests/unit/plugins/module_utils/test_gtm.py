@@ -1,0 +1,288 @@
+"""Unit tests for the GTM helpers: API normalisation, change sets, ExtendInfo comparison, validation."""
+
+import json
+
+import pytest
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils import gtm
+
+NODES = [
+    {"CityCode": "503", "CityName": "Beijing", "IspCode": "465", "CountryName": "China",
+     "GroupName": "Mainland China", "EnableStatus": "enable"},
+    {"CityCode": "503", "CityName": "Beijing", "IspCode": "1", "CountryName": "China",
+     "GroupName": "Mainland China", "EnableStatus": "enable"},
+    {"CityCode": "357", "CityName": "Hangzhou", "IspCode": "465", "CountryName": "China",
+     "GroupName": "Mainland China", "EnableStatus": "enable"},
+    {"CityCode": "600", "CityName": "Shanghai", "IspCode": "465", "CountryName": "China",
+     "GroupName": "Mainland China", "EnableStatus": "disable"},
+    {"CityCode": "738", "CityName": "Singapore", "IspCode": "465", "CountryName": "Singapore",
+     "GroupName": "Asia Pacific", "EnableStatus": "enable"},
+    {"CityCode": "806", "CityName": "Frankfurt", "IspCode": "465", "CountryName": "Germany",
+     "GroupName": "Europe", "EnableStatus": "enable"},
+]
+
+TEMPLATE_BODY = {
+    "TemplateId": "mtp-1", "Name": "web", "Protocol": "http", "IpVersion": "IPv4", "Interval": 60,
+    "Timeout": 5000, "EvaluationCount": 1, "FailureRate": 50,
+    "IspCityNodes": {"IspCityNode": [{"CityCode": "357", "IspCode": "465", "CityName": "Hangzhou"},
+                                     {"CityCode": "503", "IspCode": "465"}]},
+    "ExtendInfo": json.dumps({"path": "/", "code": 500, "host": "www.example.com"}),
+}
+
+
+def template_params(**kw):
+    params = dict(name="web", state="present", probe_protocol="http", ip_version=None, interval=None, timeout=None,
+                  evaluation_count=None, failure_rate=None, probe_points=None, host=None, path=None, code=None,
+                  sni=None, follow_redirect=None, packet_num=None, packet_loss_rate=None)
+    params.update(kw)
+    return params
+
+
+# -- generic -----------------------------------------------------------------------------
+def test_list_all_paginates_until_the_last_page():
+    pages = {1: [{"n": i} for i in range(2)], 2: [{"n": 2}]}
+    seen = []
+
+    def call(action, **kw):
+        seen.append((action, kw["PageNumber"], kw["Name"]))
+        return {"Templates": {"Template": pages[kw["PageNumber"]]}, "TotalPages": 2}
+
+    found = gtm.list_all(call, "ListCloudGtmMonitorTemplates", "Templates", "Template", page_size=2, Name="x")
+    assert [f["n"] for f in found] == [0, 1, 2]
+    assert seen == [("ListCloudGtmMonitorTemplates", 1, "x"), ("ListCloudGtmMonitorTemplates", 2, "x")]
+
+
+def test_find_by_name_is_exact_and_refuses_duplicates():
+    found = [{"Name": "web"}, {"Name": "web-2"}]
+    assert gtm.find_by_name(found, "web", "Name", "template") == {"Name": "web"}
+    assert gtm.find_by_name(found, "we", "Name", "template") is None
+    with pytest.raises(ValueError, match="2 templates are named web"):
+        gtm.find_by_name(found + [{"Name": "web"}], "web", "Name", "template")
+
+
+def test_parse_json_tolerates_empty_and_garbage():
+    assert gtm.parse_json('{"a": 1}') == {"a": 1}
+    assert gtm.parse_json("") == {}
+    assert gtm.parse_json("not json") == {}
+    assert gtm.parse_json("[1]") == {}
+
+
+# -- templates ---------------------------------------------------------------------------
+def test_normalise_template():
+    view = gtm.normalise_template(TEMPLATE_BODY)
+    assert view["probe_points"] == [{"city_code": "357", "isp_code": "465"}, {"city_code": "503", "isp_code": "465"}]
+    assert view["extend_info"] == {"path": "/", "code": 500, "host": "www.example.com"}
+    assert gtm.normalise_template({}) is None
+
+
+def test_pick_probe_points_follows_geography():
+    mainland = gtm.pick_probe_points(NODES, "cn-hangzhou")
+    # distinct cities first, disabled nodes never, then a second ISP in a city already chosen
+    assert mainland == [{"city_code": "357", "isp_code": "465"}, {"city_code": "503", "isp_code": "1"},
+                        {"city_code": "503", "isp_code": "465"}]
+    overseas = gtm.pick_probe_points(NODES, "ap-southeast-1")
+    assert overseas == [{"city_code": "738", "isp_code": "465"}, {"city_code": "806", "isp_code": "465"}]
+    assert gtm.pick_probe_points(NODES, None) == mainland
+
+
+def test_plan_template_create_applies_documented_defaults():
+    action, _changes, after = gtm.plan_template(template_params(path="/hz"), None, [{"city_code": "1",
+                                                                                      "isp_code": "2"}])
+    assert action == "create"
+    assert after["interval"] == 60 and after["timeout"] == 5000 and after["ip_version"] == "IPv4"
+    assert after["extend_info"] == {"path": "/hz", "code": 500}
+    assert after["template_id"] is None
+    request = gtm.template_request(after)
+    assert json.loads(request["ExtendInfo"]) == {"path": "/hz", "code": 500}
+    assert request["IspCityNodes"] == [{"CityCode": "1", "IspCode": "2"}]
+
+
+def test_plan_template_compares_only_what_is_set():
+    current = gtm.normalise_template(TEMPLATE_BODY)
+    assert gtm.plan_template(template_params(), current, None)[0] == "none"
+    # ExtendInfo compared key by key: an unmentioned key (host) is neither compared nor dropped
+    action, changes, after = gtm.plan_template(template_params(code=400, interval=60), current, None)
+    assert (action, changes) == ("update", ["extend_info.code"])
+    assert after["extend_info"] == {"path": "/", "code": 400, "host": "www.example.com"}
+    # probe points compare as a set
+    same = [{"city_code": "503", "isp_code": "465"}, {"city_code": "357", "isp_code": "465"}]
+    assert gtm.plan_template(template_params(probe_points=same), current, None)[0] == "none"
+    action, changes, _after = gtm.plan_template(template_params(probe_points=same[:1], failure_rate=80),
+                                                current, None)
+    assert changes == ["failure_rate", "probe_points"]
+
+
+def test_immutable_template_fields():
+    current = gtm.normalise_template(TEMPLATE_BODY)
+    assert gtm.immutable_template_errors(template_params(probe_protocol="tcp"), current)
+    assert not gtm.immutable_template_errors(template_params(), current)
+    assert not gtm.immutable_template_errors(template_params(probe_protocol="tcp"), None)
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(probe_protocol="tcp", path="/x"), "path applies to protocol http/https"),
+    (dict(probe_protocol="http", packet_num=3), "packet_num applies to protocol ping"),
+    (dict(probe_protocol="http", sni=True), "sni applies to protocol https"),
+    (dict(interval=0), "interval must be a positive"),
+    (dict(interval=60, timeout=61000), "must not exceed interval"),
+    (dict(path="x"), "path must start with '/'"),
+    (dict(probe_points=[]), "at least one probe point"),
+    (dict(probe_points=[{"city_code": "", "isp_code": "1"}]), "needs city_code and isp_code"),
+])
+def test_validate_template_refuses(kw, fragment):
+    errors = gtm.validate_template(template_params(**kw))
+    assert any(fragment in e for e in errors), errors
+
+
+def test_validate_template_accepts_good_input_and_absent():
+    assert gtm.validate_template(template_params(probe_protocol="https", sni=True, path="/", code=400)) == []
+    assert gtm.validate_template(template_params(state="absent", path="bad")) == []
+
+
+# -- pools and addresses ---------------------------------------------------------------------
+POOL_BODY = {
+    "AddressPoolId": "pool-1", "AddressPoolName": "web", "AddressPoolType": "IPv4", "EnableStatus": "enable",
+    "HealthJudgement": "any_ok", "AddressLbStrategy": "weight", "SequenceLbStrategyMode": "preemptive",
+    "AvailableStatus": "available", "HealthStatus": "ok",
+    "Addresses": {"Address": [
+        {"AddressId": "addr-2", "Name": "b", "Address": "10.0.0.2", "Type": "IPv4", "EnableStatus": "enable",
+         "AvailableMode": "manual", "ManualAvailableStatus": "unavailable", "HealthJudgement": "any_ok",
+         "HealthTasks": {"HealthTask": [{"TemplateId": "mtp-1", "Port": 80}]}, "WeightValue": 50,
+         "SerialNumber": 2, "AvailableStatus": "unavailable", "HealthStatus": "ok",
+         "Remark": "meshdr.alicloud:pool=web"},
+        {"AddressId": "addr-1", "Name": "a", "Address": "10.0.0.1", "Type": "IPv4", "EnableStatus": "enable",
+         "AvailableMode": "auto", "ManualAvailableStatus": "", "HealthJudgement": "any_ok",
+         "HealthTasks": {"HealthTask": [{"TemplateId": "mtp-1", "Port": 80}]}, "WeightValue": 50,
+         "SerialNumber": 1, "AvailableStatus": "available", "HealthStatus": "ok",
+         "Remark": "meshdr.alicloud:pool=web"},
+    ]},
+}
+
+
+def address_spec(name, address, **kw):
+    spec = dict(name=name, address=address, type=None, weight=None, serial_number=None, enabled=None,
+                available_mode=None, manual_status=None, health_judgement=None, health_tasks=None)
+    spec.update(kw)
+    return spec
+
+
+def pool_state():
+    pool = gtm.normalise_pool(POOL_BODY)
+    owned = [dict(a, weight=None, serial_number=None) for a in pool["addresses"]]
+    return pool, gtm.merge_membership(owned, pool["addresses"])
+
+
+def test_normalise_pool_sorts_members_and_hides_manual_status_in_auto_mode():
+    pool = gtm.normalise_pool(POOL_BODY)
+    assert [a["name"] for a in pool["addresses"]] == ["a", "b"]
+    assert pool["addresses"][0]["manual_status"] is None
+    assert pool["addresses"][1]["manual_status"] == "unavailable"
+    assert pool["addresses"][0]["health_tasks"] == [{"template_id": "mtp-1", "port": 80}]
+    assert pool["addresses"][0]["weight"] == 50
+    view = gtm.managed_pool_view(pool)
+    assert "available_status" not in view and "health_status" not in view["addresses"][0]
+
+
+def test_owner_remark_round_trip():
+    assert gtm.owner_of(gtm.owner_remark("web")) == "web"
+    assert gtm.owner_of("something else") is None
+    assert gtm.owner_of(None) is None
+
+
+def test_plan_addresses_no_change_when_only_unset_fields_differ():
+    pool, owned = pool_state()
+    desired = [gtm.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
+               gtm.desired_address(address_spec("b", "10.0.0.2", available_mode="manual",
+                                                manual_status="unavailable"), 2, "IPv4", {})]
+    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    assert plan["changes"] == [] and not plan["replace"]
+    assert [a["weight"] for a in plan["after"]] == [50, 50]  # unset weight keeps the member's weight
+
+
+def test_plan_addresses_one_weight_change_is_exactly_a_membership_replace():
+    pool, owned = pool_state()
+    desired = [gtm.desired_address(address_spec("a", "10.0.0.1", weight=80), 1, "IPv4", {}),
+               gtm.desired_address(address_spec("b", "10.0.0.2"), 2, "IPv4", {})]
+    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    assert plan["changes"] == ["addresses.a.weight", "membership"]
+    assert plan["update"] == [] and plan["create"] == [] and plan["delete"] == []
+    request = gtm.members_request(plan["after"])
+    assert request == [{"AddressId": "addr-1", "WeightValue": 80, "SerialNumber": 1, "RequestSource": ["default"]},
+                       {"AddressId": "addr-2", "WeightValue": 50, "SerialNumber": 2, "RequestSource": ["default"]}]
+
+
+def test_plan_addresses_create_update_delete():
+    pool, owned = pool_state()
+    desired = [gtm.desired_address(address_spec("a", "10.0.0.9", available_mode="manual",
+                                                manual_status="unavailable",
+                                                health_tasks=[{"template": "web-http", "port": 8080}]),
+                                   1, "IPv4", {"web-http": "mtp-7"}),
+               gtm.desired_address(address_spec("c", "10.0.0.3", weight=10), 2, "IPv4", {})]
+    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    assert plan["changes"] == ["addresses.a.address", "addresses.a.available_mode", "addresses.a.health_tasks",
+                               "addresses.a.manual_status", "addresses.c: create", "addresses.b: delete",
+                               "membership"]
+    (have, after, fields), = plan["update"]
+    calls = gtm.address_update_calls(have, after, fields)
+    assert [c[0] for c in calls] == ["UpdateCloudGtmAddress", "UpdateCloudGtmAddressManualAvailableStatus"]
+    assert calls[0][1]["HealthTasks"] == [{"TemplateId": "mtp-7", "Port": 8080}]
+    assert calls[1][1] == {"AddressId": "addr-1", "AvailableMode": "manual", "ManualAvailableStatus": "unavailable"}
+    assert after["available_status"] == "unavailable"
+    created = plan["create"][0]
+    assert created["address_id"] is None and created["enabled"] is True and created["weight"] == 10
+    request = gtm.address_create_request(created, "web")
+    assert request["Remark"] == "meshdr.alicloud:pool=web" and request["HealthTasks"] == []
+    assert "ManualAvailableStatus" not in request
+    assert [a["name"] for a in plan["delete"]] == ["b"]
+
+
+def test_back_to_auto_clears_manual_status():
+    pool, owned = pool_state()
+    desired = [gtm.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
+               gtm.desired_address(address_spec("b", "10.0.0.2", available_mode="auto"), 2, "IPv4", {})]
+    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    (have, after, fields), = plan["update"]
+    assert fields == ["available_mode", "manual_status"]
+    assert gtm.address_update_calls(have, after, fields) == [
+        ("UpdateCloudGtmAddressManualAvailableStatus", {"AddressId": "addr-2", "AvailableMode": "auto"})]
+    assert after["manual_status"] is None
+
+
+def test_resolve_template_by_id_or_name():
+    templates = [{"TemplateId": "mtp-1", "Name": "web"}, {"TemplateId": "mtp-2", "Name": "dup"},
+                 {"TemplateId": "mtp-3", "Name": "dup"}]
+    assert gtm.resolve_template("mtp-1", templates) == "mtp-1"
+    assert gtm.resolve_template("web", templates) == "mtp-1"
+    with pytest.raises(ValueError, match="ambiguous"):
+        gtm.resolve_template("dup", templates)
+    with pytest.raises(ValueError, match="does not exist"):
+        gtm.resolve_template("nope", templates)
+
+
+def pool_params(addresses, **kw):
+    params = dict(name="web", state="present", type=None, addresses=addresses)
+    params.update(kw)
+    return params
+
+
+@pytest.mark.parametrize("params, fragment", [
+    (pool_params([address_spec("a", "1.2.3")]), "is not an IPv4 address"),
+    (pool_params([address_spec("a", "01.2.3.4")]), "is not an IPv4 address"),
+    (pool_params([address_spec("a", "fe80::1", type="IPv6")]), "does not match the pool type IPv4"),
+    (pool_params([address_spec("a", "10.0.0.1")], type="IPv6"), "is not an IPv6 address"),
+    (pool_params([address_spec("a", "no spaces.com")], type="domain"), "is not a domain name"),
+    (pool_params([address_spec("a", "10.0.0.1", weight=0)]), "weight must be between 1 and 100"),
+    (pool_params([address_spec("a", "10.0.0.1"), address_spec("a", "10.0.0.2")]), "listed more than once"),
+    (pool_params([address_spec("a", "10.0.0.1", available_mode="manual")]), "needs manual_status"),
+    (pool_params([address_spec("a", "10.0.0.1", health_tasks=[{"template": "t", "port": 0}])]), "1-65535"),
+])
+def test_validate_pool_refuses(params, fragment):
+    errors = gtm.validate_pool(params)
+    assert any(fragment in e for e in errors), errors
+
+
+def test_validate_pool_accepts():
+    assert gtm.validate_pool(pool_params([address_spec("a", "10.0.0.1", weight=100)])) == []
+    assert gtm.validate_pool(pool_params([address_spec("a", "www.example.com")], type="domain")) == []
+    assert gtm.validate_pool(pool_params([address_spec("a", "2001:db8::1")], type="IPv6")) == []
+    assert gtm.validate_pool(pool_params(None)) == []

@@ -197,6 +197,25 @@ def cmd_calls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sts(args: argparse.Namespace) -> int:
+    labdir = LabDir(args.dir)
+    body = {"duration_seconds": args.duration} if args.duration is not None else {}
+    try:
+        result = _admin(labdir, "sts", body)
+    except urllib.error.HTTPError as err:
+        print(f"drlab sts: {json.loads(err.read() or b'{}').get('error', err)}", file=sys.stderr)
+        return 1
+    creds = result["Credentials"]
+    if args.env:
+        for key, value in (("ALIBABA_CLOUD_ACCESS_KEY_ID", creds["AccessKeyId"]),
+                           ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", creds["AccessKeySecret"]),
+                           ("ALIBABA_CLOUD_SECURITY_TOKEN", creds["SecurityToken"])):
+            print(f"export {key}='{value}'")
+    else:
+        print(json.dumps(result, indent=1, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", type=float, help="share of cloud API calls answered with a 5xx (0-1)")
     p = add("calls", cmd_calls, "cloud API call counters per action (reads vs writes)")
     p.add_argument("--reset", action="store_true")
+    p = add("sts", cmd_sts, "issue temporary (STS) credentials the cloud API accepts with their token")
+    p.add_argument("--duration", type=int, help="validity in seconds (default 3600; the lab also allows < 900)")
+    p.add_argument("--env", action="store_true", help="print export lines instead of JSON")
     return parser
 
 

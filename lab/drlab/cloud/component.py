@@ -13,7 +13,8 @@ restart, or a ``kill -9``, loses nothing acknowledged.
 Other components use the in-process API below (``lab.components["cloud"]``):
 ``meshes()``, ``mesh(mesh_id)``, ``gtm_snapshot()``, ``gtm_answer(fqdn, rr_type)``,
 ``health_targets()``, ``set_address_health(...)``, ``zone_records(zone)`` and
-``on_change(callback)``.
+``on_change(callback)``.  Temporary (STS) credentials are issued by the admin route
+``POST /__drlab/sts`` (``drlab sts``) and accepted with their token (see ``sts.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .params import Params
 from .records import RecordsApi
 from .servicemesh import ServiceMeshApi
 from .signing import SignedRequest, Verifier
+from .sts import DEFAULT_DURATION, REAL_MIN_DURATION, StsIssuer
 
 log = logging.getLogger("drlab.cloud")
 
@@ -64,7 +66,8 @@ class CloudComponent:
         self.data = self.store.data
         for key, default in (("meshes", {}), ("gtm", {}), ("records", {}), ("alert_logs", [])):
             self.data.setdefault(key, default)
-        self.verifier = Verifier(self._secret_for)
+        self.sts = StsIssuer(self.data)
+        self.verifier = Verifier(self._secret_for, self._check_token)
         faults = self.topology.get("faults", {})
         self.faults = {"throttle_rate": float(faults.get("throttle_rate", 0.0)),
                        "error_rate": float(faults.get("error_rate", 0.0))}
@@ -91,6 +94,7 @@ class CloudComponent:
         self.lab.admin_route("POST", "calls/reset", self._calls_reset_handler)
         self.lab.admin_route("POST", "gtm/address-health", self._address_health_handler)
         self.lab.admin_route("GET", "gtm/answer", self._gtm_answer_handler)
+        self.lab.admin_route("POST", "sts", self._sts_handler)
         self.servicemesh.restore()
         self._ticker = asyncio.create_task(self._tick_forever())
 
@@ -124,6 +128,7 @@ class CloudComponent:
                                                                 "configs")},
             "records": len(self.data["records"]),
             "faults": dict(self.faults),
+            "sts_live": self.sts.live_count(),
         }
 
     async def _tick_forever(self) -> None:
@@ -156,7 +161,14 @@ class CloudComponent:
 
     def _secret_for(self, access_key_id: str) -> str | None:
         creds = self.lab.credentials
-        return creds["access_key_secret"] if access_key_id == creds["access_key_id"] else None
+        if access_key_id == creds["access_key_id"]:
+            return creds["access_key_secret"]
+        return self.sts.secret_for(access_key_id)
+
+    def _check_token(self, access_key_id: str, token: str | None) -> None:
+        # Only temporary keys need a token; the lab's long-term key ignores one, as the gateway does.
+        if access_key_id != self.lab.credentials["access_key_id"]:
+            self.sts.check(access_key_id, token)
 
     # -- in-process API for other components (delegates) -----------------------------------
     def meshes(self) -> list[dict[str, Any]]:
@@ -292,6 +304,22 @@ class CloudComponent:
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"changed": changed, "at": time.time()})
+
+    async def _sts_handler(self, request: web.Request) -> web.Response:
+        """Play STS AssumeRole: issue temporary credentials (optional {"duration_seconds": N})."""
+        try:
+            body = await request.json() if request.can_read_body else {}
+            duration = int((body or {}).get("duration_seconds", DEFAULT_DURATION))
+            credentials = self.sts.issue(duration)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self.save()
+        self.lab.record_event("cloud_sts_issued", access_key_id=credentials["AccessKeyId"],
+                              expiration=credentials["Expiration"])  # never the secret or token
+        answer = {"RequestId": str(uuid.uuid4()).upper(), "Credentials": credentials}
+        if duration < REAL_MIN_DURATION:
+            answer["Note"] = f"lab-only duration: the real STS takes at least {REAL_MIN_DURATION} s"
+        return web.json_response(answer)
 
     async def _gtm_answer_handler(self, request: web.Request) -> web.Response:
         answer = self.gtm_answer(request.query.get("name", ""), request.query.get("type", "A"))

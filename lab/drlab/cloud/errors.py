@@ -82,3 +82,24 @@ def internal_error() -> ApiError:
 
 def service_unavailable() -> ApiError:
     return ApiError(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+
+
+# -- temporary (STS) credentials: codes, messages and status as the gateway's error tables list them;
+# MissingSecurityToken (a temporary key sent without its token) is named in Alibaba's SDK FAQ, its
+# message and status are inferred.
+def sts_token_missing() -> ApiError:
+    return ApiError(400, "MissingSecurityToken",
+                    "SecurityToken is mandatory for this action when signing with a temporary AccessKey.")
+
+
+def sts_token_malformed() -> ApiError:
+    return ApiError(400, "InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed.")
+
+
+def sts_token_mismatch() -> ApiError:
+    return ApiError(400, "InvalidSecurityToken.MismatchWithAccessKey",
+                    "Specified SecurityToken mismatch with the AccessKey.")
+
+
+def sts_token_expired() -> ApiError:
+    return ApiError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")

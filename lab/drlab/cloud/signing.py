@@ -10,7 +10,9 @@ Two schemes reach an RPC endpoint (facts: shared/reference/alibaba-openapi.md §
 
 The server re-derives the canonical forms from what it received, so a client that
 signs something other than what it sends is rejected, as in the cloud.  Nonces are
-remembered for the timestamp window to refuse replays.
+remembered for the timestamp window to refuse replays.  A security token (STS), when the
+request carries one, is handed with the access key id to ``check_token`` once the
+signature proves the caller holds the matching secret.
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ def _parse_time(value: str, fmt: str) -> float | None:
 
 
 class Verifier:
-    def __init__(self, secret_for: Callable[[str], str | None]):
+    def __init__(self, secret_for: Callable[[str], str | None],
+                 check_token: Callable[[str, str | None], None] | None = None):
         self._secret_for = secret_for
+        self._check_token = check_token  # (access_key_id, token or None) -> None, or raises ApiError
         self._nonces: dict[str, float] = {}
 
     def verify(self, req: SignedRequest) -> str:
@@ -86,6 +90,10 @@ class Verifier:
         if secret is None:
             raise errors.unknown_access_key()
         return secret
+
+    def _token(self, access_key_id: str, token: str | None) -> None:
+        if self._check_token is not None:
+            self._check_token(access_key_id, token)
 
     # -- ACS3 ------------------------------------------------------------------
     def _verify_acs3(self, req: SignedRequest, auth: str) -> str:
@@ -123,6 +131,10 @@ class Verifier:
         expected = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, fields["Signature"].lower()):
             raise errors.signature_mismatch(string_to_sign.replace("\n", "#"))
+        token = (req.headers.get("x-acs-security-token") or [None])[0]
+        if token is not None and "x-acs-security-token" not in signed:
+            raise errors.incomplete_signature("Header x-acs-security-token must be signed.")
+        self._token(fields["Credential"], token)
         stamp = _parse_time((req.headers.get("x-acs-date") or [""])[0], "%Y-%m-%dT%H:%M:%SZ")
         self._check_fresh(stamp, (req.headers.get("x-acs-signature-nonce") or [""])[0])
         return fields["Credential"]
@@ -142,5 +154,6 @@ class Verifier:
         digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
         if not hmac.compare_digest(base64.b64encode(digest).decode(), params["Signature"]):
             raise errors.signature_mismatch(string_to_sign)
+        self._token(params["AccessKeyId"], params.get("SecurityToken"))
         self._check_fresh(_parse_time(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ"), params["SignatureNonce"])
         return params["AccessKeyId"]

@@ -207,7 +207,8 @@ class KubeApi:
 
     def list(self, server: KubeServer, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
         query = request.query
-        items = server.list_objects(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"))
+        items = server.list_objects(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"),
+                                    shallow=True)
         meta: dict[str, Any] = {"resourceVersion": str(server.rv)}
         start = 0
         if query.get("continue"):

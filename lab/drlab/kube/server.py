@@ -9,14 +9,14 @@ written before the reply leaves, so ``kill -9`` loses nothing acknowledged.
 from __future__ import annotations
 
 import asyncio
-import copy
+import json
 import logging
 import secrets
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..store import JsonStore
+from ..store import JsonStore, write_atomic
 from . import kinds
 from .crds import mesh_crds
 from .errors import ApiError, already_exists, bad_request, conflict, not_found
@@ -40,6 +40,19 @@ DEFAULT_MANAGER = "drlab"
 NAMESPACE_FINALIZE_DELAY = 1.0  # seconds a deleted namespace stays Terminating (the real controller takes seconds)
 
 Callback = Callable[[str, dict[str, Any]], None]
+
+
+def clone(obj: Any) -> Any:
+    """Deep copy of JSON data; a JSON round trip runs in C, several times faster than copy.deepcopy."""
+    return json.loads(json.dumps(obj))
+
+
+class KubeStore(JsonStore):
+    """JsonStore written compactly: the C JSON encoder is ~10x faster than the indented one, and
+    every write saves the whole server synchronously (kill -9 must lose nothing acknowledged)."""
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps(self.data, separators=(",", ":")))
 
 
 class Watcher:
@@ -81,7 +94,7 @@ class KubeServer:
     def __init__(self, component: KubeComponent, server_id: str, kind: str, path: str):
         self.component = component
         self.id = server_id
-        self.store = JsonStore(path)
+        self.store = KubeStore(path)
         fresh = not self.store.data
         if fresh:
             self.store.data = {"id": server_id, "kind": kind, "token": secrets.token_urlsafe(32), "rv": 0,
@@ -167,8 +180,9 @@ class KubeServer:
         return self._bucket(rt.key).get(self._oid(namespace if rt.namespaced else None, name))
 
     @staticmethod
-    def render(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(obj)
+    def render(rt: ResourceType, obj: dict[str, Any], shallow: bool = False) -> dict[str, Any]:
+        """The object as served for rt's version; shallow copies are for immediate serialisation only."""
+        out = dict(obj) if shallow else clone(obj)
         out["apiVersion"] = rt.api_version
         out["kind"] = rt.kind
         return out
@@ -192,7 +206,7 @@ class KubeServer:
         return self.render(rt, obj)
 
     def list_objects(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
-                     field_selector: str | None = None) -> list[dict[str, Any]]:
+                     field_selector: str | None = None, shallow: bool = False) -> list[dict[str, Any]]:
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, rt.kind)
         items = []
@@ -202,13 +216,13 @@ class KubeServer:
             if namespace is not None and rt.namespaced and meta.get("namespace") != namespace:
                 continue
             if labels(meta.get("labels") or {}) and fields(obj):
-                items.append(self.render(rt, obj))
+                items.append(self.render(rt, obj, shallow))
         return items
 
     # -- writes -----------------------------------------------------------------------------
     def _check_body(self, rt: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
         kinds.check_shape(rt, body)
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         if obj.get("kind") not in (None, "", rt.kind) or obj.get("apiVersion") not in (None, "", rt.api_version):
             raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
                               f"API version ({rt.api_version})" if obj.get("kind") in (None, rt.kind) else
@@ -265,14 +279,14 @@ class KubeServer:
             meta["generation"] = old["metadata"].get("generation", 1)
             if subresource == "status":
                 status = new.get("status")
-                new = copy.deepcopy(old)
+                new = clone(old)
                 if status is None:
                     new.pop("status", None)
                 else:
                     new["status"] = status
             elif rt.status:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = clone(old["status"])
                 else:
                     new.pop("status", None)
         kinds.apply_defaults(rt, new, old, self.allocate)
@@ -342,7 +356,7 @@ class KubeServer:
             if subresource == "status":
                 if old is None:
                     raise not_found(rt.plural, rt.group, name)
-                merged = copy.deepcopy(old)
+                merged = clone(old)
                 merged["status"] = merge_patch(old.get("status") or {}, applied.get("status") or {})
                 return self._finish(rt, old, merged, dry_run=dry_run, manager=manager, subresource="status"), False
             result = server_side_apply(old, applied, manager, force, rt.api_version, rt.builtin)
@@ -400,7 +414,7 @@ class KubeServer:
             # Kept until its finalizers are removed (by an update), as the garbage collector would.
             if meta.get("deletionTimestamp"):
                 return self.render(rt, old), False
-            marked = copy.deepcopy(old)
+            marked = clone(old)
             marked["metadata"]["deletionTimestamp"] = now_rfc3339()
             marked["metadata"]["deletionGracePeriodSeconds"] = 0
             return self._write_raw(rt, old, marked, dry_run), False
@@ -408,14 +422,14 @@ class KubeServer:
             # Like the namespace controller: Terminating first, contents and namespace go shortly after.
             if meta.get("deletionTimestamp"):
                 return self.render(rt, old), False
-            marked = copy.deepcopy(old)
+            marked = clone(old)
             marked["metadata"]["deletionTimestamp"] = now_rfc3339()
             marked["status"] = {"phase": "Terminating"}
             result = self._write_raw(rt, old, marked, dry_run)
             if not dry_run:
                 self._schedule_namespace_cleanup(name)
             return result, False
-        removed = self._remove(rt, copy.deepcopy(old), dry_run=dry_run)
+        removed = self._remove(rt, clone(old), dry_run=dry_run)
         if rt.kind == "Pod" and rt.builtin:
             return removed, False
         if propagation in ("Foreground", "Orphan"):
@@ -439,7 +453,7 @@ class KubeServer:
         ns = self._bucket(NS_KEY).get(self._oid(None, name))
         if ns is None or not ns["metadata"].get("deletionTimestamp") or self.component.servers.get(self.id) is not self:
             return
-        self._remove(NS_RT, copy.deepcopy(ns), dry_run=False)
+        self._remove(NS_RT, clone(ns), dry_run=False)
 
     def finalize_pending(self) -> None:
         """After a restart, finish namespace deletions a stop interrupted."""
@@ -495,7 +509,7 @@ class KubeServer:
         meta = obj["metadata"]
         self._bucket(rt.key).pop(self._oid(meta.get("namespace"), meta["name"]), None)
         self.store.data["rv"] += 1
-        gone = copy.deepcopy(obj)
+        gone = clone(obj)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._emit(rt, "DELETED", gone, obj)
 
@@ -503,8 +517,8 @@ class KubeServer:
     def _emit(self, rt: ResourceType, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if len(self.history) == self.history.maxlen:
             self.history_floor = self.history[0][0]
-        snapshot = copy.deepcopy(obj)
-        previous = copy.deepcopy(old) if old is not None and event_type != "DELETED" else None
+        snapshot = clone(obj)
+        previous = clone(old) if old is not None and event_type != "DELETED" else None
         self.history.append((self.rv, rt.key, event_type, snapshot, previous))
         for watcher in list(self.watchers):
             if watcher.rt.key == rt.key:
@@ -588,7 +602,7 @@ class KubeServer:
         old = self._stored(rt, namespace, name)
         if old is None:
             return self.create_object(rt, namespace, obj, manager=manager)
-        new = copy.deepcopy(old)
+        new = clone(old)
         for key, value in obj.items():
             if key == "metadata":
                 for field in ("labels", "annotations"):
@@ -597,7 +611,7 @@ class KubeServer:
                 if "finalizers" in value:
                     new["metadata"]["finalizers"] = list(value["finalizers"])
             elif key not in ("status", "apiVersion", "kind"):
-                new[key] = copy.deepcopy(value)
+                new[key] = clone(value)
         new["metadata"].pop("resourceVersion", None)
         return self.replace_object(rt, namespace, name, new, manager=manager)
 
@@ -616,7 +630,7 @@ class KubeServer:
         old = self._stored(rt, namespace, name)
         if old is None:
             raise not_found(rt.plural, rt.group, name)
-        new = copy.deepcopy(old)
+        new = clone(old)
         new["status"] = merge_patch(old.get("status") or {}, status)
         return self._finish(rt, old, new, dry_run=False, manager=manager, subresource="status")
 

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from .tables import table_for
 
 if TYPE_CHECKING:
     from .component import KubeComponent
+
+log = logging.getLogger("drlab.kube")
 
 VERSION_INFO = {
     "major": "1", "minor": "31", "gitVersion": "v1.31.1-drlab.1",
@@ -78,6 +81,12 @@ class KubeApi:
             return await self.dispatch(server, request, parts)
         except ApiError as error:
             return error_response(error)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:  # noqa: BLE001 - answer like an apiserver (a Status), never an HTML/text 500 page
+            log.exception("kube API %s %s failed", request.method, request.path)
+            return error_response(ApiError(500, "InternalError", "Internal error occurred: drlab kube emulator "
+                                                                 "failed; see drlab.log"))
 
     # -- routing -------------------------------------------------------------------------
     async def dispatch(self, server: KubeServer, request: web.Request, parts: list[str]) -> web.StreamResponse:
@@ -216,7 +225,7 @@ class KubeApi:
                 start = int(json.loads(_unb64(query["continue"]))["start"])
             except (ValueError, KeyError, TypeError):
                 raise bad_request("continue key is not valid") from None
-        limit = int(query.get("limit") or 0)
+        limit = _int_param(query, "limit")
         if limit > 0 and start + limit < len(items):
             meta["continue"] = _b64(json.dumps({"start": start + limit, "rv": server.rv}))
             meta["remainingItemCount"] = len(items) - start - limit
@@ -231,7 +240,7 @@ class KubeApi:
     async def watch(self, server: KubeServer, request: web.Request, rt: ResourceType,
                     namespace: str | None) -> web.StreamResponse:
         query = request.query
-        timeout = min(float(query.get("timeoutSeconds") or WATCH_MAX_SECONDS), WATCH_MAX_SECONDS)
+        timeout = min(_int_param(query, "timeoutSeconds") or WATCH_MAX_SECONDS, WATCH_MAX_SECONDS)
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
         try:
@@ -379,6 +388,17 @@ def manager(request: web.Request, required: bool = False) -> str | None:
         return name
     agent = request.headers.get("User-Agent", "unknown")
     return agent.split("/")[0][:128] or "unknown"
+
+
+def _int_param(query, name: str) -> int:
+    value = query.get(name) or "0"
+    try:
+        number = int(value)
+    except ValueError:
+        raise bad_request(f"{name}: Invalid value: \"{value}\": must be an integer") from None
+    if number < 0:
+        raise bad_request(f"{name}: Invalid value: {number}: must be greater than or equal to 0")
+    return number
 
 
 def _line(event: dict[str, Any]) -> bytes:

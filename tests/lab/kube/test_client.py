@@ -377,3 +377,26 @@ def test_watch_too_old_resource_version_is_expired(raw):
     status, body = raw.request("GET", "/api/v1/namespaces?watch=true&resourceVersion=-5&timeoutSeconds=1")
     assert status == 200
     assert body["type"] == "ERROR" and body["object"]["code"] == 410 and body["object"]["reason"] == "Expired"
+
+
+def test_finalizers_hold_deletion_until_removed(raw):
+    base = "/api/v1/namespaces/default/configmaps"
+    status, _ = raw.request("POST", base, {"apiVersion": "v1", "kind": "ConfigMap",
+                                           "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    assert status == 201
+    status, obj = raw.request("DELETE", f"{base}/held")
+    assert status == 200 and obj["metadata"]["deletionTimestamp"]  # still there, marked for deletion
+    status, obj = raw.request("GET", f"{base}/held")
+    assert status == 200 and obj["metadata"]["finalizers"] == ["example.com/hold"]
+    status, _ = raw.request("PATCH", f"{base}/held", {"metadata": {"finalizers": None}},
+                            "application/merge-patch+json")
+    assert status == 200
+    assert raw.request("GET", f"{base}/held")[0] == 404
+
+
+def test_bad_query_parameters_are_400_status(raw):
+    for query in ("limit=abc", "labelSelector=a%20in%20b", "fieldSelector=spec.foo%3Dx", "watch=1&timeoutSeconds=x"):
+        status, body = raw.request("GET", f"/api/v1/namespaces/default/configmaps?{query}")
+        assert status == 400 and body["kind"] == "Status" and body["reason"] == "BadRequest", query
+    status, body = raw.request("GET", "/apis/nosuch.example.com/v1/things")
+    assert status == 404 and body["kind"] == "Status"

@@ -347,7 +347,7 @@ class DataPlaneComponent:
             return Answer("NXDOMAIN", zone=zone)
         chosen = [r for r in records if r["type"] == qtype] or [r for r in records if r["type"] == "CNAME"]
         return Answer(records=[(r["type"], r["value"], int(r["ttl"])) for r in chosen
-                               if r["type"] in ("A", "AAAA", "CNAME")], zone=zone)
+                               if r["type"] in ("A", "AAAA", "CNAME", "TXT")], zone=zone)
 
     def _health_targets(self) -> list[dict[str, Any]]:
         # The cloud component renders targets in the shape HealthChecker consumes.

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dnslib import CNAME, QTYPE, RCODE, RR, SOA, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
 
 log = logging.getLogger("drlab.dns")
 
@@ -36,6 +36,18 @@ class Answer:
 
 # (qname without trailing dot, lower case; qtype name) -> Answer
 Lookup = Callable[[str, str], Answer]
+
+def _rdata(rtype: str, value: str):
+    if rtype == "A":
+        return A(value)
+    if rtype == "AAAA":
+        return AAAA(value)
+    if rtype == "CNAME":
+        return CNAME(DNSLabel(value))
+    if rtype == "TXT":
+        return TXT(value)
+    return None  # other record types are not served by the lab
+
 
 class DnsServer:
     def __init__(self, host: str, port: int, lookup: Lookup, soa_for: Callable[[str], tuple[str, int]]):
@@ -122,7 +134,9 @@ class DnsServer:
         owner, current = q.qname, answer
         for _ in range(8):  # an authoritative server follows CNAMEs it is authoritative for
             for rtype, value, ttl in current.records:
-                rdata = A(value) if rtype == "A" else CNAME(DNSLabel(value))
+                rdata = _rdata(rtype, value)
+                if rdata is None:
+                    continue
                 reply.add_answer(RR(owner, getattr(QTYPE, rtype), rdata=rdata, ttl=int(ttl)))
             cnames = [r for r in current.records if r[0] == "CNAME"]
             if qtype == "CNAME" or not cnames:

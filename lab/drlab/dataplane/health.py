@@ -13,12 +13,14 @@ user set (their health is still reported); disabled addresses are not probed.
 Protocols: http/https (status >= the template's ``code``, 400 or 500, is a failure), tcp
 (connect), and ping, done as a TCP connect to the task port because ICMP needs root.
 Privileged ports are probed on the same mapped port the gateway listens on (see
-``envoyconf.listen_port``).
+``envoyconf.listen_port``).  Only loopback addresses are probed; any other address counts
+as a failed probe, so nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import ssl
@@ -45,6 +47,13 @@ class TaskState:
 
 async def probe(task: dict[str, Any], address: str) -> bool:
     """One probe from one probe point; True when it succeeds."""
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a domain-type address: the lab resolves nothing outside itself
+        loopback = False
+    if not loopback:
+        # The lab's probes never leave the machine: an address outside loopback is unreachable.
+        return False
     protocol = str(task.get("protocol", "tcp")).lower()
     port = listen_port(int(task.get("port") or (443 if protocol == "https" else 80)))
     timeout = float(task.get("timeout_ms", 2000)) / 1000.0

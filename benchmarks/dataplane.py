@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -111,6 +112,7 @@ def main() -> None:
         print(f"status codes: {dict(sorted(codes.items()))}")
     finally:
         lab.down()
+        shutil.rmtree(lab.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

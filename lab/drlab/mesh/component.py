@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import time
 from typing import Any
@@ -71,6 +72,7 @@ class MeshComponent:
         self._subscribed: set[str] = set()
         self._created: set[tuple[str, str, str]] = set()  # (mesh, gateway, cluster) first creation done
         self._due: dict[tuple[str, str, str], float] = {}
+        self._applied: dict[tuple[str, str, str], str] = {}  # last Deployment applied from the CR
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.resyncs = 0
@@ -215,13 +217,19 @@ class MeshComponent:
                 if obj["kind"] == "Service":
                     self._lb_status(server, obj, key[2])
                 continue
-            if current is not None and not self._drifted(current, obj, spec):
+            wanted = json.dumps(obj, sort_keys=True)
+            if current is not None and not self._drifted(current, obj, spec) and self._applied.get(key) in (
+                    None, wanted):
                 self._due.pop(key, None)
                 self._created.add(key)
+                self._applied[key] = wanted
                 continue
-            if key not in self._created:
+            if key not in self._created or self._applied.get(key) not in (None, wanted):
+                # first creation, or the IstioGateway itself changed: ASM applies at once
                 server.apply(obj)
                 self._created.add(key)
+                self._applied[key] = wanted
+                self._due.pop(key, None)
                 continue
             if self.resync_delay <= 0:
                 continue
@@ -269,3 +277,4 @@ class MeshComponent:
                     server.delete(api, kind, NS, obj["metadata"]["name"])
                     self._created.discard(key)
                     self._due.pop(key, None)
+                    self._applied.pop(key, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -166,3 +167,4 @@ def world():
         yield build_world(lab)
     finally:
         lab.down()
+        shutil.rmtree(lab.dir, ignore_errors=True)

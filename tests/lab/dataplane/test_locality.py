@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
 
 import pytest
 from alibabacloud_servicemesh20200111 import models as asm_models
@@ -55,6 +56,7 @@ def shared():
         yield w
     finally:
         lab.down()
+        shutil.rmtree(lab.dir, ignore_errors=True)
 
 
 def _sample(w: World, n: int = 40) -> tuple[collections.Counter, collections.Counter]:
@@ -143,6 +145,16 @@ def test_gateway_scaled_to_zero_stops_envoy_until_resync(shared: World):
     wait_for(lambda: apps.read_namespaced_deployment("istio-ingressgateway", "istio-system").spec.replicas == 1,
              12, 0.2, "replicas restored by resync")
     wait_for(lambda: http_status(shared.address(0)) == 200, 5, 0.1, "gateway serving again")
+
+
+def test_istio_gateway_change_applies_at_once(shared: World):
+    mesh = k8s.CustomObjectsApi(shared.mesh_api[shared.meshes[0]])
+    mesh.patch_namespaced_custom_object("istio.alibabacloud.com", "v1beta1", "istio-system", "istiogateways",
+                                        "ingressgateway", {"spec": {"replicaCount": 2}})
+    apps = k8s.AppsV1Api(shared.cluster_api[shared.regions[0]["clusters"][0]["id"]])
+    wait_for(lambda: apps.read_namespaced_deployment("istio-ingressgateway", "istio-system").spec.replicas == 2,
+             2, 0.1, "the IstioGateway's new replica count (no resync delay)")
+    assert http_status(shared.address(0)) == 200
 
 
 def test_restart_brings_the_data_plane_back(shared: World):

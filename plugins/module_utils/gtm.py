@@ -495,8 +495,8 @@ def normalise_domain(body):
         pool = normalise_pool(entry) or {}
         pool.update(weight=to_int(entry.get('WeightValue')), serial_number=to_int(entry.get('SerialNumber')))
         pools.append(pool)
-    alert = items(body, 'AlertConfig', 'AlertConfig')
-    groups = body.get('AlertGroup')
+    alert = unwrap_list(body.get('AlertConfig'), 'AlertConfig')
+    groups = parse_groups(body.get('AlertGroup'))
     return dict(
         config_id=body['ConfigId'], instance_id=body.get('InstanceId'),
         zone=body.get('ScheduleZoneName'), hostname=body.get('ScheduleHostname'),
@@ -505,23 +505,28 @@ def normalise_domain(body):
         sequence_mode=body.get('SequenceLbStrategyMode') or None,
         available_status=body.get('AvailableStatus'), health_status=body.get('HealthStatus'),
         pools=sorted(pools, key=lambda p: (p.get('serial_number') or 0, p.get('name') or '')),
-        alert=dict(notices=normalise_notices(alert), groups=sorted(parse_groups(groups))) if alert or groups else None,
+        alert=dict(notices=normalise_notices(alert), groups=sorted(groups)) if alert or groups else None,
     )
 
 
-def parse_groups(groups):
-    """AlertGroup arrives as a JSON list string, a list, or {'AlertGroup': [...]}."""
-    if isinstance(groups, dict):
-        groups = groups.get('AlertGroup')
-    if isinstance(groups, str):
+def unwrap_list(value, key):
+    """A list that arrives as a list, as {key: [...]} (Describe*Alert) or as a JSON string (FullInfo)."""
+    if isinstance(value, str):
         try:
-            groups = json.loads(groups)
+            value = json.loads(value) if value.strip() else []
         except ValueError:
-            groups = [groups]
-    return [str(g) for g in groups or []]
+            value = [value]
+    if isinstance(value, dict):
+        value = value.get(key)
+    return list(value or []) if isinstance(value, list) else []
+
+
+def parse_groups(groups):
+    return [str(g) for g in unwrap_list(groups, 'AlertGroup')]
 
 
 def normalise_notices(entries):
+    entries = [e for e in entries or [] if isinstance(e, dict)]
     out = [dict(type=e.get('NoticeType'), email=bool(e.get('EmailNotice')), sms=bool(e.get('SmsNotice')),
                 dingtalk=bool(e.get('DingtalkNotice'))) for e in entries or []]
     return sorted(out, key=lambda n: n['type'] or '')
@@ -623,7 +628,7 @@ def bindings_view(pools):
 def alert_view(body):
     """DescribeCloudGtmInstanceConfigAlert -> {mode, notices, groups}."""
     return dict(mode=(body or {}).get('AlertMode'),
-                notices=normalise_notices(items(body, 'AlertConfig', 'AlertConfig')),
+                notices=normalise_notices(unwrap_list((body or {}).get('AlertConfig'), 'AlertConfig')),
                 groups=sorted(parse_groups((body or {}).get('AlertGroup'))))
 
 

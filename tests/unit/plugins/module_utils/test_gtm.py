@@ -286,3 +286,91 @@ def test_validate_pool_accepts():
     assert gtm.validate_pool(pool_params([address_spec("a", "www.example.com")], type="domain")) == []
     assert gtm.validate_pool(pool_params([address_spec("a", "2001:db8::1")], type="IPv6")) == []
     assert gtm.validate_pool(pool_params(None)) == []
+
+
+# -- access domains -------------------------------------------------------------------------
+FULL_INFO = {
+    "ConfigId": "config-1", "InstanceId": "gtm-1", "ScheduleZoneName": "example.com", "ScheduleHostname": "gtm",
+    "ScheduleRrType": "A", "ScheduleDomainName": "gtm.example.com", "Ttl": 30, "EnableStatus": "enable",
+    "AddressPoolLbStrategy": "weight", "SequenceLbStrategyMode": "preemptive", "AvailableStatus": "available",
+    "HealthStatus": "ok_alert",
+    "AlertGroup": '["oncall"]', "AlertConfig": '[{"NoticeType": "addr_alert", "EmailNotice": true}]',
+    "AddressPools": {"AddressPool": [dict(POOL_BODY, WeightValue=1, SerialNumber=1)]},
+}
+
+
+def domain_params(**kw):
+    params = dict(zone="example.com", hostname="gtm", rr_type="A", state="present", ttl=None, enabled=None,
+                  charge_type="postpay", instance_id=None, pools=None, lb_strategy=None, sequence_mode=None,
+                  alert=None, business_record=None)
+    params.update(kw)
+    return params
+
+
+def test_normalise_domain_and_summary():
+    domain = gtm.normalise_domain(FULL_INFO)
+    assert domain["fqdn"] == "gtm.example.com" and domain["ttl"] == 30
+    assert domain["alert"] == {"groups": ["oncall"], "notices": [{"type": "addr_alert", "email": True, "sms": False,
+                                                                   "dingtalk": False}]}
+    assert domain["pools"][0]["weight"] == 1 and len(domain["pools"][0]["addresses"]) == 2
+    # b is manually unavailable: not serving; a serves
+    assert gtm.summarise(domain) == {"serving": ["10.0.0.1"], "not_serving": ["10.0.0.2"], "all_available": False}
+    assert gtm.summarise(dict(domain, enabled=False))["serving"] == []
+    assert gtm.summarise(None) == {"serving": [], "not_serving": [], "all_available": False}
+    assert gtm.normalise_domain({}) is None
+
+
+def test_unwrap_list_accepts_every_wire_shape():
+    assert gtm.unwrap_list('["a"]', "AlertGroup") == ["a"]
+    assert gtm.unwrap_list({"AlertGroup": ["a"]}, "AlertGroup") == ["a"]
+    assert gtm.unwrap_list(["a"], "AlertGroup") == ["a"]
+    assert gtm.unwrap_list("", "AlertGroup") == []
+    assert gtm.unwrap_list(None, "AlertGroup") == []
+
+
+def test_plan_domain_only_set_fields_and_binding_changes():
+    current = gtm.normalise_domain(FULL_INFO)
+    assert gtm.plan_domain(domain_params(), current, {})[0] == []
+    assert gtm.plan_domain(domain_params(ttl=30, pools=[{"name": "web", "weight": None, "serial_number": None}]),
+                           current, {"web": "pool-1"})[0] == []
+    changes, after = gtm.plan_domain(domain_params(ttl=10, lb_strategy="sequence",
+                                                   pools=[{"name": "web", "weight": 5, "serial_number": None}]),
+                                     current, {"web": "pool-1"})
+    assert changes == ["ttl", "lb_strategy", "pools"]
+    assert after["pools"] == [{"pool_id": "pool-1", "name": "web", "weight": 5, "serial_number": 1}]
+
+
+def test_plan_alert():
+    current = {"AlertMode": "instance_config", "AlertGroup": {"AlertGroup": ["oncall"]},
+               "AlertConfig": {"AlertConfig": [{"NoticeType": "addr_alert", "EmailNotice": True}]}}
+    same = dict(mode="instance_config", notices=[dict(type="addr_alert", email=True, sms=False, dingtalk=False)],
+                groups=["oncall"])
+    assert gtm.plan_alert(same, current)[0] is False
+    assert gtm.plan_alert(dict(mode="instance_config", notices=None, groups=None), current)[0] is False
+    changed, request, after = gtm.plan_alert(dict(same, groups=["oncall", "sre"]), current)
+    assert changed and request["AlertGroup"] == ["oncall", "sre"]
+    assert request["AlertConfig"] == [{"NoticeType": "addr_alert", "EmailNotice": True, "SmsNotice": False,
+                                       "DingtalkNotice": False}]
+    assert gtm.plan_alert(same, None)[0] is True
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(ttl=0), "ttl must be between 1 and 86400"),
+    (dict(charge_type="prepay"), "needs instance_id"),
+    (dict(instance_id="gtm-1"), "only for charge_type=prepay"),
+    (dict(hostname="gtm.example.com"), "host part inside zone"),
+    (dict(hostname="gtm."), "host part inside zone"),
+    (dict(pools=[{"name": "a"}, {"name": "a"}]), "listed more than once"),
+    (dict(pools=[{"name": "a", "weight": 101}]), "weight must be between 1 and 100"),
+    (dict(business_record={"zone": "example.com", "rr": "gtm", "ttl": 600}), "not be the access domain itself"),
+    (dict(business_record={"zone": "example.com", "rr": "www", "ttl": 0}), "business_record.ttl"),
+    (dict(alert={"notices": [{"type": "addr_alert"}, {"type": "addr_alert"}]}), "listed more than once"),
+])
+def test_validate_domain_refuses(kw, fragment):
+    errors = gtm.validate_domain(domain_params(**kw))
+    assert any(fragment in e for e in errors), errors
+
+
+def test_validate_domain_accepts():
+    assert gtm.validate_domain(domain_params(hostname="@", ttl=1)) == []
+    assert gtm.validate_domain(domain_params(business_record={"zone": "example.com", "rr": "www", "ttl": 60})) == []

@@ -400,3 +400,30 @@ def test_bad_query_parameters_are_400_status(raw):
         assert status == 400 and body["kind"] == "Status" and body["reason"] == "BadRequest", query
     status, body = raw.request("GET", "/apis/nosuch.example.com/v1/things")
     assert status == 404 and body["kind"] == "Status"
+
+
+def test_concurrent_writers_lose_no_update(raw, api_client):
+    """Optimistic concurrency under parallel writers: every increment lands exactly once."""
+    core = k8s.CoreV1Api(api_client)
+    core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="counter"),
+                                                                  data={"n": "0"}))
+    conflicts = []
+
+    def bump(times: int) -> None:
+        done = 0
+        while done < times:
+            status, obj = raw.request("GET", "/api/v1/namespaces/default/configmaps/counter")
+            obj["data"]["n"] = str(int(obj["data"]["n"]) + 1)
+            status, _ = raw.request("PUT", "/api/v1/namespaces/default/configmaps/counter", obj)
+            if status == 409:
+                conflicts.append(1)
+                continue
+            assert status == 200
+            done += 1
+
+    threads = [threading.Thread(target=bump, args=(10,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert core.read_namespaced_config_map("counter", "default").data["n"] == "60"

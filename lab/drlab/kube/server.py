@@ -32,7 +32,7 @@ log = logging.getLogger("drlab.kube")
 
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 NS_KEY = "/namespaces"
-HISTORY = 10000  # watch events kept for resuming watches (the real watch cache keeps ~5 min)
+HISTORY = 4000  # watch events kept for resuming watches (the real watch cache keeps ~5 min)
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
 INITIAL_NAMESPACES = {"cluster": ["default", "kube-system", "kube-public", "istio-system"],
                       "mesh": ["istio-system", "default"]}
@@ -129,6 +129,12 @@ class KubeServer:
         ns_rt = self.lookup("", "v1", "namespaces")
         for name in INITIAL_NAMESPACES[self.kind]:
             self.create_object(ns_rt, None, {"metadata": {"name": name}}, manager="drlab-bootstrap")
+        if self.kind == "cluster":
+            # The apiserver's own Service, which every cluster has in "default".
+            self.create_object(self.lookup("", "v1", "services"), "default", {
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+            }, manager="drlab-bootstrap")
         if self.kind == "mesh":
             crd_rt = self.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             for crd in mesh_crds():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
 import pytest
-from kube_support import deployment
+from kube_support import Raw, deployment
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
@@ -427,3 +428,14 @@ def test_concurrent_writers_lose_no_update(raw, api_client):
     for thread in threads:
         thread.join(60)
     assert core.read_namespaced_config_map("counter", "default").data["n"] == "60"
+
+
+def test_removed_server_is_gone(lab):
+    reply = lab.admin("kube/servers", {"id": "c0shortlived", "kind": "mesh"})
+    mesh = Raw(reply["kubeconfig"])
+    assert mesh.request("GET", "/api/v1/namespaces/istio-system")[0] == 200
+    assert lab.admin("kube/servers/delete", {"id": "c0shortlived"}) == {"removed": True}
+    status, body = mesh.request("GET", "/api/v1/namespaces/istio-system")
+    assert status == 404 and body["kind"] == "Status"
+    assert not os.path.exists(reply["kubeconfig"])
+    assert "c0shortlived" not in lab.admin("kube/servers")

@@ -137,8 +137,8 @@ def test_drill_survey_variables_exist():
 def test_job_templates_and_workflow():
     data = load("job_templates.yml")
     templates = {t["name"]: t for t in data["meshdr_awx_job_templates"]}
-    assert {t["playbook"] for t in templates.values()} == {"playbooks/site.yml", "playbooks/drill.yml",
-                                                          "playbooks/teardown.yml"}
+    playbooks = {"playbooks/site.yml", "playbooks/drill.yml", "playbooks/teardown.yml"}
+    assert {t["playbook"] for t in templates.values()} == playbooks
     nodes = {n["identifier"]: n for n in data["meshdr_awx_workflow"]["nodes"]}
     for node in nodes.values():
         assert node["unified_job_template"]["name"] in templates

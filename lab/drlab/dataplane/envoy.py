@@ -4,19 +4,23 @@ Envoy reads LDS and CDS from ``DiscoveryResponse`` files in a watched directory 
 reloads only when a file is *moved* into it, so every update is written to a temporary
 file in that directory and renamed over the old one (lab-anchors section 4).
 
-The Envoy build calls ``prctl(PR_SET_PDEATHSIG, SIGTERM)``: it dies when the *thread*
-that spawned it exits.  Each supervisor therefore owns one long-lived thread that does
-every spawn and stop, fed through a queue; the asyncio side awaits futures.
+Envoy must not outlive the lab (a ``kill -9`` of the lab would leave it holding the region
+ports): the child sets ``PR_SET_PDEATHSIG`` (SIGKILL) before exec, and a pid file lets the
+next start kill a survivor.  The death signal fires when the *thread* that spawned the
+child exits, so each supervisor owns one long-lived thread that does every spawn and stop,
+fed through a queue; the asyncio side awaits futures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import logging
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +52,33 @@ def envoy_binary() -> str:
     return candidate if os.path.exists(candidate) else (shutil.which("envoy") or "envoy")
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # runs in the forked child before exec: ask the kernel to SIGKILL it when its spawner goes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _kill_survivor(pid_file: str, marker: str) -> None:
+    """Kill an Envoy left by a previous lab process of this directory (checked by its command line)."""
+    try:
+        with open(pid_file, encoding="ascii") as handle:
+            pid = int(handle.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            if marker.encode() not in handle.read():
+                return
+        os.kill(pid, signal.SIGKILL)
+        log.warning("killed a leftover Envoy (pid %s)", pid)
+        for _ in range(50):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.02)
+    except (OSError, ValueError):
+        return
+
+
 class EnvoySupervisor:
     """One region's Envoy: bootstrap, file-based xDS, start/stop/restart-on-crash."""
 
@@ -65,6 +96,8 @@ class EnvoySupervisor:
         self._proc: subprocess.Popen | None = None
         self._ops: queue.Queue = queue.Queue()
         os.makedirs(self.config_dir, exist_ok=True)
+        self.pid_file = os.path.join(workdir, "envoy.pid")
+        _kill_survivor(self.pid_file, os.path.join(workdir, "bootstrap.yaml"))
         self._write_bootstrap()
         for kind in ("lds", "cds"):
             if not os.path.exists(self._xds_path(kind)):
@@ -111,8 +144,11 @@ class EnvoySupervisor:
         ]
         with open(os.path.join(self.workdir, "envoy.out"), "ab") as out:
             self._proc = subprocess.Popen(  # noqa: S603 - the Envoy binary from our own venv
-                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True)
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True,
+                preexec_fn=_die_with_parent)  # noqa: PLW1509 - only a prctl, no locks taken
         self.pid = self._proc.pid
+        with open(self.pid_file, "w", encoding="ascii") as handle:
+            handle.write(str(self.pid))
         log.info("envoy %s started pid %s", self.name, self.pid)
 
     def _kill(self) -> None:

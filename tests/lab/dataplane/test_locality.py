@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shutil
 
 import pytest
@@ -163,3 +164,25 @@ def test_restart_brings_the_data_plane_back(shared: World):
     status, _, headers = get(shared.address(0))
     assert status == 200 and headers["x-drlab-cluster"] == "cluster-1"
     assert "Envoy on" in shared.lab.cli("status").stdout
+
+
+def _envoys_of(lab_dir: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if f"{lab_dir}/envoy/".encode() in handle.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def test_envoy_does_not_outlive_a_killed_lab(shared: World):
+    assert _envoys_of(shared.lab.dir)
+    shared.lab.kill9()
+    wait_for(lambda: not _envoys_of(shared.lab.dir), 3, 0.05, "Envoy gone with the lab")
+    assert http_status(shared.address(0)) is None
+    shared.lab.up()
+    wait_for(lambda: http_status(shared.address(0)) == 200, 10, 0.1, "gateway serving after kill -9 and up")

@@ -38,7 +38,9 @@ options:
     choices: [present, absent]
     default: present
   type:
-    description: Address type of the pool. Cannot change after creation. Default on create V(IPv4).
+    description:
+      - Address type of the pool. Cannot change after creation. Default on create V(IPv4).
+      - Addresses are validated against it before any API call, so set it for V(IPv6) and V(domain) pools.
     type: str
     choices: [IPv4, IPv6, domain]
   enabled:

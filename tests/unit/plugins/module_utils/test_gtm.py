@@ -86,8 +86,8 @@ def test_pick_probe_points_follows_geography():
 
 
 def test_plan_template_create_applies_documented_defaults():
-    action, _changes, after = gtm.plan_template(template_params(path="/hz"), None, [{"city_code": "1",
-                                                                                      "isp_code": "2"}])
+    points = [{"city_code": "1", "isp_code": "2"}]
+    action, _changes, after = gtm.plan_template(template_params(path="/hz"), None, points)
     assert action == "create"
     assert after["interval"] == 60 and after["timeout"] == 5000 and after["ip_version"] == "IPv4"
     assert after["extend_info"] == {"path": "/hz", "code": 500}
@@ -310,8 +310,8 @@ def domain_params(**kw):
 def test_normalise_domain_and_summary():
     domain = gtm.normalise_domain(FULL_INFO)
     assert domain["fqdn"] == "gtm.example.com" and domain["ttl"] == 30
-    assert domain["alert"] == {"groups": ["oncall"], "notices": [{"type": "addr_alert", "email": True, "sms": False,
-                                                                   "dingtalk": False}]}
+    notice = {"type": "addr_alert", "email": True, "sms": False, "dingtalk": False}
+    assert domain["alert"] == {"groups": ["oncall"], "notices": [notice]}
     assert domain["pools"][0]["weight"] == 1 and len(domain["pools"][0]["addresses"]) == 2
     # b is manually unavailable: not serving; a serves
     assert gtm.summarise(domain) == {"serving": ["10.0.0.1"], "not_serving": ["10.0.0.2"], "all_available": False}

@@ -36,8 +36,16 @@ REVIEWS = [("Reviewer1", "An extremely entertaining play by Shakespeare. The sla
                          "plays by Shakespeare.")]
 STATIC_CSS = "body{font-family:sans-serif;margin:2em}.stars{color:#c00}.blackstars{color:#000}\n" * 20
 
-# (caller cluster id, service fqdn, port) -> endpoint chosen by the mesh, or None
-Router = Callable[[str, str, int], Endpoint | None]
+# (caller cluster id, service fqdn, port, path, request headers) -> endpoint chosen by the mesh, or None
+Router = Callable[[str, str, int, str, dict[str, str]], Endpoint | None]
+
+
+def _cookie_user(cookie: str) -> str:
+    for part in cookie.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "session":
+            return value
+    return ""
 
 
 @dataclass
@@ -102,10 +110,13 @@ class Bookinfo:
     async def call(self, inst: Instance, service: str, path: str, headers: dict[str, str]) -> tuple[
             int, Any, str, dict[str, str]]:
         host = f"{service}.{inst.namespace}.svc.cluster.local"
-        endpoint = self.router(inst.cluster_id, host, 9080)
+        fwd = {k: v for k, v in headers.items() if k.lower() in ("cookie", "end-user", "x-request-id", "user-agent")}
+        session_user = _cookie_user(headers.get("Cookie") or headers.get("cookie") or "")
+        if session_user:
+            fwd["end-user"] = session_user  # as Bookinfo's productpage does for a signed-in user
+        endpoint = self.router(inst.cluster_id, host, 9080, path, fwd)
         if endpoint is None:
             return 503, None, "unavailable", {}
-        fwd = {k: v for k, v in headers.items() if k.lower() in ("cookie", "end-user", "x-request-id", "user-agent")}
         try:
             session = await self.session()
             async with session.get(f"http://{endpoint.address}:{endpoint.port}{path}", headers=fwd) as resp:
@@ -217,4 +228,6 @@ class Bookinfo:
                      "<!-- " + "padding to a realistic page size " * 40 + "--></body></html>")
         response = web.Response(text="\n".join(parts), content_type="text/html")
         response.headers["x-drlab-backends"] = f"details={d_cluster},reviews={r_cluster},ratings={ratings_cluster}"
+        if r_status == 200:
+            response.headers["x-drlab-reviews"] = r_headers.get("x-drlab-version", "")
         return response

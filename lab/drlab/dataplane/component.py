@@ -19,6 +19,8 @@ import asyncio
 import json
 import logging
 import os
+import random
+import re
 from typing import Any
 
 from ..mesh.component import ASM_GROUP, ISTIO_GROUP, NS, list_any
@@ -48,6 +50,25 @@ def mesh_locality(mesh: dict[str, Any]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return conf if isinstance(conf, dict) else None
+
+
+def _string_match(cond: dict[str, Any], value: str | None) -> bool:
+    if value is None:
+        return False
+    if "exact" in cond:
+        return value == cond["exact"]
+    if "prefix" in cond:
+        return value.startswith(cond["prefix"])
+    if "regex" in cond:
+        return re.fullmatch(cond["regex"], value) is not None
+    return True
+
+
+def _http_match(match: dict[str, Any], path: str, headers: dict[str, str]) -> bool:
+    """An Istio HTTPMatchRequest against a request (uri and headers; other fields ignored)."""
+    if match.get("uri") and not _string_match(match["uri"], path):
+        return False
+    return all(_string_match(cond, headers.get(name.lower())) for name, cond in (match.get("headers") or {}).items())
 
 
 class DataPlaneComponent:
@@ -246,8 +267,46 @@ class DataPlaneComponent:
             self._rule_cache[mesh["id"]] = list_any(server, ISTIO_GROUP, "DestinationRule") if server else []
         return self._rule_cache[mesh["id"]]
 
-    def route(self, cluster_id: str, host: str, port: int) -> Endpoint | None:
-        """The sidecar's choice for a call from cluster_id to host (Istio locality semantics)."""
+    def _virtual_services(self, mesh: dict[str, Any] | None) -> list[dict[str, Any]]:
+        if not mesh:
+            return []
+        key = mesh["id"] + "/vs"
+        if key not in self._rule_cache:
+            server = self._server(mesh["id"])
+            self._rule_cache[key] = list_any(server, ISTIO_GROUP, "VirtualService") if server else []
+        return self._rule_cache[key]
+
+    def _mesh_route(self, mesh: dict[str, Any] | None, host: str, path: str,
+                    headers: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """Subset labels chosen by a mesh VirtualService for host (sidecar routing); (labels, routed)."""
+        for vs in self._virtual_services(mesh):
+            spec, ns = vs.get("spec") or {}, vs["metadata"].get("namespace", "default")
+            if spec.get("gateways") and "mesh" not in spec["gateways"]:
+                continue
+            if host not in {fqdn(h, ns) for h in spec.get("hosts") or []}:
+                continue
+            for http in spec.get("http") or []:
+                if not any(_http_match(m, path, headers) for m in http.get("match") or [{}]):
+                    continue
+                dests = [d for d in http.get("route") or [] if int(d.get("weight", 100)) > 0]
+                if not dests:
+                    return {"__missing_subset__": "no route"}, True
+                dest = random.choices(dests, weights=[int(d.get("weight", 100)) for d in dests])[0]["destination"]
+                subset = dest.get("subset")
+                if not subset:
+                    return {}, True
+                for rule in self._rules(mesh):
+                    rspec = rule.get("spec") or {}
+                    if fqdn(rspec.get("host", ""), rule["metadata"].get("namespace", "default")) == host:
+                        for sub in rspec.get("subsets") or []:
+                            if sub.get("name") == subset:
+                                return dict(sub.get("labels") or {}), True
+                return {"__missing_subset__": subset}, True
+        return {}, False
+
+    def route(self, cluster_id: str, host: str, port: int, path: str = "/",
+              headers: dict[str, str] | None = None) -> Endpoint | None:
+        """The sidecar's choice for a call from cluster_id to host: mesh VirtualService, then locality."""
         region, cluster = self.clusters[cluster_id]
         mesh = self._mesh_of(cluster_id)
         rule = next((r for r in self._rules(mesh)
@@ -256,7 +315,8 @@ class DataPlaneComponent:
         policy = ((rule or {}).get("spec") or {}).get("trafficPolicy") or {}
         setting = effective_setting(mesh_locality(mesh) if mesh else None,
                                     (policy.get("loadBalancer") or {}).get("localityLbSetting"))
-        eps = self._endpoints(cluster_id, host, {})
+        labels, _ = self._mesh_route(mesh, host, path, {k.lower(): v for k, v in (headers or {}).items()})
+        eps = self._endpoints(cluster_id, host, labels)
         weighted = apply_locality(region["id"], f"{region['id']}/{cluster['name']}", eps, setting,
                                   bool(policy.get("outlierDetection")))
         return pick(weighted)

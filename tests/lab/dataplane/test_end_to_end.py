@@ -11,7 +11,7 @@ import urllib.request
 import dns.resolver
 import pytest
 from alibabacloud_alidns20150109 import models as dns_models
-from dp_world import GATEWAY_PORT, RESYNC, World, wait_for
+from dp_world import GATEWAY_PORT, RESYNC, World, apply, wait_for
 from kubernetes import client as k8s
 
 ZONE = "meshdr-lab.example.com"
@@ -80,6 +80,32 @@ def test_rate_limiter_beyond_quota(world: World):
     assert limited and float(limited[0].rsplit(" ", 1)[1]) >= 3
     # other routes are not limited
     assert get(address)[0] == 200
+
+
+def test_mesh_virtual_service_routes_between_services(world: World):
+    mesh = world.mesh_api[world.meshes[0]]
+    apply(mesh, {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
+                 "metadata": {"name": "reviews", "namespace": "default"},
+                 "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                                         {"name": "v2", "labels": {"version": "v2"}}]}})
+    apply(mesh, {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+                 "metadata": {"name": "reviews", "namespace": "default"},
+                 "spec": {"hosts": ["reviews"], "http": [
+                     {"match": [{"headers": {"end-user": {"exact": "jason"}}}],
+                      "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
+                     {"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}]}})
+
+    def reviews(cookie: str = "") -> str:
+        conn = http.client.HTTPConnection(world.address(0), GATEWAY_PORT, timeout=5)
+        conn.request("GET", "/productpage", headers={"Cookie": cookie} if cookie else {})
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+        assert resp.status == 200
+        return resp.getheader("x-drlab-reviews") + ("+stars" if "&#9733;" in body else "")
+    wait_for(lambda: reviews() == "reviews-v1", 5, what="reviews pinned to v1")
+    assert {reviews() for _ in range(10)} == {"reviews-v1"}
+    assert {reviews("session=jason") for _ in range(10)} == {"reviews-v2+stars"}
 
 
 def _gtm(world: World) -> str:

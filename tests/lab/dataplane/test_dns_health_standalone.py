@@ -117,3 +117,47 @@ def test_health_checker_detects_and_recovers():
         listener.close()
 
     asyncio.run(scenario())
+
+
+def test_health_checker_http_threshold_and_manual_mode():
+    """HTTP status >= code fails; a manual-mode address keeps its availability while its health is reported."""
+    from aiohttp import web
+
+    events: list[tuple[str, str, str]] = []
+    port = free_port()
+    state = {"status": 200}
+
+    async def handler(request):
+        assert request.headers["Host"] == "probe.example.com"
+        return web.Response(status=state["status"])
+
+    def target(manual: bool) -> dict:
+        return {"address_id": "m" if manual else "a", "address": "127.0.0.1", "enabled": True, "manual": manual,
+                "judgement": "any_ok", "health_status": "ok", "available_status": "available",
+                "tasks": [{"protocol": "http", "port": port, "host": "probe.example.com", "path": "/health",
+                           "code": 500, "interval": 0.3, "timeout_ms": 500, "evaluation_count": 1,
+                           "failure_rate": 100, "nodes": 2}]}
+
+    async def scenario():
+        app = web.Application()
+        app.router.add_get("/health", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        checker = HealthChecker(lambda: [target(False), target(True)],
+                                lambda key, h, a, reason: events.append((key, h, a)))
+        checker.sync()
+        state["status"] = 404  # below the 500 threshold: still healthy
+        await asyncio.sleep(0.8)
+        assert events == []
+        state["status"] = 503
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            if len(events) >= 2:
+                break
+        assert ("a", "exceptional", "unavailable") in events
+        assert ("m", "exceptional", "available") in events  # manual: availability is the user's
+        checker.stop()
+        await runner.cleanup()
+
+    asyncio.run(scenario())

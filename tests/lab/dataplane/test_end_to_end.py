@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import http.client
+import json
 import socket
 import time
 import urllib.request
@@ -198,5 +199,11 @@ def test_gtm_failover_and_recovery(world: World):
     assert time.monotonic() - deleted >= RESYNC - 0.5
     wait_for(lambda: http_status(world.address(1)) == 200, 5, 0.1, "region 2 serving again")
     wait_for(lambda: world.address(1) in _answers(res, name, 20), 6, 0.2, "region 2 back in DNS")
-    events = world.lab.cli("events", "--json").stdout
-    assert "gateway_envoy_stopped" in events and "gateway_resynced" in events
+    events = [json.loads(line) for line in world.lab.cli("events", "--json").stdout.splitlines()]
+    stopped = next(e["time"] for e in events if e["kind"] == "gateway_envoy_stopped")
+    dropped = next(e["time"] for e in events if e["kind"] == "gtm_address_unavailable"
+                   and e["address"] == world.address(1))
+    assert 0 < dropped - stopped <= 1 * 2 + 1.0 + 0.5  # interval x evaluation count + timeout, from the lab's clock
+    assert any(e["kind"] == "gateway_resynced" for e in events)
+    assert any(e["kind"] == "gtm_address_available" and e["address"] == world.address(1) and e["time"] > dropped
+               for e in events)

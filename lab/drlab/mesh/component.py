@@ -35,19 +35,27 @@ PROXY_IMAGE = "registry-cn-hangzhou.ack.aliyuncs.com/acs/proxyv2:1.24.6.64-g6b1f
 
 
 def list_any(server: Any, group: str, kind: str, versions: tuple[str, ...] = ("v1", "v1beta1", "v1alpha3"),
-             namespace: str | None = None) -> list[dict[str, Any]]:
-    """Objects of a kind whatever version they were written with, one per namespace/name."""
+             namespace: str | None = None, strict: bool = False) -> list[dict[str, Any]]:
+    """Objects of a kind whatever version they were written with, one per namespace/name.
+
+    With ``strict``, a kind served in none of the versions raises LookupError instead of
+    looking empty (the gateway controller must not take "unreadable" for "deleted").
+    """
     seen: dict[tuple[str, str], dict[str, Any]] = {}
+    served = False
     for version in versions:
         try:
             items = server.list(f"{group}/{version}", kind, namespace)
         except Exception:  # noqa: BLE001,S112 - a version the server does not serve
             continue
+        served = True
         if isinstance(items, dict):
             items = items.get("items") or []
         for obj in items or []:
             meta = obj.get("metadata") or {}
             seen.setdefault((meta.get("namespace", ""), meta.get("name", "")), obj)
+    if not served and strict:
+        raise LookupError(f"{group} {kind} is not served")
     return list(seen.values())
 
 
@@ -130,12 +138,19 @@ class MeshComponent:
             for cluster in region["clusters"]:
                 self._subscribe(cluster["id"])
         wanted: set[tuple[str, str, str]] = set()
-        for mesh in self.meshes():
+        listed: set[str] = set()
+        meshes = self.meshes()
+        for mesh in meshes:
             server = self._subscribe(mesh["id"])
             if server is None:
                 continue
+            try:
+                crs = list_any(server, ASM_GROUP, "IstioGateway", ("v1beta1", "v1"), NS, strict=True)
+            except LookupError:
+                continue
+            listed.add(mesh["id"])
             members = [c for c in mesh.get("clusters", []) if not (mesh.get("discovery_only") or {}).get(c)]
-            for cr in list_any(server, ASM_GROUP, "IstioGateway", ("v1beta1", "v1"), NS):
+            for cr in crs:
                 spec = cr.get("spec") or {}
                 name = cr["metadata"]["name"]
                 for cluster_id in spec.get("clusterIds") or members:
@@ -145,7 +160,7 @@ class MeshComponent:
                     key = (mesh["id"], name, cluster_id)
                     wanted.add(key)
                     self._ensure(target, key, spec)
-        self._garbage_collect(wanted)
+        self._garbage_collect(wanted, listed, {m["id"] for m in meshes})
 
     def _desired(self, key: tuple[str, str, str], spec: dict[str, Any]) -> list[dict[str, Any]]:
         mesh_id, name, cluster_id = key
@@ -252,7 +267,7 @@ class MeshComponent:
             server.patch_status("v1", "Service", NS, svc["metadata"]["name"],
                                 {"loadBalancer": {"ingress": [{"ip": ip}]}})
 
-    def _garbage_collect(self, wanted: set[tuple[str, str, str]]) -> None:
+    def _garbage_collect(self, wanted: set[tuple[str, str, str]], listed: set[str], live: set[str]) -> None:
         kube = self._kube()
         if kube is None:
             return
@@ -271,7 +286,8 @@ class MeshComponent:
                 for obj in items or []:
                     labels = obj["metadata"].get("labels") or {}
                     key = (labels.get(MESH_LABEL, ""), labels.get(OWNER_LABEL, ""), cluster_id)
-                    if key in wanted:
+                    # only what is known to be gone: the CR missing from a mesh we could read, or the mesh gone
+                    if key in wanted or (key[0] in live and key[0] not in listed):
                         continue
                     # the CR (or its whole mesh) is gone: ASM removes what it created
                     server.delete(api, kind, NS, obj["metadata"]["name"])

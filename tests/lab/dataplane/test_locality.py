@@ -186,3 +186,19 @@ def test_envoy_does_not_outlive_a_killed_lab(shared: World):
     assert http_status(shared.address(0)) is None
     shared.lab.up()
     wait_for(lambda: http_status(shared.address(0)) == 200, 10, 0.1, "gateway serving after kill -9 and up")
+
+
+def test_deleting_the_istio_gateway_removes_its_objects(shared: World):
+    cluster_id = shared.regions[0]["clusters"][0]["id"]
+    core = k8s.CoreV1Api(shared.cluster_api[cluster_id])
+    apps = k8s.AppsV1Api(shared.cluster_api[cluster_id])
+    custom = k8s.CustomObjectsApi(shared.mesh_api[shared.meshes[0]])
+    custom.delete_namespaced_custom_object("istio.alibabacloud.com", "v1beta1", "istio-system", "istiogateways",
+                                           "ingressgateway")
+    wait_for(lambda: not [d for d in apps.list_namespaced_deployment("istio-system").items
+                          if d.metadata.name == "istio-ingressgateway"], 3, 0.1, "gateway Deployment removed")
+    assert not [s for s in core.list_namespaced_service("istio-system").items
+                if s.metadata.name == "istio-ingressgateway"]
+    assert not [s for s in core.list_namespaced_service_account("istio-system").items
+                if s.metadata.name == "istio-ingressgateway"]
+    wait_for(lambda: http_status(shared.address(0)) is None, 2, 0.05, "connection refused without a gateway")

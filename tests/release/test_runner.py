@@ -92,9 +92,16 @@ def runner(pdd: str, playbook: str, ident: str, tmp: str) -> dict:
 
 
 def assert_no_secret(artifacts: str, credential: dict) -> None:
+    """No secret in what AWX keeps of a job: stdout and the job events.
+
+    ansible-runner's own ``command`` file records the launch environment (injected credentials
+    included); AWX does not keep it (it stores a redacted job_env) and deletes the private data dir.
+    """
     secrets = (credential["access_key_secret"], credential["security_token"])
     for dirpath, _dirs, files in os.walk(artifacts):
         for name in files:
+            if dirpath == artifacts and name == "command":
+                continue
             with open(os.path.join(dirpath, name), encoding="utf-8", errors="replace") as handle:
                 text = handle.read()
             assert not any(secret in text for secret in secrets), f"a credential secret leaked into {name}"
@@ -113,6 +120,23 @@ def find_verdict(data):
             if found:
                 return found
     return None
+
+
+def test_set_stats_verdict_reaches_runner_artifacts(tmp_path):
+    """The plumbing the drill relies on: set_stats (per_host: false) ends up in the stats event's
+    artifact_data, which is what AWX shows as job artifacts and passes to later workflow nodes."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "inventory").mkdir()
+    (pdd / "inventory" / "hosts").write_text("localhost ansible_connection=local\n")
+    (pdd / "project" / "verdict.yml").write_text(yaml.safe_dump([{
+        "name": "Verdict", "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"name": "Report", "ansible.builtin.set_stats": {
+            "data": {"dr_drill": {"verdict": {"overall": "FAIL", "passed": False}}}, "per_host": False}}]}]))
+    result = runner(str(pdd), "verdict.yml", "verdict", str(tmp_path))
+    assert find_verdict(result["stats"]["artifact_data"]) == "FAIL"
+    assert find_verdict({"dr_drill_verdict": "PASS"}) == "PASS"
+    assert find_verdict({"summary": {"ok": True}}) is None
 
 
 def test_site_then_drill_through_ansible_runner(lab, credential, installed, tmp_path):

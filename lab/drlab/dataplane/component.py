@@ -89,6 +89,7 @@ class DataPlaneComponent:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._rule_cache: dict[str, list[dict[str, Any]]] = {}
+        self._meshes_cache: list[dict[str, Any]] = []
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -230,7 +231,7 @@ class DataPlaneComponent:
 
     # -- the mesh's view, shared by gateway and sidecars ---------------------------------
     def _mesh_of(self, cluster_id: str, meshes: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
-        meshes = meshes if meshes is not None else getattr(self, "_meshes_cache", [])
+        meshes = meshes if meshes is not None else self._meshes_cache
         member = [m for m in meshes if cluster_id in (m.get("clusters") or [])]
         primary = [m for m in member if not (m.get("discovery_only") or {}).get(cluster_id)]
         return (primary or member or [None])[0]

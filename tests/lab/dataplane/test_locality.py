@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import shutil
+import time
 
 import pytest
 from alibabacloud_servicemesh20200111 import models as asm_models
@@ -184,7 +185,9 @@ def test_envoy_does_not_outlive_a_killed_lab(shared: World):
     shared.lab.kill9()
     wait_for(lambda: not _envoys_of(shared.lab.dir), 3, 0.05, "Envoy gone with the lab")
     assert http_status(shared.address(0)) is None
+    started = time.monotonic()
     shared.lab.up()
+    assert time.monotonic() - started <= 10.0  # drlab up ready in 10 s, Envoys included
     wait_for(lambda: http_status(shared.address(0)) == 200, 10, 0.1, "gateway serving after kill -9 and up")
 
 

@@ -13,7 +13,7 @@ module: asm_gateway
 short_description: Manage an ASM gateway (IstioGateway) and wait for its load balancer addresses
 version_added: 0.1.0
 author:
-  - meshdr.alicloud maintainers
+  - meshdr.alicloud maintainers (@meshdr)
 description:
   - Ensure the C(IstioGateway) O(name) (C(istio.alibabacloud.com/v1beta1), namespace C(istio-system)) exists in a
     mesh with the given target clusters, replicas, HPA, ports, Service type and annotations, resources and
@@ -224,10 +224,15 @@ def wait_addresses(module, clients, spec):
     def ready(states):
         return all(s['exists'] and (s['address'] or not wants_lb) for s in states.values())
 
+    def one(state):
+        if state['address']:
+            return state['address']
+        if state['exists']:
+            return 'no load balancer address'
+        return 'no Service %s/%s' % (asm.GATEWAY_NAMESPACE, service_name)
+
     def describe(states):
-        return ', '.join('%s: %s' % (c, s['address'] or ('no load balancer address' if s['exists'] else
-                                                            'no Service %s/%s' % (asm.GATEWAY_NAMESPACE, service_name)))
-                         for c, s in sorted(states.items()))
+        return ', '.join('%s: %s' % (c, one(s)) for c, s in sorted(states.items()))
 
     what = 'the load balancer address of gateway %s in cluster(s) %s' % (module.params['name'],
                                                                          ', '.join(sorted(clients)))

@@ -13,7 +13,7 @@ module: asm_mesh
 short_description: Manage an Alibaba Cloud Service Mesh (ASM) instance
 version_added: 0.1.0
 author:
-  - meshdr.alicloud maintainers
+  - meshdr.alicloud maintainers (@meshdr)
 description:
   - Ensure an ASM instance, found by O(name) in O(region_id), exists with the given network, root CA,
     member clusters and mesh features, or is deleted.
@@ -130,7 +130,7 @@ options:
     type: dict
     suboptions:
       distribute:
-        description: Rules C({from, to{locality: weight}}); weights of a rule add up to 100.
+        description: "Rules C({from, to{locality: weight}}); the weights of a rule add up to 100."
         type: list
         elements: dict
       failover:
@@ -212,7 +212,7 @@ mesh_id:
   type: str
   sample: c08ba3fd1e6484b0f8cc1ad8fe10d4cbd
 mesh:
-  description: The mesh as read after the changes (check mode: as predicted). Empty after a deletion.
+  description: The mesh as read after the changes (in check mode, as predicted). Empty after a deletion.
   returned: always
   type: dict
   contains:
@@ -359,7 +359,7 @@ def ensure_present(module, found):
     timeout = params['wait_timeout']
     desired = asm.desired_features(params)
     if found is None:
-        to_add, _ = asm.cluster_changes(params['clusters'], [], False)
+        to_add = asm.cluster_changes(params['clusters'], [], False)[0]
         after = asm.predict_mesh(params, None, to_add, (), desired)
         if module.check_mode:
             handle_kubeconfig(module, None)

@@ -13,7 +13,7 @@ module: asm_mesh_info
 short_description: List Alibaba Cloud Service Mesh (ASM) instances
 version_added: 0.1.0
 author:
-  - meshdr.alicloud maintainers
+  - meshdr.alicloud maintainers (@meshdr)
 description:
   - List ASM instances (C(DescribeServiceMeshes)), filtered by name, id and region, with each mesh's details
     (C(DescribeServiceMeshDetail)) and member clusters (C(DescribeClustersInServiceMesh)).

@@ -13,7 +13,7 @@ module: asm_ratelimit
 short_description: Manage an ASM local rate limiter (ASMLocalRateLimiter)
 version_added: 0.1.0
 author:
-  - meshdr.alicloud maintainers
+  - meshdr.alicloud maintainers (@meshdr)
 description:
   - Ensure an C(ASMLocalRateLimiter) custom resource (C(istio.alibabacloud.com)) exists in a mesh with the given
     workload selector and token-bucket configs, or is removed.
@@ -58,7 +58,7 @@ options:
     choices: [v1beta1, v1]
     default: v1beta1
   workload_selector:
-    description: Pod labels of the workload to limit, for example V({app: istio-ingressgateway}).
+    description: "Pod labels of the workload to limit, for example V({app: istio-ingressgateway})."
     type: dict
   is_gateway:
     description: The selected workload is a gateway (rather than sidecars).
@@ -182,7 +182,7 @@ replicas:
   type: int
   sample: 2
 replicas_source:
-  description: Where O(replicas) came from, C(deployment) (cluster), C(istiogateway) (mesh) or null.
+  description: Where RV(replicas) came from, C(deployment) (cluster), C(istiogateway) (mesh) or null.
   returned: state=present
   type: str
   sample: deployment

@@ -141,8 +141,8 @@ def test_normalise_mesh():
 
 
 def test_changed_features_compares_only_what_is_set():
-    current = asm.mesh_features(detail(Telemetry=True, LocalityLB={'Enabled': True,
-                                                                    'Failover': [{'from': 'a', 'to': 'b'}]}))
+    locality = {'Enabled': True, 'Failover': [{'from': 'a', 'to': 'b'}]}
+    current = asm.mesh_features(detail(Telemetry=True, LocalityLB=locality))
     assert asm.changed_features({'telemetry': True}, current) == {}
     assert asm.changed_features({'telemetry': False}, current) == {'telemetry': False}
     assert asm.changed_features({'locality_lb_conf': {'failover': [{'to': 'b', 'from': 'a'}]}}, current) == {}

@@ -38,7 +38,12 @@ def listen_port(service_port: int) -> int:
 
 
 def fqdn(host: str, namespace: str) -> str:
-    if host.endswith(".svc.cluster.local") or host.count(".") >= 2:
+    """Istio's short names: name, name.namespace, name.namespace.svc -> the cluster.local FQDN."""
+    if host.endswith(".svc.cluster.local"):
+        return host
+    if host.endswith(".svc"):
+        return f"{host}.cluster.local"
+    if host.count(".") >= 2:  # an external name such as bookinfo.example.com
         return host
     if "." in host:  # name.namespace
         return f"{host}.svc.cluster.local"
@@ -247,7 +252,13 @@ class Translator:
             host = fqdn(dest.get("host", ""), namespace)
             port = (dest.get("port") or {}).get("number") or self.i.service_port(host) or 80
             targets.append((self._cluster(host, int(port), dest.get("subset") or ""), int(d.get("weight", 100))))
-        action: dict[str, Any] = {"timeout": "15s"}
+        action: dict[str, Any] = {"timeout": _duration(http.get("timeout"), 15)}
+        retries = http.get("retries") or {}
+        if retries.get("attempts"):
+            action["retry_policy"] = {"num_retries": int(retries["attempts"]),
+                                      "retry_on": retries.get("retryOn") or "connect-failure,refused-stream,503"}
+            if retries.get("perTryTimeout"):
+                action["retry_policy"]["per_try_timeout"] = _duration(retries["perTryTimeout"], 1)
         if len(targets) == 1:
             action["cluster"] = targets[0][0]
         else:

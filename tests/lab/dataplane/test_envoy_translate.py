@@ -30,7 +30,8 @@ VS = {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
                "http": [{"name": "productpage-route",
                          "match": [{"uri": {"exact": "/productpage"}}, {"uri": {"prefix": "/static"}}],
                          "route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]},
-                        {"name": "api", "match": [{"uri": {"prefix": "/api"}}],
+                        {"name": "api", "match": [{"uri": {"prefix": "/api"}}], "timeout": "5s",
+                         "retries": {"attempts": 2, "perTryTimeout": "500ms"},
                          "route": [{"destination": {"host": "productpage", "subset": "v1"}}]}]}}
 DR = {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
       "metadata": {"name": "productpage", "namespace": "default"},
@@ -82,6 +83,8 @@ def test_envoy_from_istio_objects():
     assert rc["name"] == "http.8080"
     assert rc["virtual_hosts"][0]["name"] == "bookinfo.example.com:8080"
     assert [r["name"] for r in rc["virtual_hosts"][0]["routes"]] == ["productpage-route", "productpage-route", "api"]
+    api_route = rc["virtual_hosts"][0]["routes"][2]["route"]
+    assert api_route["timeout"] == "5s" and api_route["retry_policy"]["num_retries"] == 2
     names = sorted(c["name"] for c in cds["resources"])
     assert names == ["outbound|9080|v1|productpage.default.svc.cluster.local",
                      "outbound|9080||productpage.default.svc.cluster.local"] or len(names) == 2

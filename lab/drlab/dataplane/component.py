@@ -343,8 +343,12 @@ class DataPlaneComponent:
                 replicas += available
                 pod_labels.append(labels)
                 home = home or cluster
+                if (svc.get("spec") or {}).get("type") != "LoadBalancer":
+                    continue  # only a LoadBalancer Service puts the gateway on the region address
                 for p in (svc.get("spec") or {}).get("ports") or []:
-                    ports.append((int(p["port"]), int(p.get("targetPort") or p["port"]), p.get("name", "")))
+                    target = p.get("targetPort")
+                    target = int(target) if str(target or "").isdigit() else int(p["port"])  # named: keep port
+                    ports.append((int(p["port"]), target, p.get("name", "")))
         if replicas < 1 or home is None:
             if envoy.running:
                 await envoy.stop()

@@ -12,9 +12,10 @@ Every backend returns ``{'backend', 'options', 'start_epoch', 'end_epoch', 'star
 - ``fortio``: ``fortio load -json FILE``; its JSON is an aggregate only (no time series, and
   ``IPCountMap`` counts connections), so the drill's timeline and detection/recovery figures need
   the built-in engine.
-- ``hey``: ``hey -disable-keepalive -o csv``; its CSV has one row per *successful* request (no address),
-  failed requests appear only in its text summary, which ``-o csv`` replaces.  The backend counts
-  them as the shortfall from the scheduled number of requests (``RetCodes['-1']``, estimated, noted).
+- ``hey``: ``hey -disable-keepalive -o csv``; its CSV has one row per request that got an HTTP answer (no
+  address); failed requests appear only in its text summary, which ``-o csv`` replaces.  The backend
+  reports ``MissingFromCSV`` = scheduled - answered, an upper bound of the failures (it also counts
+  requests hey did not send when it fell behind its rate), and says so in ``notes``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -69,7 +70,7 @@ def run_backend(backend, spec, on_progress=None):
 # --- fortio ------------------------------------------------------------------------------------
 
 def fortio_command(tool, spec, json_path):
-    cmd = [tool, 'load', '-json', json_path, '-qps', '%g' % spec.qps, '-c', str(spec.concurrency),
+    cmd = [tool, 'load', '-json', json_path, '-qps', '%g' % spec.qps, '-c', str(spec.workers),
            '-t', '%gs' % spec.duration, '-timeout', '%gs' % spec.timeout, '-p', '50,75,90,99,99.9',
            '-keepalive=%s' % ('true' if spec.keepalive else 'false')]
     if spec.host_header:
@@ -174,8 +175,8 @@ def fortio_success_latency(hist, errors_hist):
 
 def hey_command(tool, spec):
     # hey's -q is per worker; -z stops the run at the duration.
-    cmd = [tool, '-z', '%gs' % spec.duration, '-c', str(spec.concurrency),
-           '-q', '%g' % (spec.qps / spec.concurrency), '-t', '%d' % max(1, int(round(spec.timeout))),
+    cmd = [tool, '-z', '%gs' % spec.duration, '-c', str(spec.workers),
+           '-q', '%g' % (spec.qps / spec.workers), '-t', '%d' % max(1, int(round(spec.timeout))),
            '-m', spec.method, '-o', 'csv', '-host', spec.host_header]
     if not spec.keepalive:
         cmd.append('-disable-keepalive')
@@ -200,7 +201,7 @@ def parse_hey_csv(text, spec, start_epoch, end_epoch, address=None):
 
     Columns: response-time, DNS+dialup, DNS, Request-write, Response-delay, Response-read,
     status-code, offset (s from the start).  Rows exist only for requests that got an HTTP answer;
-    the shortfall from the scheduled count is reported as socket errors (RetCodes '-1'), estimated.
+    the shortfall from the scheduled count is ``MissingFromCSV`` (failed or never sent).
     hey does not say which address it connected to: ``addr`` is the URL's IP literal or None.
     """
     reader = csv.DictReader(io.StringIO(text))
@@ -214,17 +215,18 @@ def parse_hey_csv(text, spec, start_epoch, end_epoch, address=None):
     records.sort(key=lambda r: r['t'])
     actual = end_epoch - start_epoch
     aggr = analysis.aggregates(records, requested_qps=spec.qps, requested_duration=spec.duration,
-                               num_threads=spec.concurrency, start_time=load._iso(start_epoch),
+                               num_threads=spec.workers, start_time=load._iso(start_epoch),
                                actual_duration=min(actual, spec.duration))
-    # hey's workers tick at qps/c each for the duration: that is what it scheduled.
+    # hey's workers tick at qps/c each for the duration: that is what it scheduled.  What the CSV lacks
+    # is failed requests *and* requests hey never sent when it fell behind; the two cannot be told apart.
     scheduled = int(round(spec.qps * spec.duration))
     missing = max(0, scheduled - len(records))
-    notes = ['hey: the CSV lists only requests that got an HTTP answer and no address; failed requests '
-             'are estimated as the shortfall from the scheduled count (%d) and have no time' % scheduled]
-    if missing:
-        aggr['RetCodes']['-1'] = aggr['RetCodes'].get('-1', 0) + missing
-        aggr['ActualQPS'] = (len(records) + missing) / min(actual, spec.duration) if actual else 0.0
-    aggr['EstimatedSocketErrors'] = missing
+    notes = ['hey: the CSV lists only requests that got an HTTP answer, without address; RetCodes and ActualQPS '
+             'count those only. MissingFromCSV = scheduled (%d) - answered (%d) = %d is an upper bound of the failed '
+             'requests (it also counts requests hey did not send when it fell behind)' % (
+                 scheduled, len(records), missing)]
+    aggr['ScheduledRequests'] = scheduled
+    aggr['MissingFromCSV'] = missing
     return {
         'backend': 'hey',
         'options': spec.as_dict(),

@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import asyncio
+import math
 import socket
 import ssl
 import time
@@ -45,6 +46,9 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analy
 CLUSTER_HEADER = 'x-drlab-cluster'
 USER_AGENT = 'meshdr-drill/1'
 _READ_LIMIT = 1 << 20
+# A request scheduled inside the duration still starts when the engine is late by up to this
+# (a busy host); later ones are dropped, so a run always ends by duration + grace + timeout.
+LATE_GRACE = 1.0
 
 
 class DnsFailure(Exception):
@@ -86,7 +90,7 @@ def classify(exc, phase):
 class LoadSpec(object):
     """What to run.  Validated on construction so a module fails before sending anything."""
 
-    def __init__(self, url, qps=100.0, duration=10.0, concurrency=100, timeout=3.0, keepalive=False,
+    def __init__(self, url, qps=100.0, duration=10.0, concurrency=None, timeout=3.0, keepalive=False,
                  nameserver=None, multi_address=False, host_header=None, headers=None, method='GET',
                  abort_error_rate=None, abort_after_seconds=5, progress_interval=5.0):
         parts = urlsplit(url)
@@ -96,7 +100,7 @@ class LoadSpec(object):
             raise ValueError('qps must be > 0')
         if not duration or duration <= 0:
             raise ValueError('duration must be > 0')
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ValueError('concurrency must be >= 1')
         if timeout <= 0:
             raise ValueError('timeout must be > 0')
@@ -109,8 +113,12 @@ class LoadSpec(object):
         self.target = (parts.path or '/') + (('?' + parts.query) if parts.query else '')
         self.qps = float(qps)
         self.duration = float(duration)
-        self.concurrency = int(concurrency)
         self.timeout = float(timeout)
+        # Default: enough slots for every request of a whole timeout to hang (a blackholed region)
+        # without delaying the schedule.
+        self.concurrency = int(concurrency) if concurrency else int(math.ceil(self.qps * self.timeout)) + 16
+        # External tools run workers that each send qps/workers per second (closed loop per worker).
+        self.workers = int(concurrency) if concurrency else max(1, min(10, int(self.qps)))
         self.keepalive = bool(keepalive)
         self.nameserver = parse_nameserver(nameserver)
         if self.nameserver and not HAS_DNSPYTHON:
@@ -169,7 +177,7 @@ class LoadEngine(object):
     # -- public -------------------------------------------------------------------------------
 
     def run(self):
-        """Run to completion (at most duration + timeout) and return the result dict."""
+        """Run to completion (at most duration + LATE_GRACE + timeout) and return the result dict."""
         loop = asyncio.new_event_loop()
         try:
             return loop.run_until_complete(self.run_async())
@@ -201,9 +209,9 @@ class LoadEngine(object):
                 if self._stop:
                     break
                 await sem.acquire()
-                if loop.time() - self._t_start >= spec.duration:
+                if loop.time() - self._t_start >= spec.duration + LATE_GRACE:
                     sem.release()
-                    break  # the run stops at its duration even when it fell behind
+                    break  # far behind schedule (starved, or concurrency too low): stop, bounded
                 task = loop.create_task(self._one())
                 in_flight.add(task)
                 task.add_done_callback(lambda t: (in_flight.discard(t), sem.release()))
@@ -214,8 +222,8 @@ class LoadEngine(object):
             monitor.cancel()
             for task in list(in_flight):
                 task.cancel()
-            for _, writer, _ in self._idle:
-                writer.close()
+            for idle in self._idle:
+                idle[1].close()
             self._idle = []
         self.end_epoch = time.time()
         self._progress(final=True)
@@ -223,11 +231,12 @@ class LoadEngine(object):
 
     def result(self):
         spec = self.spec
-        actual = (self.end_epoch or time.time()) - self.start_epoch
         records = sorted(self.records, key=lambda r: r['t'])
+        # The sending window: the asked duration, longer when requests had to start late.
+        last_start = records[-1]['t'] + 1.0 / spec.qps if records else 0.0
         aggr = analysis.aggregates(
             records, requested_qps=spec.qps, requested_duration=spec.duration, num_threads=spec.concurrency,
-            start_time=_iso(self.start_epoch), actual_duration=min(actual, spec.duration) or actual)
+            start_time=_iso(self.start_epoch), actual_duration=max(spec.duration, last_start))
         return {
             'backend': 'builtin',
             'options': spec.as_dict(),

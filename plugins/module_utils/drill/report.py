@@ -20,7 +20,12 @@ import socket
 import tempfile
 import time
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import COLLECTION_VERSION, RESULTS_SCHEMA, analysis
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import (
+    COLLECTION_VERSION,
+    RESULTS_SCHEMA,
+    analysis,
+    backends,
+)
 
 STATUSES = ('completed', 'failed', 'aborted', 'interrupted')
 RESULTS_KIND = 'meshdr.alicloud.drill_load'
@@ -226,8 +231,9 @@ def render_markdown(journal):
         w('| SLO | Objective | Measured | Result |')
         w('|---|---|---|---|')
         for s in v['slos']:
-            w('| %s | %s | %s | %s%s |' % (s['name'], _objective(s), _measured(s), 'PASS' if s['passed'] else 'FAIL',
-                                         (' (%s)' % s['note']) if s.get('note') else ''))
+            result = 'PASS' if s['passed'] else 'FAIL'
+            note = (' (%s)' % s['note']) if s.get('note') else ''
+            w('| %s | %s | %s | %s%s |' % (s['name'], _objective(s), _measured(s), result, note))
     else:
         w('No SLO declared.')
     w('')
@@ -271,8 +277,9 @@ def render_markdown(journal):
                                              s['ok'], s['errors'])
                             for addr, s in sorted(p['by_address'].items()))
         by_cluster = ', '.join('%s: %d' % kv for kv in sorted(p['by_cluster'].items()))
-        w('| %s | %s-%s | %d | %s | %s | %s |' % (name, _n(p['from'], 1), _n(p['to'], 1), p['total'],
-                                                 _pct(p['error_rate']), by_addr or '-', by_cluster or '-'))
+        cells = (name, _n(p['from'], 1), _n(p['to'], 1), p['total'], _pct(p['error_rate']), by_addr or '-',
+                 by_cluster or '-')
+        w('| %s | %s-%s | %d | %s | %s | %s |' % cells)
     w('')
     w('## Errors by class')
     w('')
@@ -293,9 +300,8 @@ def render_markdown(journal):
     rows = [('whole run', a['latency'])] + [(n, a['phases'][n]['latency']) for n in ('before', 'during', 'after')
                                             if n in a['phases'] and 'latency' in a['phases'][n]]
     for label, lat in rows:
-        w('| %s | %d | %s | %s | %s | %s | %s | %s |' % (label, lat['count'], _ms(lat['p50']), _ms(lat['p75']),
-                                                        _ms(lat['p90']), _ms(lat['p99']), _ms(lat['p99.9']),
-                                                        _ms(lat['max'])))
+        figures = [_ms(lat[k]) for k in ('p50', 'p75', 'p90', 'p99', 'p99.9', 'max')]
+        w('| %s | %d | %s |' % (label, lat['count'], ' | '.join(figures)))
     w('')
     w('## Safety')
     w('')
@@ -412,16 +418,19 @@ def to_epoch(value):
     if len(text) >= 19 and text[10] == 'T' and not (text.endswith('Z') or text[-6] in '+-'):
         text += 'Z'
     # fortio's parser reads RFC 3339, which is what Ansible's filters and `date -Is` print.
-    from ansible_collections.meshdr.alicloud.plugins.module_utils.drill.backends import parse_rfc3339
-    return parse_rfc3339(text)
+    return backends.parse_rfc3339(text)
 
 
 def to_offset(value, start_epoch):
     """Offset from the load start.  Numbers below 1e9 are offsets already; others are epochs/ISO times."""
     if value is None or value == '':
         return None
-    if isinstance(value, (int, float)) and value < 1e9:
-        return float(value)
+    try:
+        number = float(value)  # templated numbers arrive as strings
+    except (TypeError, ValueError):
+        number = None
+    if number is not None and not isinstance(value, bool) and number < 1e9:
+        return number
     return to_epoch(value) - start_epoch
 
 

@@ -59,9 +59,16 @@ class Backends:
         for runner in self.runners:
             await runner.cleanup()
 
+    def stop_first(self):
+        """Stop the server on ADDR_A only: its connections are refused from now on (a dead gateway)."""
+        asyncio.run_coroutine_threadsafe(self.runners[0].cleanup(), self.loop).result(10)
+        self.runners = self.runners[1:]
+
     def start(self):
         self.thread.start()
-        for _ in range(5):
+        attempts = 5
+        while attempts:
+            attempts -= 1
             self.port = free_port()
             try:
                 asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)

@@ -58,11 +58,11 @@ def test_hey_csv_counts_missing_failures():
     spec = load.LoadSpec('http://127.0.0.1:8080/', qps=2, duration=2, concurrency=2)
     res = backends_mod.parse_hey_csv(fixture('hey_partial.csv'), spec, 1000.0, 1002.0, address='127.0.0.1')
     agg = res['aggregates']
-    # 3 rows answered (one 503); 4 scheduled: 1 failed request missing from the CSV.
-    assert agg['RetCodes'] == {'200': 2, '503': 1, '-1': 1}
-    assert agg['EstimatedSocketErrors'] == 1
+    # 3 rows answered (one 503); 4 scheduled: 1 request failed or was never sent, the CSV cannot say.
+    assert agg['RetCodes'] == {'200': 2, '503': 1}
+    assert agg['ScheduledRequests'] == 4 and agg['MissingFromCSV'] == 1
     assert [b['total'] for b in res['timeline']] == [2, 1]
-    assert 'failed requests are estimated' in res['notes'][0]
+    assert 'upper bound of the failed requests' in res['notes'][0]
     assert backends_mod.hey_command('hey', spec)[:7] == ['hey', '-z', '2s', '-c', '2', '-q', '1']
 
 
@@ -89,4 +89,5 @@ def test_hey_live(backends):
     assert set(ok['aggregates']['IPCountMap']) == {ADDR_A}
     refused = backends_mod.run_backend('hey', load.LoadSpec(f'http://{ADDR_CLOSED}:{backends.port}/',
                                                             qps=20, duration=1, concurrency=2))
-    assert refused['records'] == [] and refused['aggregates']['RetCodes'] == {'-1': 20}
+    assert refused['records'] == [] and refused['aggregates']['RetCodes'] == {}
+    assert refused['aggregates']['MissingFromCSV'] == 20

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import load
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, load
 
-from .conftest import ADDR_A, ADDR_B, ADDR_CLOSED
+from .conftest import ADDR_A, ADDR_B, ADDR_CLOSED, Backends
 
 NAME = 'productpage.drill.test'
 
@@ -30,17 +30,17 @@ def test_open_loop_rate_at_100_per_second(backends):
     assert res['timeline'][1]['by_address'] == {ADDR_A: {'200': 100}}
     assert {r['cluster'] for r in res['records']} == {'cluster-a'}
     assert [p['Percentile'] for p in agg['DurationHistogram']['Percentiles']] == [50, 75, 90, 99, 99.9]
-    assert agg['NumThreads'] == 100 and agg['RequestedQPS'] == '100.0'
+    assert agg['NumThreads'] == 116 and agg['RequestedQPS'] == '100.0'  # qps x timeout + 16
 
 
 def test_new_connection_per_request_unless_keepalive(backends):
     backends.peers.clear()
     run(f'http://{ADDR_A}:{backends.port}/', qps=50, duration=0.4)
-    assert len(backends.peers) == 20 and len({p for _, p in backends.peers}) == 20
+    assert len(backends.peers) == 20 and len({peer[1] for peer in backends.peers}) == 20
     backends.peers.clear()
     res = run(f'http://{ADDR_A}:{backends.port}/', qps=50, duration=0.4, keepalive=True)
     assert res['aggregates']['RetCodes'] == {'200': 20}
-    assert len({p for _, p in backends.peers}) <= 3  # sequential requests share one connection
+    assert len({peer[1] for peer in backends.peers}) <= 3  # sequential requests share one connection
 
 
 def test_refused_is_classified(backends):
@@ -77,7 +77,7 @@ def test_dns_per_connection_through_explicit_nameserver(backends, dns_server):
 
 
 def test_dns_failure_is_classified(backends, dns_server):
-    _, nameserver = dns_server
+    nameserver = dns_server[1]
     res = run(f'http://nowhere.drill.test:{backends.port}/', qps=20, duration=0.5, nameserver=nameserver)
     assert {(r['error'], r['addr']) for r in res['records']} == {('dns_failure', None)}
     assert res['timeline'][0]['by_address'] == {'unresolved': {'dns_failure': 10}}
@@ -120,3 +120,43 @@ def test_spec_validation(bad, msg):
     kw.update(bad)
     with pytest.raises(ValueError, match=msg):
         load.LoadSpec(**kw)
+
+
+def test_failover_end_to_end_through_analysis(dns_server):
+    """A real failover: region A's server dies at ~1 s, 'GTM' drops A from DNS at ~2 s."""
+    resolver, nameserver = dns_server
+    resolver.zone['failover.drill.test'] = [ADDR_A, ADDR_B]
+    servers = Backends().start()
+    events = {}
+
+    def drill():
+        time.sleep(1.0)
+        events['fault'] = time.time()  # T0 is when the fault injection starts, as the drill records it
+        servers.stop_first()
+        time.sleep(1.0)
+        resolver.zone['failover.drill.test'] = [ADDR_B]
+        events['dns'] = time.time()
+
+    try:
+        threading.Thread(target=drill).start()
+        res = run(f'http://failover.drill.test:{servers.port}/', qps=50, duration=4, nameserver=nameserver)
+    finally:
+        servers.stop()
+    start = res['start_epoch']
+    t0 = events['fault'] - start
+    t_dns = events['dns'] - start
+    out = analysis.analyze(res['records'], t0=t0, duration=4, dns_ttl=0,
+                           gtm_observations=[{'time': t_dns, 'address': ADDR_A, 'available': False}])
+    assert out['fault_address'] == ADDR_A and out['errors_on_other_addresses'] == 0
+    # Refused once the listener is gone; a few connections caught by its shutdown are reset or hang.
+    assert set(out['errors_by_class']) <= {'refused', 'reset', 'timeout'} and out['errors_by_class']['refused'] >= 20
+    assert 30 <= out['errors'] <= 80  # half of ~1 s at 50/s, plus scheduling slack on a busy host
+    assert t0 <= out['first_error'] < t0 + 0.5
+    assert t_dns - 0.1 < out['last_error'] <= t_dns + 0.05
+    assert out['time_to_detect'] == t_dns - t0
+    assert out['t_recover'] == int(out['last_error']) + 1  # the first clean second after the last error
+    # Requests in flight when the fault hit may fail too (reset), but nothing failed earlier.
+    assert all(r['t'] >= t0 - 0.5 for r in res['records'] if not analysis.is_ok(r))
+    assert out['phases']['after']['by_address'] == {ADDR_B: {'total': out['phases']['after']['total'],
+                                                             'ok': out['phases']['after']['total'], 'errors': 0}}
+    assert out['success_rate_after_failover'] == 1.0

@@ -80,14 +80,14 @@ def test_idempotent_and_check_mode(tmp_path):
 
 
 def test_abort_and_deviation(tmp_path):
-    out = produce(tmp_path, abort_conditions={'error_rate': 0.4, 'for_seconds': 2},
+    out = produce(tmp_path, formats=('json', 'markdown'), abort_conditions={'error_rate': 0.4, 'for_seconds': 2},
                   steady_states={'before': {'ok': True}, 'after': {'ok': False, 'detail': 'region-a not serving'}})
     assert out['aborted'] and out['status'] == 'aborted' and out['verdict'] == 'FAIL' and out['deviated']
     assert any(r.startswith('aborted: error rate above 0.4') for r in out['reasons'])
 
 
 def test_times_as_iso_and_offsets(tmp_path):
-    iso = produce(tmp_path, fault_time='2026-05-28T20:27:00Z')
-    offset = produce(tmp_path, fault_time=20.0)
+    iso = produce(tmp_path, fault_time='2026-05-28T20:27:00Z', formats=('json',))
+    offset = produce(tmp_path, fault_time=20.0, formats=('json',))
     assert iso['summary']['t0'] == offset['summary']['t0'] == 20.0
     assert report.to_epoch('2026-05-28T22:27:00.5+02:00') == START + 20.5

@@ -8,10 +8,12 @@ import re
 
 import yaml
 
-from .conftest import ROOT, run, tool
+from .conftest import ROOT, clean_env, copy_tree, run, tool, venv_collections
 
-# What ansible-lint checks: the content users run. Missing paths (not written yet) are skipped.
-LINT_PATHS = ("roles", "playbooks", "awx", "site.yml", "teardown.yml", "drill.yml")
+# What ansible-lint checks: the content users run, plus the collection and EE metadata (the `galaxy`
+# rule wants changelogs/changelog.yaml). Missing paths (not written yet) are skipped.
+LINT_PATHS = ("roles", "playbooks", "awx", "site.yml", "teardown.yml", "drill.yml",
+              "galaxy.yml", "meta", "execution-environment.yml", "requirements.yml")
 
 
 def test_ansible_lint_production_profile(tree_copy):
@@ -37,15 +39,18 @@ def test_changelog_fragments_lint():
     assert result.returncode == 0 and not result.stdout.strip(), f"antsibull-changelog lint:\n{result.stdout}"
 
 
-def test_changelog_release_in_copy(tree_copy):
-    root = tree_copy["root"]
+def test_changelog_release_in_copy(tmp_path):
+    # Its own copy: a release rewrites changelogs/ and consumes the fragments.
+    base = str(tmp_path)
+    root = os.path.join(base, "ansible_collections", "meshdr", "alicloud")
+    copy_tree(root)
+    env = clean_env(base, os.pathsep.join([base, venv_collections()]))
     version = yaml.safe_load(open(os.path.join(root, "galaxy.yml"), encoding="utf-8"))["version"]
     entries = []
     for path in glob.glob(os.path.join(root, "changelogs", "fragments", "*.yml")):
         for section in (yaml.safe_load(open(path, encoding="utf-8")) or {}).values():
             entries.extend(section if isinstance(section, list) else [section])
-    run([tool("antsibull-changelog"), "release", "--version", version, "--date", "2026-01-01"], cwd=root,
-        env=tree_copy["env"])
+    run([tool("antsibull-changelog"), "release", "--version", version, "--date", "2026-01-01"], cwd=root, env=env)
     changelog = open(os.path.join(root, "CHANGELOG.rst"), encoding="utf-8").read()
     assert f"v{version}" in changelog
     flat = re.sub(r"\s+", " ", changelog)

@@ -3,6 +3,7 @@ modules read, and every survey variable is one the playbooks and roles actually 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -157,3 +158,24 @@ def test_job_template_playbooks_parse(playbook, tmp_path):
     for inventory in ("lab", "production"):
         run([tool("ansible-playbook"), "--syntax-check", "-i", os.path.join(ROOT, "inventories", inventory), path],
             cwd=ROOT, env=env)
+
+
+def test_configuration_playbook_uses_documented_options(tmp_path):
+    """--syntax-check does not look at module arguments: compare every awx.awx task's arguments with
+    the module's documented options (and static values with their choices)."""
+    with open(os.path.join(AWX, "configure.yml"), encoding="utf-8") as handle:
+        tasks = yaml.safe_load(handle)[0]["tasks"]
+    calls = [(name, args) for task in tasks for name, args in task.items() if name.startswith("awx.awx.")]
+    assert calls
+    env = clean_env(str(tmp_path), venv_collections())
+    docs = json.loads(run([tool("ansible-doc"), "-j", *sorted({name for name, _ in calls})],
+                          cwd=str(tmp_path), env=env).stdout)
+    for name, args in calls:
+        options = docs[name]["doc"]["options"]
+        aliases = {alias: opt for opt, spec in options.items() for alias in spec.get("aliases", [])}
+        for key, value in args.items():
+            option = key if key in options else aliases.get(key)
+            assert option, f"{name}: unknown option {key}"
+            choices = options[option].get("choices")
+            if choices and isinstance(value, str) and "{{" not in value:
+                assert value in choices, f"{name}: {key}={value} not in {choices}"

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
 
 log = logging.getLogger("drlab.dns")
 
@@ -131,6 +131,13 @@ class DnsServer:
         if answer.rcode in ("REFUSED", "SERVFAIL"):
             reply.header.aa = 0
             return
+        if answer.zone and name == answer.zone and qtype in ("SOA", "NS"):
+            # the zone apex always has its SOA and NS, whatever the records API holds
+            mname, ttl = self.soa_for(answer.zone)
+            rdata = self._soa(answer.zone) if qtype == "SOA" else NS(DNSLabel(mname))
+            reply.add_answer(RR(q.qname, getattr(QTYPE, qtype), rdata=rdata, ttl=ttl))
+            reply.header.rcode = RCODE.NOERROR
+            return
         owner, current = q.qname, answer
         for _ in range(8):  # an authoritative server follows CNAMEs it is authoritative for
             for rtype, value, ttl in current.records:
@@ -146,7 +153,10 @@ class DnsServer:
             if current.rcode != "NOERROR":
                 break
         if not reply.rr and answer.zone:
-            mname, ttl = self.soa_for(answer.zone)
             # negative caching TTL = min(SOA TTL, SOA minimum): both set to ttl here
-            reply.add_auth(RR(answer.zone + ".", QTYPE.SOA, ttl=ttl, rdata=SOA(
-                mname, f"hostmaster.{answer.zone}", (1, 3600, 600, 86400, ttl))))
+            reply.add_auth(RR(answer.zone + ".", QTYPE.SOA, ttl=self.soa_for(answer.zone)[1],
+                              rdata=self._soa(answer.zone)))
+
+    def _soa(self, zone: str) -> SOA:
+        mname, ttl = self.soa_for(zone)
+        return SOA(mname, f"hostmaster.{zone}", (1, 3600, 600, 86400, ttl))

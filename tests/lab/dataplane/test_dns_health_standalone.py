@@ -25,6 +25,8 @@ ZONE = "meshdr-lab.example.com"
 def _lookup(name: str, qtype: str) -> Answer:
     if not (name == ZONE or name.endswith("." + ZONE)):
         return Answer("REFUSED")
+    if name == ZONE:
+        return Answer(zone=ZONE)
     if name == f"gtm.{ZONE}":
         if qtype != "A":
             return Answer(zone=ZONE)
@@ -61,6 +63,8 @@ def test_dns_answers():
                 assert cname.response.answer[0].rdtype == dns.rdatatype.CNAME
                 with pytest.raises(dns.resolver.NXDOMAIN):
                     res.resolve(f"nope.{ZONE}", "A")
+                assert res.resolve(ZONE, "SOA")[0].mname.to_text() == f"ns1.{ZONE}."
+                assert res.resolve(ZONE, "NS")[0].target.to_text() == f"ns1.{ZONE}."
                 with pytest.raises(dns.resolver.NoAnswer):
                     res.resolve(f"gtm.{ZONE}", "TXT")
                 q = dns.message.make_query("example.org", "A")

@@ -37,6 +37,9 @@ class KubeComponent:
         # Turn off globally here, or per Deployment with KubeServer.set_external_status(), to own
         # readiness through patch_status (the data plane does for gateway Deployments).
         self.auto_deployment_status = True
+        # Each Deployment gets a ReplicaSet and Pods (drlab/kube/workloads.py), so `kubectl get pods`
+        # looks like a cluster; they are cosmetic (nothing runs in them) and can be turned off.
+        self.simulate_pods = True
         self.api = KubeApi(self)
         self._cluster_names: dict[str, str] = {}
         for region in lab.topology.get("regions", []):

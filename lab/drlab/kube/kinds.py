@@ -65,7 +65,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | 
 def _namespace(obj, old, allocate):
     obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-    obj["status"] = (old or {}).get("status") or {"phase": "Active"}
+    if not obj.get("status"):
+        obj["status"] = {"phase": "Active"}
 
 
 def _service(obj, old, allocate):
@@ -131,9 +132,19 @@ def _deployment(obj, old, allocate):
         _pod_spec(template["spec"])
 
 
+def _replicaset(obj, old, allocate):
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    template = spec.setdefault("template", {})
+    template.setdefault("metadata", {})
+    if isinstance(template.get("spec"), dict):
+        _pod_spec(template["spec"])
+
+
 def _pod(obj, old, allocate):
     _pod_spec(obj.setdefault("spec", {}))
-    obj["status"] = (old or {}).get("status") or {"phase": "Pending", "qosClass": "BestEffort"}
+    if not obj.get("status"):
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
 
 
 def _secret(obj, old, allocate):
@@ -146,7 +157,7 @@ def _secret(obj, old, allocate):
 
 
 _DEFAULTERS = {"Namespace": _namespace, "Service": _service, "Deployment": _deployment, "Pod": _pod,
-               "Secret": _secret, "ReplicaSet": _deployment}
+               "Secret": _secret, "ReplicaSet": _replicaset}
 
 
 # -- validation ---------------------------------------------------------------------

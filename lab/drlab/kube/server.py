@@ -17,7 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..store import JsonStore, write_atomic
-from . import kinds
+from . import kinds, workloads
 from .crds import mesh_crds
 from .errors import ApiError, already_exists, bad_request, conflict, not_found
 from .fields import now_rfc3339, record_update, server_side_apply
@@ -199,6 +199,8 @@ class KubeServer:
         n = counters[what]
         if what == "clusterIP":
             return f"10.96.{(n // 250) % 250}.{n % 250 + 2}"
+        if what == "podIP":
+            return f"10.244.{(n // 250) % 250}.{n % 250 + 2}"
         return 30000 + n % 2768
 
     def namespace_exists(self, namespace: str) -> bool:
@@ -210,6 +212,10 @@ class KubeServer:
         if obj is None:
             raise not_found(rt.plural, rt.group, name)
         return self.render(rt, obj)
+
+    def get_or_none(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        obj = self._stored(rt, namespace, name)
+        return self.render(rt, obj) if obj is not None else None
 
     def list_objects(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
                      field_selector: str | None = None, shallow: bool = False) -> list[dict[str, Any]]:
@@ -320,6 +326,11 @@ class KubeServer:
             self._types = None
         self.store.save()
         self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
+        if rt.builtin and rt.kind == "Deployment" and self.component.simulate_pods:
+            try:
+                workloads.reconcile_deployment(self, self.render(rt, new))
+            except Exception:  # noqa: BLE001 - the Deployment write itself succeeded and is saved
+                log.exception("ReplicaSet/Pod reconcile failed for %s", new["metadata"]["name"])
         return self.render(rt, new)
 
     def auto_status(self, deployment: dict[str, Any]) -> bool:
@@ -435,7 +446,7 @@ class KubeServer:
             if not dry_run:
                 self._schedule_namespace_cleanup(name)
             return result, False
-        removed = self._remove(rt, clone(old), dry_run=dry_run)
+        removed = self._remove(rt, clone(old), dry_run=dry_run, orphan=propagation == "Orphan")
         if rt.kind == "Pod" and rt.builtin:
             return removed, False
         if propagation in ("Foreground", "Orphan"):
@@ -477,7 +488,8 @@ class KubeServer:
         self._emit(rt, "MODIFIED", new, old)
         return self.render(rt, new)
 
-    def _remove(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    def _remove(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool,
+                orphan: bool = False) -> dict[str, Any]:
         meta = obj["metadata"]
         if dry_run:
             return self.render(rt, obj)
@@ -489,11 +501,22 @@ class KubeServer:
             for gone in list(self._bucket(key).values()):
                 self._drop(self._rt_for_key(key, gone), gone)
             self.store.data["objects"].pop(key, None)
-        self._drop(rt, obj)
+        if orphan:
+            self._drop(rt, obj)
+        else:
+            self._drop_tree(rt, obj)
         if rt.key == CRD_KEY:
             self._types = None
         self.store.save()
         return self.render(rt, obj)
+
+    def _drop_tree(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Drop an object and, like the garbage collector, everything it owns."""
+        uid = obj["metadata"].get("uid")
+        for key, bucket in list(self.store.data["objects"].items()):
+            for child in [o for o in bucket.values() if workloads.owned_by(o, uid)]:
+                self._drop_tree(self._rt_for_key(key, child), child)
+        self._drop(rt, obj)
 
     def _purge(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
         for key, bucket in list(self.store.data["objects"].items()):

@@ -54,8 +54,19 @@ def _columns(rt: ResourceType) -> list[tuple[str, str, Any]]:
         return [("Type", "string", lambda o: spec(o).get("type", "")),
                 ("Cluster-IP", "string", lambda o: spec(o).get("clusterIP", "<none>")),
                 ("External-IP", "string", _external_ip), ("Port(s)", "string", _ports)]
+    if rt.kind == "ReplicaSet":
+        return [("Desired", "integer", lambda o: spec(o).get("replicas", 1)),
+                ("Current", "integer", lambda o: status(o).get("replicas", 0)),
+                ("Ready", "integer", lambda o: status(o).get("readyReplicas", 0))]
     if rt.kind == "Pod":
-        return [("Status", "string", lambda o: status(o).get("phase", ""))]
+        def ready(o):
+            containers = status(o).get("containerStatuses") or []
+            total = len(spec(o).get("containers") or [])
+            return f"{sum(1 for c in containers if c.get('ready'))}/{total}"
+
+        return [("Ready", "string", ready), ("Status", "string", lambda o: status(o).get("phase", "")),
+                ("Restarts", "string", lambda o: str(sum(c.get("restartCount", 0)
+                                                         for c in status(o).get("containerStatuses") or [])))]
     return []
 
 

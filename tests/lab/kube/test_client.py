@@ -439,3 +439,35 @@ def test_removed_server_is_gone(lab):
     assert status == 404 and body["kind"] == "Status"
     assert not os.path.exists(reply["kubeconfig"])
     assert "c0shortlived" not in lab.admin("kube/servers")
+
+
+def test_deployments_get_replicasets_and_pods(api_client):
+    core, apps = k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
+    _ns(api_client, "pods")
+    dep = apps.create_namespaced_deployment("pods", deployment("shop", replicas=2))
+
+    def pods():
+        items = core.list_namespaced_pod("pods", label_selector="app=shop").items
+        return sorted(items, key=lambda p: p.metadata.name)
+
+    first = pods()
+    assert len(first) == 2
+    for pod in first:
+        assert pod.status.phase == "Running" and pod.status.container_statuses[0].ready
+        assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "True"
+        rs = apps.read_namespaced_replica_set(pod.metadata.owner_references[0].name, "pods")
+        assert rs.metadata.owner_references[0].uid == dep.metadata.uid
+        assert rs.status.ready_replicas == 2
+    apps.patch_namespaced_deployment_scale("shop", "pods", {"spec": {"replicas": 3}})
+    assert len(pods()) == 3
+    apps.patch_namespaced_deployment("shop", "pods", {"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "image": "nginx:1.26"}]}}}})
+    replica_sets = {rs.metadata.name: rs for rs in apps.list_namespaced_replica_set("pods").items}
+    assert len(replica_sets) == 2  # the old revision stays, scaled to zero
+    assert sorted(rs.spec.replicas for rs in replica_sets.values()) == [0, 3]
+    assert {p.spec.containers[0].image for p in pods()} == {"nginx:1.26"}
+    apps.delete_namespaced_deployment("shop", "pods")  # background propagation: the GC takes the rest
+    assert pods() == [] and apps.list_namespaced_replica_set("pods").items == []
+    apps.create_namespaced_deployment("pods", deployment("kept"))
+    apps.delete_namespaced_deployment("kept", "pods", propagation_policy="Orphan")
+    assert len(apps.list_namespaced_replica_set("pods").items) == 1

@@ -253,10 +253,17 @@ class KubeApi:
             await response.write(_line({"type": "ERROR", "object": error.status()}))
             await response.write_eof()
             return response
+        as_table = "as=Table" in request.headers.get("Accept", "")  # kubectl get -w prints rows
+
+        def event_line(event_type: str, obj: dict[str, Any]) -> bytes:
+            if as_table:
+                obj = table_for(rt, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")})
+            return _line({"type": event_type, "object": obj})
+
         try:
             await response.prepare(request)
             for event_type, obj in initial:
-                await response.write(_line({"type": event_type, "object": obj}))
+                await response.write(event_line(event_type, obj))
             deadline = time.monotonic() + timeout
             while True:
                 remaining = deadline - time.monotonic()
@@ -268,7 +275,7 @@ class KubeApi:
                     break
                 if event is None:
                     break
-                await response.write(_line({"type": event[0], "object": event[1]}))
+                await response.write(event_line(event[0], event[1]))
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pass

@@ -75,8 +75,8 @@ class KubeComponent:
         servers = {}
         for server_id, server in sorted(self.servers.items(), key=lambda i: (i[1].kind, i[0])):
             label = self._cluster_names.get(server_id, server_id)
-            summary.append(f"{server.kind} {label} Kubernetes API: {server.url}  kubeconfig: "
-                           f"{self.kubeconfig_path(server_id)}")
+            shown = self.lab.dir.file("kubeconfig", f"{label}.yaml")  # clusters: the cluster-1.yaml copy
+            summary.append(f"{server.kind} {label}: {server.url}  KUBECONFIG={shown}")
             servers[server_id] = {"kind": server.kind, "url": server.url, "name": label,
                                   "kubeconfig": self.kubeconfig_path(server_id), "resource_version": server.rv}
         return {"endpoint": self.base_url, "servers": servers, "summary": summary,

@@ -168,9 +168,12 @@ class DataPlaneComponent:
             self._wake.clear()
             try:
                 await self.reconcile()
-                self.health.sync()
             except Exception:  # noqa: BLE001 - keep serving; the next change retries
                 log.exception("dataplane reconcile failed")
+            try:
+                self.health.sync()
+            except Exception:  # noqa: BLE001 - a bad target must not stop the other checks
+                log.exception("health checker sync failed")
 
     # -- reconcile -------------------------------------------------------------------
     async def reconcile(self) -> None:

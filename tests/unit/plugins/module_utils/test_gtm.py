@@ -374,3 +374,17 @@ def test_validate_domain_refuses(kw, fragment):
 def test_validate_domain_accepts():
     assert gtm.validate_domain(domain_params(hostname="@", ttl=1)) == []
     assert gtm.validate_domain(domain_params(business_record={"zone": "example.com", "rr": "www", "ttl": 60})) == []
+
+
+def test_disable_an_address_and_pool_settings():
+    pool, owned = pool_state()
+    desired = [gtm.desired_address(address_spec("a", "10.0.0.1", enabled=False), 1, "IPv4", {}),
+               gtm.desired_address(address_spec("b", "10.0.0.2"), 2, "IPv4", {})]
+    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    (have, after, fields), = plan["update"]
+    assert gtm.address_update_calls(have, after, fields) == [
+        ("UpdateCloudGtmAddressEnableStatus", {"AddressId": "addr-1", "EnableStatus": "disable"})]
+    assert not plan["replace"]
+    params = dict(health_judgement="all_ok", enabled=None, lb_strategy="sequence", sequence_mode=None)
+    assert gtm.plan_pool_settings(params, pool) == ["health_judgement", "lb_strategy"]
+    assert gtm.plan_pool_settings(dict(params, health_judgement=None, lb_strategy="weight"), pool) == []

@@ -165,14 +165,23 @@ class EnvoySupervisor:
         log.info("envoy %s stopped", self.name)
 
     def _run(self) -> None:
+        backoff, next_try = 0.5, 0.0
         while True:
             try:
                 op, future = self._ops.get(timeout=0.5)
             except queue.Empty:
                 if self._want_running and self._proc is not None and self._proc.poll() is not None:
-                    log.warning("envoy %s exited with %s; restarting", self.name, self._proc.returncode)
+                    if time.monotonic() < next_try:
+                        continue
+                    # e.g. the admin port is taken: retry, but back off so a lasting conflict stays quiet
+                    log.warning("envoy %s exited with %s; restarting (see %s)", self.name, self._proc.returncode,
+                                os.path.join(self.workdir, "envoy.log"))
                     self.restarts += 1
                     self._spawn()
+                    next_try = time.monotonic() + backoff
+                    backoff = min(backoff * 2, 10.0)
+                elif self._proc is not None and self._proc.poll() is None:
+                    backoff = 0.5
                 continue
             try:
                 if op == "start":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import random
+import signal
 import socket
 import tempfile
 import urllib.request
@@ -133,6 +135,15 @@ def test_envoy_from_istio_objects():
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection((ADDR, 8080), timeout=2)
             assert await sup.start()
+            assert (await asyncio.to_thread(_get, "/productpage", "new.example.com"))[0] == 200
+            # a crashed Envoy is restarted by its supervisor with the same config
+            crashed = sup.pid
+            os.kill(crashed, signal.SIGKILL)
+            for _ in range(60):
+                await asyncio.sleep(0.1)
+                if sup.pid != crashed and await sup.wait_ready(0.2):
+                    break
+            assert sup.pid != crashed and sup.restarts == 1
             assert (await asyncio.to_thread(_get, "/productpage", "new.example.com"))[0] == 200
         finally:
             await sup.close()

@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 LINK   := .build/collections/ansible_collections/meshdr/alicloud
 
-.PHONY: venv test lint sanity unit lab-tests integration molecule demo lab-up lab-down clean benchmarks
+.PHONY: venv test lint sanity unit lab-tests integration molecule site-tests demo lab-up lab-down clean benchmarks
 
 venv: $(STAMP) $(LINK)
 
@@ -45,7 +45,12 @@ integration: venv
 molecule: venv
 	$(BIN)/molecule test -s default
 
-test: venv lint sanity unit lab-tests integration molecule release-check
+# site.yml end to end on labs of their own: a third region under injected API faults, and a
+# re-run after the lab was killed mid-converge (several minutes).
+site-tests: venv
+	MESHDR_SITE_TESTS=1 $(BIN)/python -m pytest -q -x -p no:cacheprovider tests/lab/site
+
+test: venv lint sanity unit lab-tests integration molecule site-tests release-check
 	@echo "make test: all suites passed"
 
 # Release artefacts: Galaxy build + offline install + ansible-doc, EE build context, AWX config,

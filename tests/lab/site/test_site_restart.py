@@ -1,0 +1,59 @@
+"""The lab dies (SIGKILL) in the middle of a converge and comes back: a re-run of site.yml converges.
+
+The lab keeps its state on disk, as the cloud keeps its resources when a client dies: whatever the
+interrupted run created must be found and reused by the re-run, never created twice.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+import site_support as site
+
+from drlab.testing import LabHandle
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture
+def lab2():
+    lab = LabHandle(topology=site.topology()).up()
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def wait_for_call(lab, action: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (lab.admin("calls")["actions"].get(action) or {}).get("count"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_rerun_converges_after_the_lab_was_killed_mid_converge(lab2, tmp_path):
+    inv = site.inventory(tmp_path)
+    first = subprocess.Popen(site.command(lab2, inv, "site.yml"), env=site.env(lab2), cwd=site.ROOT,  # noqa: S603
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Mid-converge: the meshes are being created (asm_mesh waits for `running` after this call).
+        assert wait_for_call(lab2, "CreateServiceMesh", timeout=300), "the converge never reached the meshes"
+        lab2.kill9()
+        time.sleep(2)
+        lab2.up()
+        first_rc = first.wait(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    rc, report = site.run(lab2, inv, "site.yml")
+    assert rc == 0, (first_rc, site.failed_tasks(report))
+    verify = report["global_custom_stats"]["dr_verify"]
+    assert verify["passed"], verify
+
+    rc, seen = site.run(lab2, inv, "tests/lab/site/inspect.yml")
+    assert rc == 0, site.failed_tasks(seen)
+    assert sorted(seen["global_custom_stats"]["inspect"]["meshes"]) == ["mesh-1", "mesh-2"]

@@ -217,7 +217,10 @@ class MeshComponent:
             bad_replicas = int(replicas) != want["replicas"]
         tmpl = ((cur.get("template") or {}).get("metadata") or {}).get("labels") or {}
         labels_ok = all(tmpl.get(k) == v for k, v in want["template"]["metadata"]["labels"].items())
-        return bad_replicas or not labels_ok
+        containers = ((cur.get("template") or {}).get("spec") or {}).get("containers") or []
+        wanted = want["template"]["spec"]["containers"][0]
+        proxy_ok = any(c.get("name") == wanted["name"] and c.get("image") == wanted["image"] for c in containers)
+        return bad_replicas or not labels_ok or not proxy_ok
 
     def _ensure(self, server: Any, key: tuple[str, str, str], spec: dict[str, Any]) -> None:
         if server.get("v1", "Namespace", None, NS) is None:

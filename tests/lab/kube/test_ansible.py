@@ -16,7 +16,8 @@ def test_kubernetes_core_playbook(lab, cluster_kubeconfig, mesh_kubeconfig, tmp_
     if not os.path.exists(playbook_bin):
         pytest.skip("ansible-playbook is not installed next to this Python")
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path),
-               ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"), KUBECONFIG=cluster_kubeconfig)
+    env.pop("K8S_AUTH_KUBECONFIG", None)
     env.pop("ANSIBLE_CONFIG", None)  # the playbook needs nothing from the collection's ansible.cfg
     result = subprocess.run(
         [playbook_bin, "-i", "localhost,", "-c", "local", PLAYBOOK,

@@ -51,6 +51,14 @@ def check_shape(rt: ResourceType, obj: Any) -> None:
                                        or not all(isinstance(v, str) for v in values.values())):
                 raise bad_request(f'{rt.kind} in version "v1" cannot be handled as a {rt.kind}: json: cannot '
                                   f'unmarshal into Go struct field {rt.kind}.{key} of type string')
+        # Secret.data and ConfigMap.binaryData are []byte: Go decodes them as standard base64.
+        binary = (obj.get("data") if rt.kind == "Secret" else obj.get("binaryData")) or {}
+        for value in binary.values():
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise bad_request(f'{rt.kind} in version "v1" cannot be handled as a {rt.kind}: illegal base64 '
+                                  "data at input byte 0") from None
 
 
 # -- defaulting ---------------------------------------------------------------------

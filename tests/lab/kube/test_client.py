@@ -471,3 +471,13 @@ def test_deployments_get_replicasets_and_pods(api_client):
     apps.create_namespaced_deployment("pods", deployment("kept"))
     apps.delete_namespaced_deployment("kept", "pods", propagation_policy="Orphan")
     assert len(apps.list_namespaced_replica_set("pods").items) == 1
+
+
+def test_secret_data_must_be_base64(raw, api_client):
+    status, body = raw.request("POST", "/api/v1/namespaces/default/secrets",
+                               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"},
+                                "data": {"k": "not base64!"}})
+    assert status == 400 and "illegal base64" in body["message"]
+    created = k8s.CoreV1Api(api_client).create_namespaced_secret("default", k8s.V1Secret(
+        metadata=k8s.V1ObjectMeta(name="good"), string_data={"k": "v"}))
+    assert created.data == {"k": "dg=="} and created.type == "Opaque" and not created.string_data

@@ -7,6 +7,7 @@ follows the prefix is the standard apiserver path layout.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -18,8 +19,9 @@ import yaml
 from aiohttp import web
 
 from . import openapi
-from .errors import ApiError, bad_request, method_not_allowed, not_found, unsupported_media_type
+from .errors import ApiError, bad_request, conflict, method_not_allowed, not_found, unsupported_media_type
 from .kinds import scale_object, set_scale
+from .patch import json_patch, merge_patch, strategic_merge
 from .resources import ResourceType
 from .server import KubeServer
 from .tables import table_for
@@ -329,8 +331,6 @@ class KubeApi:
             patch_type, patch = await self.patch_body(request, rt, scale=True)
             if patch_type == "apply":
                 raise unsupported_media_type("", list(PATCH_TYPES)[:3])
-            from .patch import json_patch, merge_patch, strategic_merge
-
             wanted = {"json": json_patch, "merge": merge_patch, "strategic": strategic_merge}[patch_type](
                 current, patch)
         else:
@@ -339,8 +339,6 @@ class KubeApi:
             raise bad_request("invalid Scale object")
         rv = (wanted.get("metadata") or {}).get("resourceVersion")
         if rv and rv != stored["metadata"]["resourceVersion"]:
-            from .errors import conflict
-
             raise conflict(rt.plural, rt.group, name)
         replicas = (wanted.get("spec") or {}).get("replicas")
         new = set_scale(rt, stored, replicas)
@@ -413,14 +411,10 @@ def _line(event: dict[str, Any]) -> bytes:
 
 
 def _b64(text: str) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 def _unb64(text: str) -> str:
-    import base64
-
     return base64.urlsafe_b64decode(text.encode()).decode()
 
 

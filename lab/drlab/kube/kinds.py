@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from .errors import ApiError, bad_request, invalid
+from .errors import ApiError, bad_request, conflict, invalid
 from .fields import now_rfc3339
 from .resources import ResourceType
 
@@ -413,8 +413,6 @@ def set_scale(rt: ResourceType, obj: dict[str, Any], replicas: Any) -> dict[str,
 
 def conflict_on_stale(rv_given: str | None, current: dict[str, Any], rt: ResourceType) -> None:
     if rv_given and rv_given != current["metadata"].get("resourceVersion"):
-        from .errors import conflict
-
         raise conflict(rt.plural, rt.group, current["metadata"]["name"])
 
 

@@ -7,6 +7,7 @@ its storage version; replies carry the ``apiVersion`` that was asked for.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +108,6 @@ def crd_preferred_versions(crd: dict[str, Any]) -> list[str]:
 
 def version_priority(name: str) -> tuple:
     """Sort key: GA before beta before alpha, higher numbers first, non-kube names last."""
-    import re
-
     match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", name)
     if not match:
         return (3, name)

@@ -526,13 +526,16 @@ class KubeServer:
                 self._drop(self._rt_for_key(key, obj), obj)
 
     def _rt_for_key(self, key: str, obj: dict[str, Any]) -> ResourceType:
-        group, _, plural = key.partition("/")
-        api_version = obj.get("apiVersion", "")
-        for rt in self.types():
-            if rt.key == key and rt.api_version == api_version:
+        """The served type of a storage key, in the object's own version if served (its CRD may be gone)."""
+        candidates = [rt for rt in self.types() if rt.key == key]
+        for rt in candidates:
+            if rt.api_version == obj.get("apiVersion"):
                 return rt
-        return next(rt for rt in self.types() if rt.key == key) if any(rt.key == key for rt in self.types()) \
-            else ResourceType(group, api_version.rpartition("/")[2], obj.get("kind", ""), plural, "", True)
+        if candidates:
+            return candidates[0]
+        group, _, plural = key.partition("/")
+        return ResourceType(group, obj.get("apiVersion", "").rpartition("/")[2], obj.get("kind", ""), plural,
+                            plural, True, builtin=False)
 
     def _drop(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]

@@ -13,7 +13,7 @@ module: dr_verify
 short_description: Check that a GTM-resolved domain reaches every region by weight and stays in-cluster
 version_added: 0.1.0
 author:
-  - meshdr.alicloud contributors
+  - meshdr.alicloud contributors (@meshdr)
 description:
   - Sends I(requests) HTTP requests to I(domain), resolving the name with a fresh DNS query before
     each request (as a client without a cache would), and connects to the address the answer gave.
@@ -302,8 +302,8 @@ def summarise(params, results):
                 entry['name'], entry['address'], 100 * entry['share'], 100 * entry['expected_share'],
                 100 * params['tolerance']))
     if failures > params['max_failures']:
-        problems.append('%d of %d requests failed (at most %d allowed)' % (failures, len(results),
-                                                                        params['max_failures']))
+        problems.append('%d of %d requests failed (at most %d allowed)'
+                        % (failures, len(results), params['max_failures']))
     if violations:
         problems.append('%d pages had backend calls outside the cluster that served them' % violations)
     return {'passed': not problems, 'requests': len(results), 'failures': failures,

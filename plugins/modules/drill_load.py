@@ -85,7 +85,8 @@ options:
     default: false
   host_header:
     description:
-      - C(Host) header to send. Default is the host (and port, when given) of O(url).
+      - C(Host) header to send. Default is the host name of O(url), without its port (the domain the gateway
+        routes).
     type: str
   headers:
     description:

@@ -124,8 +124,9 @@ class LoadSpec(object):
         if self.nameserver and not HAS_DNSPYTHON:
             raise ValueError('nameserver needs the dnspython library')
         self.multi_address = bool(multi_address)
-        default_host = self.host if parts.port is None else '%s:%d' % (self.host, parts.port)
-        self.host_header = host_header or default_host
+        # The domain, without the port: what the gateway's virtual host matches (in the lab the
+        # gateway's port 80 listens on 8080, but the route is still for the bare domain).
+        self.host_header = host_header or self.host
         self.headers = dict(headers or {})
         self.method = method.upper()
         self.abort_error_rate = abort_error_rate

@@ -63,6 +63,7 @@ class KubeComponent:
         self.lab.admin_route("GET", "kube/servers", self._admin_list)
         self.lab.admin_route("POST", "kube/servers", self._admin_ensure)
         self.lab.admin_route("POST", "kube/servers/delete", self._admin_remove)
+        self.lab.admin_route("POST", "kube/deployment-status", self._admin_deployment_status)
         write_atomic(self.lab.dir.file("kubeconfig", "ca.crt"), self.tls.ca_pem, mode=0o644)
         await self.lab.serve(self.api.app, self.lab.host, self.port, ssl_context=self.tls.context())
 
@@ -157,6 +158,28 @@ class KubeComponent:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"id": server.id, "kind": server.kind, "url": server.url,
                                   "kubeconfig": self.kubeconfig_path(server.id)})
+
+    async def _admin_deployment_status(self, request: web.Request) -> web.Response:
+        """Test/ops helper: ``{"server", "namespace", "name", "external": bool, "status": {...}}``.
+
+        Hands a Deployment's status to the caller (or back to the lab) and optionally merges a
+        status into it, e.g. to make a Deployment unavailable without touching its spec.
+        """
+        body = await request.json()
+        server = self.servers.get(str(body.get("server", "")))
+        if server is None:
+            return web.json_response({"error": "no such kube server"}, status=404)
+        namespace, name = str(body.get("namespace", "default")), str(body.get("name", ""))
+        server.set_external_status(namespace, name, bool(body.get("external", True)))
+        try:
+            if body.get("status"):
+                obj = server.patch_status("apps/v1", "Deployment", namespace, name, body["status"])
+            else:
+                obj = server.get("apps/v1", "Deployment", namespace, name)
+        except ApiError as error:
+            return web.json_response(error.status(), status=error.code)
+        return web.json_response({"external": bool(body.get("external", True)),
+                                  "status": (obj or {}).get("status")})
 
     async def _admin_remove(self, request: web.Request) -> web.Response:
         body = await request.json()

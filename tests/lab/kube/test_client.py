@@ -481,3 +481,24 @@ def test_secret_data_must_be_base64(raw, api_client):
     created = k8s.CoreV1Api(api_client).create_namespaced_secret("default", k8s.V1Secret(
         metadata=k8s.V1ObjectMeta(name="good"), string_data={"k": "v"}))
     assert created.data == {"k": "dg=="} and created.type == "Opaque" and not created.string_data
+
+
+def test_external_deployment_status(lab, api_client):
+    """A component that owns a Deployment's readiness (the data plane does for gateways) sees it stick."""
+    apps, core = k8s.AppsV1Api(api_client), k8s.CoreV1Api(api_client)
+    cluster_id = lab.topology["regions"][0]["clusters"][0]["id"]
+    apps.create_namespaced_deployment("default", deployment("gw", replicas=2))
+    reply = lab.admin("kube/deployment-status", {"server": cluster_id, "namespace": "default", "name": "gw",
+                                                 "status": {"readyReplicas": 0, "availableReplicas": 0,
+                                                            "unavailableReplicas": 2}})
+    assert reply["status"]["readyReplicas"] == 0
+    apps.patch_namespaced_deployment("gw", "default", {"metadata": {"labels": {"touched": "yes"}}})
+    dep = apps.read_namespaced_deployment("gw", "default")
+    assert not dep.status.ready_replicas and dep.status.unavailable_replicas == 2  # the lab did not overwrite it
+    pods = core.list_namespaced_pod("default", label_selector="app=gw").items
+    assert len(pods) == 2 and not any(p.status.container_statuses[0].ready for p in pods)
+    lab.admin("kube/deployment-status", {"server": cluster_id, "namespace": "default", "name": "gw",
+                                         "external": False})
+    apps.patch_namespaced_deployment("gw", "default", {"spec": {"replicas": 3}})
+    dep = apps.read_namespaced_deployment("gw", "default")
+    assert dep.status.ready_replicas == 3 and dep.status.available_replicas == 3

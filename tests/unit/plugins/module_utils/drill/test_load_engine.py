@@ -76,6 +76,12 @@ def test_dns_per_connection_through_explicit_nameserver(backends, dns_server):
     assert clusters == {ADDR_A: 'cluster-a', ADDR_B: 'cluster-b'}
 
 
+def test_system_resolver_when_no_nameserver(backends):
+    res = run(f'http://localhost:{backends.port}/', qps=20, duration=0.5)
+    assert res['aggregates']['RetCodes'] == {'200': 10}
+    assert res['aggregates']['IPCountMap'] == {ADDR_A: 10}  # /etc/hosts: localhost is 127.0.0.1
+
+
 def test_dns_failure_is_classified(backends, dns_server):
     nameserver = dns_server[1]
     res = run(f'http://nowhere.drill.test:{backends.port}/', qps=20, duration=0.5, nameserver=nameserver)

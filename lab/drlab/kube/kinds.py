@@ -61,6 +61,51 @@ def check_shape(rt: ResourceType, obj: Any) -> None:
                                   "data at input byte 0") from None
 
 
+# -- version conversion -------------------------------------------------------------------
+def _is_hpa_v1(rt: ResourceType) -> bool:
+    return rt.builtin and rt.group == "autoscaling" and rt.version == "v1"
+
+
+def to_storage(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """HorizontalPodAutoscalers are stored as autoscaling/v2, whatever version wrote them."""
+    if not _is_hpa_v1(rt):
+        return obj
+    obj["apiVersion"] = "autoscaling/v2"
+    spec = obj.get("spec") or {}
+    target = spec.pop("targetCPUUtilizationPercentage", None)
+    if target is not None:
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": target}}}]
+    status = obj.get("status") or {}
+    current = status.pop("currentCPUUtilizationPercentage", None)
+    if current is not None:
+        status["currentMetrics"] = [{"type": "Resource", "resource": {"name": "cpu", "current": {
+            "averageUtilization": current}}}]
+    return obj
+
+
+def from_storage(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 view of a stored HPA: only the CPU utilisation target survives, as in Kubernetes."""
+    if not _is_hpa_v1(rt):
+        return obj
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        metrics = spec.pop("metrics", None) or []
+        spec.pop("behavior", None)
+        for metric in metrics:
+            resource = metric.get("resource") or {}
+            if resource.get("name") == "cpu" and (resource.get("target") or {}).get("type") == "Utilization":
+                spec["targetCPUUtilizationPercentage"] = resource["target"].get("averageUtilization")
+    status = obj.get("status")
+    if isinstance(status, dict):
+        status.pop("conditions", None)
+        for metric in status.pop("currentMetrics", None) or []:
+            resource = metric.get("resource") or {}
+            if resource.get("name") == "cpu" and "averageUtilization" in (resource.get("current") or {}):
+                status["currentCPUUtilizationPercentage"] = resource["current"]["averageUtilization"]
+    return obj
+
+
 # -- defaulting ---------------------------------------------------------------------
 def apply_defaults(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, allocate) -> None:
     if not rt.builtin:

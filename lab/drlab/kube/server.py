@@ -189,9 +189,11 @@ class KubeServer:
     def render(rt: ResourceType, obj: dict[str, Any], shallow: bool = False) -> dict[str, Any]:
         """The object as served for rt's version; shallow copies are for immediate serialisation only."""
         out = dict(obj) if shallow else clone(obj)
+        if shallow and rt.builtin and rt.group == "autoscaling":
+            out = clone(obj)  # conversion edits nested fields
         out["apiVersion"] = rt.api_version
         out["kind"] = rt.kind
-        return out
+        return kinds.from_storage(rt, out)
 
     def allocate(self, what: str) -> Any:
         counters = self.store.data.setdefault("counters", {})
@@ -250,7 +252,7 @@ class KubeServer:
             meta["namespace"] = namespace or meta.get("namespace") or "default"
         else:
             meta.pop("namespace", None)
-        return obj
+        return kinds.to_storage(rt, obj)
 
     def create_object(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False,
                       manager: str = DEFAULT_MANAGER, applied: bool = False) -> dict[str, Any]:

@@ -502,3 +502,21 @@ def test_external_deployment_status(lab, api_client):
     apps.patch_namespaced_deployment("gw", "default", {"spec": {"replicas": 3}})
     dep = apps.read_namespaced_deployment("gw", "default")
     assert dep.status.ready_replicas == 3 and dep.status.available_replicas == 3
+
+
+def test_hpa_served_as_v2_and_v1(api_client):
+    v2 = k8s.AutoscalingV2Api(api_client)
+    v1 = k8s.AutoscalingV1Api(api_client)
+    v2.create_namespaced_horizontal_pod_autoscaler("default", {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h2"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                 "minReplicas": 1, "maxReplicas": 5,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                     "type": "Utilization", "averageUtilization": 70}}}]}})
+    assert v1.read_namespaced_horizontal_pod_autoscaler("h2", "default").spec.target_cpu_utilization_percentage == 70
+    v1.create_namespaced_horizontal_pod_autoscaler("default", {
+        "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h1"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                 "maxReplicas": 3, "targetCPUUtilizationPercentage": 55}})
+    metric = v2.read_namespaced_horizontal_pod_autoscaler("h1", "default").spec.metrics[0]
+    assert metric.resource.name == "cpu" and metric.resource.target.average_utilization == 55

@@ -392,14 +392,17 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         return out
 
     after_t0_errors = [r for r in errors if r['t'] >= t0]
-    if fault_address is None and after_t0_errors:
-        # The failed region's address is the one with most errors after the fault.
+    if fault_address is None:
+        # The failed region's address is the one with most errors after the fault (DNS failures
+        # name no address, so they cannot point at one).
         counts = {}
         for r in after_t0_errors:
-            counts[_addr(r)] = counts.get(_addr(r), 0) + 1
-        fault_address = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-        out['fault_address'] = fault_address
-        out['fault_address_inferred'] = True
+            if r.get('addr'):
+                counts[r['addr']] = counts.get(r['addr'], 0) + 1
+        if counts:
+            fault_address = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            out['fault_address'] = fault_address
+            out['fault_address_inferred'] = True
     if after_t0_errors:
         out['first_error'] = after_t0_errors[0]['t']
         out['last_error'] = after_t0_errors[-1]['t']

@@ -390,7 +390,7 @@ def render_png(journal, path):
         ax.text(t, top * (1.21 - 0.06 * n), ' %s %.1fs' % (label, t), color=colour, fontsize=9,
                 va='top', ha='left', zorder=4, bbox=dict(facecolor='white', edgecolor='none', alpha=0.85, pad=1))
     # Wide enough for every drawn event (GTM may mark the address available after the load ended).
-    shown = [a.get(key) for key, _, _, _ in lines if a.get(key) is not None]
+    shown = [a.get(line[0]) for line in lines if a.get(line[0]) is not None]
     ax.set_xlim(0, max([xs[-1] + 1 if xs else 1, 1] + [t + 1.5 for t in shown]))
     ax.set_xlabel('seconds since load start (%s UTC)' % (journal.get('start') or '?'))
     ax.set_ylabel('requests per second')

@@ -163,3 +163,13 @@ def test_key_events_sorted():
     names = [e['name'] for e in analysis.key_events(out, [{'name': 'rollback', 't': 55.0}])]
     assert names == ['load_start', 'fault', 'first_error', 'gtm_detect', 'last_error', 'recovered',
                      'gtm_available_again', 'rollback', 'load_end']
+
+
+def test_fault_address_never_inferred_from_dns_failures():
+    recs = drill_records()
+    for r in recs[2000:2400]:  # [20, 24): the resolver fails for everyone
+        r.update(addr=None, status=-1, error='dns_failure', cluster=None)
+    out = analysis.analyze(recs, t0=20.0, duration=60)
+    assert out['fault_address'] is None and out['errors_by_address'] == {'unresolved': 400}
+    recs[2500].update(status=-1, error='reset')  # one reset on B (t=25.0) now names an address
+    assert analysis.analyze(recs, t0=20.0, duration=60)['fault_address'] == B

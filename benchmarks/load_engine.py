@@ -7,11 +7,15 @@ response, then close), then runs, each bounded to a few seconds:
   connection per request: achieved/asked rate (goal >= 0.99) and the engine's CPU seconds
   (user + system of this process) per 1,000 requests;
 - hey (``apt-get install hey``) at 1000/s with ``-disable-keepalive``, in the same run: its CPU
-  seconds per 1,000 requests (children's rusage), and the ratio (goal: built-in <= 2x hey).
+  seconds per 1,000 requests (children's rusage), and the ratio (goal: built-in <= 2x hey);
+- unless ``--no-lab``: a short drill on a throw-away lab (two regions, GTM with the lab test
+  world's health check: interval 1 s x 2 evaluations, timeout 1 s, TTL 1 s), the region-2
+  gateway Deployment deleted 5 s in; the measured error window against its bound
+  interval x evaluation count + timeout + TTL + 1 s.
 
 The machine is shared: figures, not assertions.
 
-    .venv/bin/python benchmarks/load_engine.py [--seconds 5]
+    .venv/bin/python benchmarks/load_engine.py [--seconds 5] [--no-lab] [--lab-qps 50]
 """
 
 from __future__ import annotations
@@ -96,6 +100,62 @@ def hey(url: str, qps: float, seconds: float) -> dict | None:
             "cpu_per_1000": used * 1000.0 / n if n else float("nan")}
 
 
+# The GTM settings of tests/lab/dataplane/test_end_to_end.py::_gtm, which the lab drill reuses.
+GTM_INTERVAL, GTM_EVALUATIONS, GTM_TIMEOUT, GTM_TTL = 1.0, 2, 1.0, 1.0
+
+
+def lab_drill(qps: float, duration: float = 15.0, fault_at: float = 5.0) -> None:
+    import json
+    import threading
+
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "dataplane"))
+    import test_end_to_end as e2e  # the lab test world's GTM setup (a weighted pool)
+    from dp_world import GATEWAY_PORT, build_world, new_lab
+    from kubernetes import client as k8s
+
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis
+
+    lab = new_lab()
+    try:
+        world = build_world(lab)
+        name = e2e._gtm(world)
+        time.sleep(2)  # first health rounds
+        topo = lab.topology
+        fault = {}
+
+        def inject():
+            time.sleep(fault_at)
+            cluster_id = world.regions[1]["clusters"][0]["id"]
+            fault["t"] = time.time()
+            k8s.AppsV1Api(world.cluster_api[cluster_id]).delete_namespaced_deployment(
+                "istio-ingressgateway", "istio-system")
+
+        threading.Thread(target=inject, daemon=True).start()
+        res = load.run_load(load.LoadSpec(
+            f"http://{name}:{GATEWAY_PORT}/productpage", qps=qps, duration=duration, timeout=2,
+            nameserver=f"{topo['host']}:{topo['ports']['dns']}", host_header="bookinfo.example.com"))
+        events = [json.loads(x) for x in lab.cli("events", "--json").stdout.splitlines()]
+        obs = [{"time": e["time"] - res["start_epoch"], "address": e["address"],
+                "available": e["kind"] == "gtm_address_available"}
+               for e in events if e["kind"] in ("gtm_address_unavailable", "gtm_address_available")]
+        out = analysis.analyze(res["records"], t0=fault["t"] - res["start_epoch"], fault_address=world.address(1),
+                               gtm_observations=obs, duration=duration)
+    finally:
+        lab.down()
+    bound = GTM_INTERVAL * GTM_EVALUATIONS + GTM_TIMEOUT + GTM_TTL + 1.0
+    window = out["error_window"]
+    print(f"lab drill at {qps:g}/s for {duration:g} s: {out['requests']} requests, {out['errors']} errors "
+          f"{out['errors_by_class']}, errors on other addresses {out['errors_on_other_addresses']}")
+    print(f"  time to detect {_s(out['time_to_detect'])}, time to recover {_s(out['time_to_recover'])}, "
+          f"error window {_s(window)} against its bound {bound:g} s "
+          f"(interval {GTM_INTERVAL:g} x {GTM_EVALUATIONS} + timeout {GTM_TIMEOUT:g} + TTL {GTM_TTL:g} + 1): "
+          f"{'within' if window is not None and window <= bound else 'OVER'}")
+
+
+def _s(v) -> str:
+    return "n/a" if v is None else f"{v:.2f} s"
+
+
 def line(name: str, qps: float, r: dict) -> str:
     return (f"{name:<8} asked {qps:>6.0f}/s  achieved {r['qps']:>7.1f}/s  ratio {r['qps'] / qps:5.3f}  "
             f"requests {r['n']:>6}  errors {r['errors']:>4}  CPU {r['cpu_per_1000']:.3f} s per 1,000 requests")
@@ -104,6 +164,8 @@ def line(name: str, qps: float, r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each run (default 5)")
+    parser.add_argument("--no-lab", action="store_true", help="skip the drill on a throw-away lab")
+    parser.add_argument("--lab-qps", type=float, default=50.0, help="rate of the lab drill (default 50)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -136,6 +198,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(5)
+    if not args.no_lab:
+        lab_drill(args.lab_qps)
 
 
 if __name__ == "__main__":

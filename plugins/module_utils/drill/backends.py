@@ -213,10 +213,11 @@ def parse_hey_csv(text, spec, start_epoch, end_epoch, address=None):
         records.append({'t': round(float(row['offset']), 4), 'addr': address, 'status': int(row['status-code']),
                         'error': None, 'latency': float(row['response-time']), 'cluster': None, 'tries': 1})
     records.sort(key=lambda r: r['t'])
-    actual = end_epoch - start_epoch
+    # The sending window, as for the built-in engine: the duration, longer when starts ran late.
+    last_start = records[-1]['t'] + 1.0 / spec.qps if records else 0.0
     aggr = analysis.aggregates(records, requested_qps=spec.qps, requested_duration=spec.duration,
                                num_threads=spec.workers, start_time=load._iso(start_epoch),
-                               actual_duration=min(actual, spec.duration))
+                               actual_duration=max(spec.duration, last_start))
     # hey's workers tick at qps/c each for the duration: that is what it scheduled.  What the CSV lacks
     # is failed requests *and* requests hey never sent when it fell behind; the two cannot be told apart.
     scheduled = int(round(spec.qps * spec.duration))

@@ -409,9 +409,10 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         out['error_window'] = out['last_error'] - out['first_error']
         out['error_seconds'] = len(set(int(r['t'] // 1) for r in after_t0_errors))
         out['errors_on_other_addresses'] = sum(1 for r in after_t0_errors if _addr(r) != fault_address)
-    else:
+    elif records:
         out['error_window'] = 0.0
         out['errors_on_other_addresses'] = 0
+    # else: no per-request records (fortio), nothing about the fault can be measured.
 
     if fault_address is not None:
         detect, again = gtm_transitions(gtm_observations, fault_address, t0)

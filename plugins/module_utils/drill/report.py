@@ -397,7 +397,11 @@ def render_png(journal, path):
     ax.set_title('%s %s: %s (detect %s s, recover %s s, error window %s s)' % (
         journal['title'], journal['run_id'], journal['verdict']['overall'], _n(a.get('time_to_detect'), 1),
         _n(a.get('time_to_recover'), 1), _n(a.get('error_window'), 1)), fontsize=10)
-    ax.legend(loc='lower left', fontsize=8, framealpha=0.9)
+    if buckets:
+        ax.legend(loc='lower left', fontsize=8, framealpha=0.9)
+    else:
+        ax.text(0.5, 0.5, 'no per-second timeline from the %s backend' % run.get('backend'), ha='center',
+                va='center', transform=ax.transAxes, fontsize=11, color='#555555')
     ax.grid(axis='y', alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format='png', metadata={'Software': None})
@@ -462,8 +466,16 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
     out = analysis.analyze(results.get('records') or [], t0=t0, fault_address=fault_address,
                            gtm_observations=observations, dns_ttl=dns_ttl,
                            recovery_error_rate=recovery_error_rate, duration=duration, regions=regions)
-    if not results.get('records') and results.get('timeline'):
-        out['timeline'] = results['timeline']
+    if not results.get('records'):
+        # fortio: aggregates only.  The whole-run figures still come from its RetCodes.
+        if results.get('timeline'):
+            out['timeline'] = results['timeline']
+        codes = (results.get('aggregates') or {}).get('RetCodes') or {}
+        total = sum(codes.values())
+        if total:
+            ok = sum(n for code, n in codes.items() if 200 <= int(code) < 400)
+            out.update(requests=total, ok=ok, errors=total - ok, error_rate=(total - ok) / float(total),
+                       success_rate=ok / float(total))
     abort_conditions = abort_conditions or {}
     actual = None
     if results.get('end_epoch') is not None:

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import COLLECTION_VERSION, report
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import COLLECTION_VERSION, backends, report
 
 from .synthetic import REGIONS, A, drill_records, gtm_polls
 
@@ -91,3 +91,21 @@ def test_times_as_iso_and_offsets(tmp_path):
     offset = produce(tmp_path, fault_time=20.0, formats=('json',))
     assert iso['summary']['t0'] == offset['summary']['t0'] == 20.0
     assert report.to_epoch('2026-05-28T22:27:00.5+02:00') == START + 20.5
+
+
+def test_fortio_results_report_whole_run_figures(tmp_path):
+    fixture = os.path.join(os.path.dirname(__file__), 'fixtures', 'fortio_runbook.json')
+    with open(fixture) as f:
+        res = backends.parse_fortio(json.load(f))
+    res['options']['duration'] = 300.0
+    path = str(tmp_path / 'load.json')
+    report.write_results(path, res)
+    out = report.produce(report.read_results(path), str(tmp_path), run_id='fortio', formats=('json', 'markdown'),
+                         slos={'max_error_rate': 0.2, 'max_time_to_detect': 60}, fault_time=100.0)
+    assert out['summary']['requests'] == 3900 and out['summary']['errors'] == 526
+    assert out['summary']['error_rate'] == pytest.approx(526 / 3900)  # the runbook's 13.5 %
+    slos = {s['name']: s for s in out['slos']}
+    assert slos['max_error_rate']['passed'] and not slos['max_time_to_detect']['passed']
+    md = open(out['paths']['markdown']).read()
+    assert 'Return codes (fortio RetCodes, -1 = socket error): -1: 526, 200: 3374' in md
+    assert 'IPCountMap counts connections' in md

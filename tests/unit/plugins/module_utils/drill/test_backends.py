@@ -91,3 +91,28 @@ def test_hey_live(backends):
                                                             qps=20, duration=1, concurrency=2))
     assert refused['records'] == [] and refused['aggregates']['RetCodes'] == {}
     assert refused['aggregates']['MissingFromCSV'] == 20
+
+
+def test_fortio_backend_runs_the_tool(tmp_path, monkeypatch):
+    """A stand-in `fortio` on the PATH (fortio itself is not installable here) records its arguments
+    and writes the documented -json output where asked."""
+    tool = tmp_path / 'fortio'
+    args_file = tmp_path / 'args'
+    fixture_path = os.path.join(FIXTURES, 'fortio_ipv6_ok.json')
+    tool.write_text('#!/bin/sh\n'
+                    f'printf "%s\\n" "$@" > {args_file}\n'
+                    'while [ "$1" != "-json" ]; do shift; done\n'
+                    f'cp {fixture_path} "$2"\n'
+                    'echo "fortio log line" >&2\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv('PATH', f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    spec = load.LoadSpec('http://localhost:8080/', qps=100, duration=10, concurrency=4)
+    res = backends_mod.run_backend('fortio', spec)
+    assert res['backend'] == 'fortio' and res['aggregates']['RetCodes'] == {'200': 1000}
+    assert res['options']['qps'] == 100.0
+    args = args_file.read_text().split('\n')
+    assert args[:3] == ['load', '-json', args[2]] and '-keepalive=false' in args and 'http://localhost:8080/' in args
+    assert not os.path.exists(args[2])  # the temporary JSON file is removed
+    tool.write_text('#!/bin/sh\necho "bad flag" >&2\nexit 1\n')
+    with pytest.raises(backends_mod.BackendError, match='fortio failed .rc=1.: bad flag'):
+        backends_mod.run_backend('fortio', spec)

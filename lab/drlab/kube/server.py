@@ -37,6 +37,8 @@ PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
 INITIAL_NAMESPACES = {"cluster": ["default", "kube-system", "kube-public", "istio-system"],
                       "mesh": ["istio-system", "default"]}
 DEFAULT_MANAGER = "drlab"
+# Kinds whose registry answers DELETE with the deleted object instead of a Status (ReturnDeletedObject).
+RETURN_DELETED = {"Pod", "Service", "ServiceAccount"}
 NAMESPACE_FINALIZE_DELAY = 1.0  # seconds a deleted namespace stays Terminating (the real controller takes seconds)
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -208,6 +210,10 @@ class KubeServer:
     def namespace_exists(self, namespace: str) -> bool:
         return self._oid(None, namespace) in self._bucket(NS_KEY)
 
+    def namespace_terminating(self, namespace: str) -> bool:
+        ns = self._bucket(NS_KEY).get(self._oid(None, namespace))
+        return ns is None or bool(ns["metadata"].get("deletionTimestamp"))
+
     # -- reads ----------------------------------------------------------------------------
     def get_object(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self._stored(rt, namespace, name)
@@ -328,12 +334,27 @@ class KubeServer:
             self._types = None
         self.store.save()
         self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
-        if rt.builtin and rt.kind == "Deployment" and self.component.simulate_pods:
-            try:
-                workloads.reconcile_deployment(self, self.render(rt, new))
-            except Exception:  # noqa: BLE001 - the Deployment write itself succeeded and is saved
-                log.exception("ReplicaSet/Pod reconcile failed for %s", new["metadata"]["name"])
+        self._controllers(rt, new)
         return self.render(rt, new)
+
+    def _controllers(self, rt: ResourceType, obj: dict[str, Any], deleted: bool = False) -> None:
+        """Run what kube-controller-manager would after this write (ReplicaSets, Pods, Endpoints)."""
+        if not rt.builtin or rt.kind not in ("Deployment", "Service", "Pod"):
+            return
+        try:
+            if rt.kind == "Deployment" and self.component.simulate_pods and not deleted:
+                workloads.reconcile_deployment(self, self.render(rt, obj))
+            elif rt.kind == "Service" and not deleted:
+                workloads.reconcile_endpoints(self, self.render(rt, obj))
+            elif rt.kind == "Service":
+                ep_rt = self.lookup("", "v1", "endpoints")
+                endpoints = self._stored(ep_rt, obj["metadata"]["namespace"], obj["metadata"]["name"])
+                if endpoints is not None and not self.namespace_terminating(obj["metadata"]["namespace"]):
+                    self._drop(ep_rt, endpoints)
+            elif rt.kind == "Pod":
+                workloads.pod_changed(self, self.render(rt, obj))
+        except Exception:  # noqa: BLE001 - the write itself succeeded and is saved
+            log.exception("controller reconcile failed after a %s write", rt.kind)
 
     def auto_status(self, deployment: dict[str, Any]) -> bool:
         meta = deployment["metadata"]
@@ -449,7 +470,7 @@ class KubeServer:
                 self._schedule_namespace_cleanup(name)
             return result, False
         removed = self._remove(rt, clone(old), dry_run=dry_run, orphan=propagation == "Orphan")
-        if rt.kind == "Pod" and rt.builtin:
+        if rt.builtin and rt.kind in RETURN_DELETED:
             return removed, False
         if propagation in ("Foreground", "Orphan"):
             removed["metadata"]["deletionTimestamp"] = now_rfc3339()
@@ -546,6 +567,7 @@ class KubeServer:
         gone = clone(obj)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._emit(rt, "DELETED", gone, obj)
+        self._controllers(rt, gone, deleted=True)
 
     # -- events -----------------------------------------------------------------------------
     def _emit(self, rt: ResourceType, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

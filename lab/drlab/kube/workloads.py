@@ -131,3 +131,78 @@ def _pod_status(server: KubeServer, pod: dict[str, Any], ready: bool) -> None:
 
 def _is_ready(status: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+# -- endpoints controller -------------------------------------------------------------------
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | None:
+    target = port.get("targetPort", port.get("port"))
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    for container in (pod.get("spec") or {}).get("containers") or []:  # a named container port
+        for container_port in container.get("ports") or []:
+            if container_port.get("name") == target:
+                return container_port.get("containerPort")
+    return None
+
+
+def reconcile_endpoints(server: KubeServer, service: dict[str, Any]) -> None:
+    """Endpoints of a Service with a selector: its Pods' IPs, ready ones apart from the others."""
+    meta = service["metadata"]
+    namespace = meta["namespace"]
+    ep_rt = server.lookup("", "v1", "endpoints")
+    pod_rt = server.lookup("", "v1", "pods")
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector or server.namespace_terminating(namespace):
+        return
+    pods = [p for p in server.list_objects(pod_rt, namespace)
+            if _selects(selector, p["metadata"].get("labels") or {}) and (p.get("status") or {}).get("podIP")
+            and not p["metadata"].get("deletionTimestamp")]
+    ready, not_ready = [], []
+    for pod in sorted(pods, key=lambda p: p["status"]["podIP"]):
+        address = {"ip": pod["status"]["podIP"], "nodeName": (pod.get("spec") or {}).get("nodeName", ""),
+                   "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod["metadata"]["name"],
+                                 "uid": pod["metadata"]["uid"]}}
+        (ready if _is_ready(pod.get("status") or {}) else not_ready).append(address)
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
+                            "metadata": {"name": meta["name"], "namespace": namespace,
+                                         "labels": dict(meta.get("labels") or {})}}
+    if pods:
+        ports = []
+        for port in (service.get("spec") or {}).get("ports") or []:
+            number = _target_port(port, pods[0])
+            if number:
+                entry = {"port": number, "protocol": port.get("protocol", "TCP")}
+                if port.get("name"):
+                    entry["name"] = port["name"]
+                ports.append(entry)
+        subset: dict[str, Any] = {"ports": ports}
+        if ready:
+            subset["addresses"] = ready
+        if not_ready:
+            subset["notReadyAddresses"] = not_ready
+        body["subsets"] = [subset]
+    existing = server.get_or_none(ep_rt, namespace, meta["name"])
+    if existing is None:
+        server.create_object(ep_rt, namespace, body, manager="kube-controller-manager")
+    elif existing.get("subsets") != body.get("subsets") or existing["metadata"].get("labels") != body[
+            "metadata"]["labels"]:
+        existing = dict(existing, metadata=dict(existing["metadata"], labels=body["metadata"]["labels"]))
+        existing.pop("subsets", None)
+        if "subsets" in body:
+            existing["subsets"] = body["subsets"]
+        server.replace_object(ep_rt, namespace, meta["name"], existing, manager="kube-controller-manager")
+
+
+def pod_changed(server: KubeServer, pod: dict[str, Any]) -> None:
+    """A Pod came, went or changed readiness: refresh the Endpoints of the Services selecting it."""
+    namespace = pod["metadata"]["namespace"]
+    svc_rt = server.lookup("", "v1", "services")
+    for service in server.list_objects(svc_rt, namespace):
+        if _selects((service.get("spec") or {}).get("selector") or {}, pod["metadata"].get("labels") or {}):
+            reconcile_endpoints(server, service)

@@ -520,3 +520,24 @@ def test_hpa_served_as_v2_and_v1(api_client):
                  "maxReplicas": 3, "targetCPUUtilizationPercentage": 55}})
     metric = v2.read_namespaced_horizontal_pod_autoscaler("h1", "default").spec.metrics[0]
     assert metric.resource.name == "cpu" and metric.resource.target.average_utilization == 55
+
+
+def test_services_get_endpoints_of_their_pods(api_client):
+    core, apps = k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
+    _ns(api_client, "eps")
+    core.create_namespaced_service("eps", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+                                           "spec": {"selector": {"app": "api"},
+                                                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    apps.create_namespaced_deployment("eps", deployment("api", replicas=2))
+    endpoints = core.read_namespaced_endpoints("api", "eps")
+    pod_ips = {p.status.pod_ip for p in core.list_namespaced_pod("eps", label_selector="app=api").items}
+    assert {a.ip for a in endpoints.subsets[0].addresses} == pod_ips and len(pod_ips) == 2
+    assert endpoints.subsets[0].ports[0].port == 8080 and endpoints.subsets[0].ports[0].name == "http"
+    apps.patch_namespaced_deployment_scale("api", "eps", {"spec": {"replicas": 3}})
+    assert len(core.read_namespaced_endpoints("api", "eps").subsets[0].addresses) == 3
+    apps.delete_namespaced_deployment("api", "eps")
+    assert not core.read_namespaced_endpoints("api", "eps").subsets
+    core.delete_namespaced_service("api", "eps")
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_endpoints("api", "eps")
+    assert exc.value.status == 404

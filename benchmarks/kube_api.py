@@ -15,13 +15,19 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import time
 from typing import Callable
 
-from kubernetes import client as k8s
-from kubernetes import config as kube_config
+# This checkout's lab, whatever the shared venv's editable install points at.
+LAB_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab")
+sys.path.insert(0, LAB_SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LAB_SRC, os.environ.get("PYTHONPATH")) if p)
 
-from drlab.testing import LabHandle
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as kube_config  # noqa: E402
+
+from drlab.testing import LabHandle  # noqa: E402
 
 
 def deployment(name: str) -> dict:

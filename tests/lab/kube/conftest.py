@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
-import pytest
-from kube_support import Raw
-from kubernetes import config as kube_config
-from kubernetes.dynamic import DynamicClient
+# Test the lab of this checkout, also when the shared venv's editable install of drlab points at
+# another clone: in-process imports and the lab processes (via PYTHONPATH) both use this tree.
+LAB_SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "lab"))
+sys.path.insert(0, LAB_SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LAB_SRC, os.environ.get("PYTHONPATH")) if p)
 
-from drlab.testing import LabHandle
+import pytest  # noqa: E402
+from kube_support import Raw  # noqa: E402
+from kubernetes import config as kube_config  # noqa: E402
+from kubernetes.dynamic import DynamicClient  # noqa: E402
+
+from drlab.testing import LabHandle  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ def reconcile_deployment(server: KubeServer, dep: dict[str, Any]) -> None:
     replicas = spec.get("replicas", 1)
     status = dep.get("status") or {}
     ready = replicas if server.auto_status(dep) else min(replicas, status.get("readyReplicas") or 0)
-    owned = [rs for rs in server.list_objects(rs_rt, namespace) if owned_by(rs, meta["uid"])]
+    owned = [rs for rs in server.list_objects(rs_rt, namespace, shallow=True) if owned_by(rs, meta["uid"])]
     for rs in owned:
         if rs["metadata"]["name"] != name:
             _scale(server, rs, 0, 0)  # older revisions keep their ReplicaSet, scaled to zero
@@ -72,7 +72,7 @@ def _scale(server: KubeServer, rs: dict[str, Any], replicas: int, ready: int) ->
     if (rs.get("spec") or {}).get("replicas") != replicas:
         rs = dict(rs, spec=dict(rs["spec"], replicas=replicas))
         rs = server.replace_object(rs_rt, namespace, meta["name"], rs, manager=MANAGER)
-    pods = sorted((p for p in server.list_objects(pod_rt, namespace) if owned_by(p, meta["uid"])),
+    pods = sorted((p for p in server.list_objects(pod_rt, namespace, shallow=True) if owned_by(p, meta["uid"])),
                   key=lambda p: p["metadata"]["creationTimestamp"] + p["metadata"]["name"])
     for extra in pods[replicas:]:
         server.delete_object(pod_rt, namespace, extra["metadata"]["name"])
@@ -160,7 +160,7 @@ def reconcile_endpoints(server: KubeServer, service: dict[str, Any]) -> None:
     selector = (service.get("spec") or {}).get("selector") or {}
     if not selector or server.namespace_terminating(namespace):
         return
-    pods = [p for p in server.list_objects(pod_rt, namespace)
+    pods = [p for p in server.list_objects(pod_rt, namespace, shallow=True)
             if _selects(selector, p["metadata"].get("labels") or {}) and (p.get("status") or {}).get("podIP")
             and not p["metadata"].get("deletionTimestamp")]
     ready, not_ready = [], []
@@ -203,6 +203,6 @@ def pod_changed(server: KubeServer, pod: dict[str, Any]) -> None:
     """A Pod came, went or changed readiness: refresh the Endpoints of the Services selecting it."""
     namespace = pod["metadata"]["namespace"]
     svc_rt = server.lookup("", "v1", "services")
-    for service in server.list_objects(svc_rt, namespace):
+    for service in server.list_objects(svc_rt, namespace, shallow=True):
         if _selects((service.get("spec") or {}).get("selector") or {}, pod["metadata"].get("labels") or {}):
             reconcile_endpoints(server, service)

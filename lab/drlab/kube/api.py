@@ -44,6 +44,7 @@ PATCH_TYPES = {
     "application/apply-patch+json": "apply",
 }
 WATCH_MAX_SECONDS = 1800
+BOOKMARK_SECONDS = 10.0  # idle interval between bookmarks when a client allows them
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -245,9 +246,12 @@ class KubeApi:
         timeout = min(_int_param(query, "timeoutSeconds") or WATCH_MAX_SECONDS, WATCH_MAX_SECONDS)
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        # WatchList (sendInitialEvents=true): the current state as ADDED events, then a bookmark marking its end.
+        initial_events = query.get("sendInitialEvents") in ("true", "1")
         try:
             watcher, initial = server.watch(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"),
-                                            query.get("resourceVersion"))
+                                            None if initial_events else query.get("resourceVersion"))
         except ApiError as error:
             if error.code != 410:
                 raise
@@ -262,18 +266,31 @@ class KubeApi:
                 obj = table_for(rt, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")})
             return _line({"type": event_type, "object": obj})
 
+        def bookmark(end_of_initial: bool = False) -> bytes:
+            meta: dict[str, Any] = {"resourceVersion": str(server.rv)}
+            if end_of_initial:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            return _line({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version,
+                                                         "metadata": meta}})
+
         try:
             await response.prepare(request)
             for event_type, obj in initial:
                 await response.write(event_line(event_type, obj))
+            if initial_events and bookmarks:
+                await response.write(bookmark(end_of_initial=True))
             deadline = time.monotonic() + timeout
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), remaining)
+                    wait = min(remaining, BOOKMARK_SECONDS) if bookmarks else remaining
+                    event = await asyncio.wait_for(watcher.queue.get(), wait)
                 except TimeoutError:
+                    if bookmarks and watcher.queue.empty() and deadline - time.monotonic() > 0:
+                        await response.write(bookmark())  # every event up to server.rv has been sent
+                        continue
                     break
                 if event is None:
                     break

@@ -541,3 +541,14 @@ def test_services_get_endpoints_of_their_pods(api_client):
     with pytest.raises(ApiException) as exc:
         core.read_namespaced_endpoints("api", "eps")
     assert exc.value.status == 404
+
+
+def test_watch_list_with_initial_events_end_bookmark(raw):
+    status, body = raw.request("GET", "/api/v1/namespaces?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+                                      "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
+    events = [json.loads(line) for line in body.splitlines()]
+    assert status == 200 and {e["type"] for e in events[:-1]} == {"ADDED"}
+    assert events[-1]["type"] == "BOOKMARK"
+    assert events[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(events[-1]["object"]["metadata"]["resourceVersion"]) >= max(
+        int(e["object"]["metadata"]["resourceVersion"]) for e in events[:-1])

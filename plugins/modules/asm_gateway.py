@@ -30,6 +30,8 @@ description:
     addresses per cluster, the input GTM needs.
 notes:
   - O(gateway_type) defaults to V(ingress) at creation and is compared only when set.
+  - An option left unset is not managed, so leaving it out never removes a field from the spec (for example an
+    HPA); set the field to the value wanted instead.
   - Without O(cluster_ids) in the spec, ASM deploys to the mesh's member clusters; the module then waits for the
     clusters of O(cluster_kubeconfigs).
 extends_documentation_fragment:
@@ -217,7 +219,7 @@ def service_states(clients, service_name):
     return out
 
 
-def wait_addresses(module, clients, spec):
+def wait_addresses(module, clients, spec, changed):
     service_name = 'istio-%s' % module.params['name']
     wants_lb = spec.get('serviceType', 'LoadBalancer') == 'LoadBalancer'
 
@@ -240,7 +242,7 @@ def wait_addresses(module, clients, spec):
         return wait_for(lambda: service_states(clients, service_name), ready, module.params['wait_timeout'], what,
                         delay=1.0, describe=describe)
     except WaitTimeout as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), changed=changed)
 
 
 def wait_removed(module, clients):
@@ -253,7 +255,7 @@ def wait_removed(module, clients):
                                                                           else 'gone')
                                                               for c, s in sorted(states.items())))
     except WaitTimeout as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), changed=True)
 
 
 def ensure_absent(module, mesh, current):
@@ -296,8 +298,8 @@ def ensure_present(module, mesh, current):
         missing = [c for c in targets if c not in clients]
         if missing:
             module.fail_json(msg='cannot wait for gateway %s in cluster(s) %s: no kubeconfig for them in '
-                                 'cluster_kubeconfigs' % (params['name'], ', '.join(missing)))
-        states = wait_addresses(module, clients, spec)
+                                 'cluster_kubeconfigs' % (params['name'], ', '.join(missing)), changed=changed)
+        states = wait_addresses(module, clients, spec, changed)
     else:
         states = service_states(clients, 'istio-%s' % params['name'])
     addresses = dict((c, (states.get(c) or {}).get('address')) for c in targets)

@@ -283,7 +283,8 @@ def read_mesh(module, mesh_id):
     return asm.normalise_mesh(detail, clusters)
 
 
-def wait_running(module, mesh_id, timeout):
+def wait_running(module, mesh_id, timeout, changed=False):
+    """Wait for running; a timeout fails the task, still saying whether this run changed something."""
     name = module.params['name']
 
     def fetch():
@@ -296,10 +297,10 @@ def wait_running(module, mesh_id, timeout):
         wait_for(fetch, lambda d: state(d) == 'running', timeout, 'mesh %s (%s) to be running' % (name, mesh_id),
                  describe=state)
     except WaitTimeout as exc:
-        module.fail_json(msg=str(exc), mesh_id=mesh_id)
+        module.fail_json(msg=str(exc), mesh_id=mesh_id, changed=changed)
 
 
-def wait_gone(module, mesh_id, timeout):
+def wait_gone(module, mesh_id, timeout, changed=True):
     name = module.params['name']
 
     def state(detail):
@@ -309,7 +310,7 @@ def wait_gone(module, mesh_id, timeout):
         wait_for(lambda: describe(module, mesh_id), lambda d: d is None, timeout,
                  'mesh %s (%s) to be deleted' % (name, mesh_id), describe=state)
     except WaitTimeout as exc:
-        module.fail_json(msg=str(exc), mesh_id=mesh_id)
+        module.fail_json(msg=str(exc), mesh_id=mesh_id, changed=changed)
 
 
 def kubeconfig_differs(path, text):
@@ -366,12 +367,12 @@ def ensure_present(module, found):
             return True, None, dict(after, id=None, state='running'), {'before': {}, 'after': after}
         mesh_id = module.call('servicemesh', 'CreateServiceMesh', **asm.create_wire_params(params))['ServiceMeshId']
         if params['wait'] or to_add or params['kubeconfig_path']:
-            wait_running(module, mesh_id, timeout)
+            wait_running(module, mesh_id, timeout, changed=True)
         for cluster in to_add:
             module.call('servicemesh', 'AddClusterIntoServiceMesh', ServiceMeshId=mesh_id, ClusterId=cluster['id'],
                         DiscoveryOnly=cluster['discovery_only'])
         if to_add and params['wait']:
-            wait_running(module, mesh_id, timeout)
+            wait_running(module, mesh_id, timeout, changed=True)
         handle_kubeconfig(module, mesh_id)
         mesh = read_mesh(module, mesh_id)
         return True, mesh_id, mesh, {'before': {}, 'after': asm.mesh_view(mesh)}
@@ -412,7 +413,7 @@ def ensure_present(module, found):
         for cluster_id in to_remove:
             module.call('servicemesh', 'RemoveClusterFromServiceMesh', ServiceMeshId=mesh_id, ClusterId=cluster_id)
         if params['wait']:
-            wait_running(module, mesh_id, timeout)
+            wait_running(module, mesh_id, timeout, changed=True)
     elif params['wait'] and current['state'] != 'running':
         wait_running(module, mesh_id, timeout)
     if params['kubeconfig_path'] and current['state'] != 'running':
@@ -444,7 +445,7 @@ def ensure_absent(module, found):
     before = asm.mesh_view(current)
     if current['state'] == 'deleting':
         if module.params['wait'] and not module.check_mode:
-            wait_gone(module, mesh_id, module.params['wait_timeout'])
+            wait_gone(module, mesh_id, module.params['wait_timeout'], changed=False)
         return False, mesh_id, {}, {'before': {}, 'after': {}}
     if module.check_mode:
         return True, mesh_id, {}, {'before': before, 'after': {}}

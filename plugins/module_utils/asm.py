@@ -668,8 +668,18 @@ def mesh_access_args():
     )
 
 
+class MeshNotYet(Exception):
+    """Check mode only: the mesh (or its kubeconfig) does not exist yet, as an earlier check-mode task predicted."""
+
+
 def open_mesh_kube(module):
-    """A :class:`k8s.Kube` on the mesh's Kubernetes API (kubeconfig file, else DescribeServiceMeshKubeconfig)."""
+    """A :class:`k8s.Kube` on the mesh's Kubernetes API (kubeconfig file, else DescribeServiceMeshKubeconfig).
+
+    In check mode a missing kubeconfig file or mesh name raises :class:`MeshNotYet`, so a dry run of a whole
+    site (where asm_mesh only predicted the mesh) can predict the custom resource's creation.
+    """
+    import os
+
     from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 
     params = module.params
@@ -677,7 +687,12 @@ def open_mesh_kube(module):
         from ansible.module_utils.basic import missing_required_lib
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=k8s.KUBERNETES_IMPORT_ERROR)
     if params.get('kubeconfig'):
+        if module.check_mode and not os.path.exists(params['kubeconfig']):
+            raise MeshNotYet('mesh kubeconfig %s does not exist (yet)' % params['kubeconfig'])
         return k8s.Kube(path=params['kubeconfig'], what='the mesh API server (%s)' % params['kubeconfig'])
+    if module.check_mode and not params.get('mesh_id') and not find_meshes(module, name=params.get('mesh_name'),
+                                                                           region_id=params.get('region_id')):
+        raise MeshNotYet('no service mesh named %s (yet)' % params.get('mesh_name'))
     mesh_id = resolve_mesh_id(module, params.get('mesh_id'), params.get('mesh_name'), params.get('region_id'))
     text = mesh_kubeconfig_text(module, mesh_id)
     return k8s.Kube(text=text, what='the API server of mesh %s' % mesh_id)

@@ -29,6 +29,9 @@ description:
     each cluster's API with O(cluster_kubeconfigs) (on Alibaba Cloud, the ACK kubeconfigs), and returns the
     addresses per cluster, the input GTM needs.
 notes:
+  - In check mode, when the mesh named O(mesh_name) or the O(kubeconfig) file does not exist yet (an earlier
+    check-mode M(meshdr.alicloud.asm_mesh) task only predicted the mesh), the module predicts the creation
+    from its options alone and warns.
   - O(gateway_type) defaults to V(ingress) at creation and is compared only when set.
   - An option left unset is not managed, so leaving it out never removes a field from the spec (for example an
     HPA); set the field to the value wanted instead.
@@ -307,6 +310,19 @@ def ensure_present(module, mesh, current):
                 diff=dict(before=before, after=k8s.managed_view(after)))
 
 
+def predict_without_mesh(module, why):
+    """Check mode, mesh not created yet: the gateway would be created with it (absent: nothing to do)."""
+    module.warn('%s; predicting from the module options alone' % why)
+    if module.params['state'] == 'absent':
+        return dict(changed=False, gateway={}, diff=dict(before={}, after={}))
+    spec = asm.gateway_spec(module.params)
+    spec.setdefault('gatewayType', 'ingress')
+    obj = asm.gateway_object(module.params['name'], spec)
+    targets = asm.gateway_target_clusters(spec, module.params['cluster_kubeconfigs'])
+    return dict(changed=True, gateway=obj, addresses=dict((c, None) for c in targets), clusters=targets,
+                diff=dict(before={}, after=k8s.managed_view(obj)))
+
+
 def main():
     argument_spec = dict(
         name=dict(type='str', default='ingressgateway'),
@@ -344,7 +360,10 @@ def main():
     except asm.ValidationError as exc:
         module.fail_json(msg=str(exc))
     try:
-        mesh = asm.open_mesh_kube(module)
+        try:
+            mesh = asm.open_mesh_kube(module)
+        except asm.MeshNotYet as exc:
+            module.exit_json(**predict_without_mesh(module, str(exc)))
         current = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
         if module.params['state'] == 'absent':
             result = ensure_absent(module, mesh, current)

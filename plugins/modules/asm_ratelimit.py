@@ -25,6 +25,9 @@ description:
     count, read from the gateway Deployment C(istio-<gateway_name>) in C(istio-system) of the cluster in
     O(cluster_kubeconfig), or else from the mesh's C(IstioGateway) (C(replicaCount), else C(minReplicas)).
 notes:
+  - In check mode, when the mesh named O(mesh_name) or the O(kubeconfig) file does not exist yet (an earlier
+    check-mode M(meshdr.alicloud.asm_mesh) task only predicted the mesh), the module predicts the creation
+    from its options alone and warns.
   - Every config is validated before any call (names and hosts non-empty, port 1-65535, quota > 0,
     fill interval > 0, status 400-599, config names unique).
 extends_documentation_fragment:
@@ -236,6 +239,19 @@ def current_replicas(module, mesh):
     return (replicas if replicas is not None else 1), 'istiogateway'
 
 
+def predict_without_mesh(module, api_version, why):
+    """Check mode, mesh not created yet: the limiter would be created with it (absent: nothing to do)."""
+    module.warn('%s; predicting from the module options alone' % why)
+    if module.params['state'] == 'absent':
+        return dict(changed=False, ratelimiter={}, diff=dict(before={}, after={}))
+    obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
+           'metadata': {'name': module.params['name'], 'namespace': module.params['namespace']},
+           'spec': asm.ratelimit_spec(module.params)}
+    return dict(changed=True, ratelimiter=obj, replicas=None, replicas_source=None,
+                effective_limits=asm.effective_limits(obj['spec'], None),
+                diff=dict(before={}, after=k8s.managed_view(obj)))
+
+
 def main():
     argument_spec = dict(
         name=dict(type='str', required=True),
@@ -280,7 +296,10 @@ def main():
     name, namespace = params['name'], params['namespace']
     result = dict(changed=False)
     try:
-        mesh = asm.open_mesh_kube(module)
+        try:
+            mesh = asm.open_mesh_kube(module)
+        except asm.MeshNotYet as exc:
+            module.exit_json(**predict_without_mesh(module, api_version, str(exc)))
         current = mesh.get(api_version, asm.RATELIMIT_KIND, name, namespace)
         before = k8s.managed_view(current)
         if params['state'] == 'absent':

@@ -316,3 +316,31 @@ def test_strip_none_and_deep_merge():
     assert asm.strip_none({'a': None, 'b': {'c': None, 'd': [{'e': None, 'f': 1}]}}) == {'b': {'d': [{'f': 1}]}}
     assert asm.deep_merge({'a': {'b': 1, 'c': 2}, 'l': [1]}, {'a': {'b': 3}, 'l': [2]}) == \
         {'a': {'b': 3, 'c': 2}, 'l': [2]}
+
+
+# -- asm_mesh's kubeconfig file and CA decoding ------------------------------------------------------------
+
+def test_kubeconfig_written_0600_and_changed_only_on_content_or_mode(tmp_path):
+    import os
+
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    path = str(tmp_path / 'mesh.kubeconfig')
+    assert asm_mesh.kubeconfig_differs(path, 'a: 1\n')
+    asm_mesh.write_kubeconfig(path, 'a: 1\n')
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert not asm_mesh.kubeconfig_differs(path, 'a: 1\n')
+    assert asm_mesh.kubeconfig_differs(path, 'a: 2\n')
+    os.chmod(path, 0o644)
+    assert asm_mesh.kubeconfig_differs(path, 'a: 1\n')
+    assert os.listdir(str(tmp_path)) == ['mesh.kubeconfig']  # no temporary file left behind
+
+
+def test_decode_ca_accepts_base64_and_pem():
+    import base64
+
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    assert asm_mesh.decode_ca(base64.b64encode(PEM_CERT.encode()).decode()) == PEM_CERT
+    assert asm_mesh.decode_ca(PEM_CERT) == PEM_CERT
+    assert asm_mesh.decode_ca(None) is None

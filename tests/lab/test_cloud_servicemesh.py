@@ -127,6 +127,13 @@ def test_features_round_trip_and_validation(lab, client):
     assert cfg.enable_locality_lb is True and cfg.locality_lb.failover == conf["failover"]
     assert cfg.outbound_traffic_policy == "REGISTRY_ONLY"
     assert cfg.extra_configuration.craggregation_enabled is True
+    assert cfg.locality_lb.distribute is None
+    # keep traffic in cluster: a distribute rule is reported back as it was set
+    keep = {"distribute": [{"from": "cn-hangzhou/*", "to": {"cn-hangzhou/*": 100}}]}
+    client.update_mesh_feature(m.UpdateMeshFeatureRequest(service_mesh_id=mesh_id, locality_lbconf=json.dumps(keep)))
+    cfg = client.describe_service_mesh_detail(
+        m.DescribeServiceMeshDetailRequest(service_mesh_id=mesh_id)).body.service_mesh.spec.mesh_config
+    assert cfg.locality_lb.distribute == keep["distribute"] and cfg.locality_lb.failover == []
     err = _fail(lambda: client.update_mesh_feature(m.UpdateMeshFeatureRequest(
         service_mesh_id=mesh_id, locality_lbconf="{not json")))
     assert err.code == "InvalidParameter"

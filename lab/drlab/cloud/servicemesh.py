@@ -202,7 +202,7 @@ class ServiceMeshApi:
         kube = self.cloud.kube()
         server = kube.server(mesh["id"]) if kube is not None else None
         ports = self.cloud.topology["ports"]
-        url = server.url if server is not None else f"http://{self.cloud.lab.host}:{ports['kube']}/meshes/{mesh['id']}"
+        url = server.url if server is not None else f"https://{self.cloud.lab.host}:{ports['kube']}/meshes/{mesh['id']}"
         return {"PublicApiServerEndpoint": url, "IntranetApiServerEndpoint": url,
                 "PublicPilotEndpoint": "", "IntranetPilotEndpoint": ""}
 
@@ -212,16 +212,22 @@ class ServiceMeshApi:
         def flag(name: str) -> bool:
             return str(f.get(name, "false")).lower() == "true"
 
-        failover = []
+        conf: dict[str, Any] = {}
         if f.get("LocalityLBConf"):
             try:
-                failover = json.loads(f["LocalityLBConf"]).get("failover", [])
-            except (ValueError, AttributeError):
-                failover = []
+                conf = json.loads(f["LocalityLBConf"])
+            except ValueError:
+                conf = {}
+            if not isinstance(conf, dict):
+                conf = {}
+        locality = {"Enabled": flag("LocalityLoadBalancing"), "Failover": conf.get("failover", [])}
+        # ASM takes either rule set; whichever was configured is reported back.
+        if conf.get("distribute"):
+            locality["Distribute"] = conf["distribute"]
         return {
             "Telemetry": flag("Telemetry"), "Tracing": flag("Tracing"),
             "EnableLocalityLB": flag("LocalityLoadBalancing"),
-            "LocalityLB": {"Enabled": flag("LocalityLoadBalancing"), "Failover": failover},
+            "LocalityLB": locality,
             "OutboundTrafficPolicy": f.get("OutboundTrafficPolicy", "ALLOW_ANY"),
             "AccessLog": {"Enabled": flag("AccessLogEnabled"), "Project": f.get("AccessLogProject", "")},
             "ExtraConfiguration": {"CRAggregationEnabled": flag("CRAggregationEnabled"),

@@ -93,10 +93,15 @@ def test_survey_specs_are_valid(name):
     assert len(variables) == len(set(variables))
     for q in questions:
         assert q["type"] in SURVEY_TYPES and q["question_name"] and isinstance(q["required"], bool), q
+        assert "default" in q or not q["required"], f"{q['variable']}: required without a default"
+        if "default" not in q:
+            continue
         if q["type"] in ("integer", "float"):
             assert q["min"] <= q["default"] <= q["max"], q
         if q["type"] == "text":
             assert q["min"] <= len(q["default"]) <= q["max"], q
+        if q["type"] == "multiplechoice":
+            assert q["default"] in q["choices"], q
 
 
 def variables_taken(playbook: str, role: str | None) -> set[str] | None:
@@ -126,13 +131,24 @@ def test_site_survey_variables_exist():
 
 
 def test_drill_survey_variables_exist():
-    if not os.path.exists(os.path.join(ROOT, "roles", "dr_drill", "meta", "argument_specs.yml")):
+    spec_path = os.path.join(ROOT, "roles", "dr_drill", "meta", "argument_specs.yml")
+    if not os.path.exists(spec_path):
         pytest.skip("roles/dr_drill is not written yet: survey variable names cannot be checked")
     taken = variables_taken("playbooks/drill.yml", "dr_drill")
     if taken is None:
         pytest.skip("playbooks/drill.yml is not written yet")
+    with open(spec_path, encoding="utf-8") as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
     for q in survey_questions()["drill"]:
         assert q["variable"] in taken, f"drill survey sets {q['variable']}, not an option of role dr_drill"
+        option = options[q["variable"]]
+        kinds = {"integer": ("int", "float"), "float": ("float",), "multiplechoice": ("str",), "text": ("str",)}
+        assert option.get("type", "str") in kinds[q["type"]], f"{q['variable']}: survey {q['type']} vs {option}"
+        if q["type"] == "multiplechoice":
+            assert sorted(q["choices"]) == sorted(option["choices"]), q["variable"]
+        if not q["required"]:
+            # Left blank, AWX passes nothing: the role must then have a way to derive it.
+            assert option.get("required") is not True, q["variable"]
 
 
 def test_job_templates_and_workflow():

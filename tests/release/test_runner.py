@@ -36,7 +36,8 @@ def lab():
 
 
 def survey_defaults(name: str) -> dict:
-    return {q["variable"]: q["default"] for q in survey_questions()[name]}
+    """The extra vars AWX sends for a survey answered with its defaults (blank optional questions are omitted)."""
+    return {q["variable"]: q["default"] for q in survey_questions()[name] if "default" in q}
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,9 @@ def test_set_stats_verdict_reaches_runner_artifacts(tmp_path):
 
 def test_site_then_drill_through_ansible_runner(lab, credential, installed, tmp_path):
     extravars = dict(survey_defaults("site"), dr_ttl=5)
-    drill_vars = dict(survey_defaults("drill"), dr_drill_qps=100, dr_drill_duration=60)
+    # The lab's short health checks make a one-minute drill meaningful (docs/drill.md).
+    drill_vars = dict(survey_defaults("drill"), dr_drill_duration=60,
+                      dr_drill_report_dir=str(tmp_path / "reports"))
     pdd = private_data_dir(str(tmp_path), lab, credential, installed, {**extravars, **drill_vars})
     site = runner(pdd, SITE, "site", str(tmp_path))
     assert not site["stats"].get("failures") and not site["stats"].get("dark"), site["stats"]
@@ -154,4 +157,7 @@ def test_site_then_drill_through_ansible_runner(lab, credential, installed, tmp_
     verdict = find_verdict(artifact_data)
     assert verdict is not None, f"no set_stats verdict in the runner artifacts: {artifact_data}"
     assert verdict == "PASS", f"drill verdict {verdict}: {json.dumps(artifact_data)[:2000]}"
+    # The report files the verdict points at exist (in the job's report dir, not in the project).
+    for path in artifact_data["dr_drill"]["paths"].values():
+        assert os.path.isfile(path) and path.startswith(str(tmp_path / "reports")), path
     assert_no_secret(drill["artifacts"], credential)

@@ -30,7 +30,9 @@ def lab():
         pytest.skip(f"{SITE} is not written yet")
     from drlab.testing import LabHandle
 
-    handle = LabHandle().up()
+    # ASM's gateway resync off: the drill restores the gateway itself (dr_drill_restore: reapply), and
+    # a 20 s resync would end the outage before GTM's health checks see it.
+    handle = LabHandle(topology={"timing": {"gateway_resync": 0}}).up()
     yield handle
     handle.down()
 

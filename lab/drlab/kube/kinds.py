@@ -214,8 +214,28 @@ _DEFAULTERS = {"Namespace": _namespace, "Service": _service, "Deployment": _depl
 
 
 # -- validation ---------------------------------------------------------------------
+def _check_meta_types(rt: ResourceType, meta: Any) -> None:
+    """A real API server fails to decode mistyped metadata (400 BadRequest), before any validation."""
+    def bad(field: str, value: Any, want: str) -> ApiError:
+        got = type(value).__name__
+        return ApiError(400, "BadRequest", f"json: cannot unmarshal {got} into Go struct field "
+                                           f"ObjectMeta.metadata.{field} of type {want}")
+    if not isinstance(meta, dict):
+        raise bad("", meta, "v1.ObjectMeta")
+    for field in ("name", "namespace", "generateName", "resourceVersion"):
+        if field in meta and meta[field] is not None and not isinstance(meta[field], str):
+            raise bad(field, meta[field], "string")
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise bad(field, value, "map[string]string")
+
+
 def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
     meta = obj.get("metadata") or {}
+    _check_meta_types(rt, meta)
     name = meta.get("name") or ""
     causes: list[tuple[str, str, str]] = []
     pattern = DNS1123_LABEL if rt.kind in _LABEL_NAMES and rt.builtin else DNS1123_SUBDOMAIN

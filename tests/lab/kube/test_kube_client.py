@@ -97,6 +97,11 @@ def test_namespace_must_exist_and_names_are_validated(api_client, raw):
                                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}})
     assert status == 422 and body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "metadata.name"
+    for meta in ({"name": ["x"]}, {"name": "x", "labels": {"a": 1}}, {"name": "x", "annotations": "a=b"}):
+        status, body = raw.request("POST", "/api/v1/namespaces/default/configmaps",
+                                   {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+        assert status == 400 and body["reason"] == "BadRequest", (meta, body)
+        assert "cannot unmarshal" in body["message"]
     bad = deployment("broken")
     bad["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
     del bad["spec"]["template"]["spec"]["containers"][0]["image"]

@@ -1,0 +1,176 @@
+"""drill.yml on a lab converged with site.yml (issue #9 item 5), driven as a user would drive it.
+
+One lab for the module, with ASM's own gateway resync off, so that only the drill's rollback can bring a
+broken region back.  Three runs (about 5 minutes with the converge):
+
+1. failure drill, 60 s at 100 requests/s, lab health checks (2 s x 1, timeout 2 s, TTL 5 s), with a
+   multi-address client (browser-like) loading the same domain at the same time;
+2. a drill killed right after its fault: the region stays broken;
+3. the next run, a planned switchover: it first restores what the killed run left, then drains,
+   acts, restores and undrains with no client error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import drill_support as ds
+import pytest
+
+from drlab.testing import LabHandle
+
+pytestmark = pytest.mark.timeout(900)
+
+TARGET = "cn-hangzhou"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    handle = LabHandle(directory=str(tmp_path_factory.mktemp("drill-lab")), topology=ds.lab_topology(resync=0))
+    handle.up()
+    try:
+        # The drill loads at 100/s and a failover puts all of it on one gateway: give the local rate limit
+        # (the runbook's 100/s per replica) room so 429s on the survivor do not hide the failover figures.
+        # GTM answers with every address only with round robin (weight picks one per answer): that is
+        # what lets a multi-address client try the other region; single-address clients take the first.
+        log = os.path.join(handle.dir, "site.log")
+        rc, out = ds.run(handle, "site.yml", log, *ds.extra_vars(dr_ratelimit_quota=300,
+                                                                 dr_gtm_lb_strategy="round_robin"), timeout=600)
+        assert rc == 0, out[-4000:]
+        yield handle
+    finally:
+        handle.down()
+
+
+def region(lab, name):
+    return next(r for r in ds.regions(lab) if r["id"] == name)
+
+
+def multi_address_load(lab, records: str, seconds: int) -> subprocess.Popen:
+    """A browser-like client (next address on refused) on the same domain, through drill_load ad hoc."""
+    topo = lab.topology
+    args = {"url": f"http://{ds.DOMAIN}:{ds.HTTP_PORT}/productpage", "qps": 20, "duration": seconds,
+            "nameserver": f"{topo['host']}:{topo['ports']['dns']}", "multi_address": True, "records_file": records}
+    env = dict(ds.env(lab), ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    return subprocess.Popen(  # noqa: S603
+        [os.path.join(ds.BIN, "ansible"), "localhost", "-m", "meshdr.alicloud.drill_load", "-a", json.dumps(args)],
+        env=env, cwd=ds.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
+    reports = str(tmp_path / "reports")
+    run_id = "drill-failure"
+    log = str(tmp_path / "drill.log")
+    drill = ds.start(lab, "drill.yml", log, *ds.extra_vars(
+        dr_drill_target_region=TARGET, dr_drill_qps=100, dr_drill_duration=60, dr_drill_fault_delay=20,
+        dr_drill_report_dir=reports, dr_drill_run_id=run_id))
+    # The browser-like client starts with the drill's load (its progress file appears) and spans the fault.
+    wait_for(lambda: os.path.exists(os.path.join(reports, f"{run_id}-progress.json")) or drill.poll() is not None,
+             120, "the drill's load to start")
+    browser = multi_address_load(lab, str(tmp_path / "multi.json"), seconds=50)
+    rc = drill.wait(timeout=400)
+    browser_out, _ = browser.communicate(timeout=120)
+    with open(log, encoding="utf-8") as handle:
+        out = handle.read()
+    assert rc == 0, out[-6000:]
+
+    # The play said so: progress while the load ran (a line at least every 10 s), PASS, readable report paths.
+    progress = [float(m) for m in re.findall(r"msg: \+(\d+\.\d+)s \d+ requests", out)]
+    gaps = [b - a for a, b in zip([0.0, *progress], [*progress, 60.0], strict=True)]
+    assert progress and max(gaps) <= 10.5, progress
+    assert "DRILL PASS" in out
+    for kind, suffix in (("Markdown report", "report.md"), ("PNG timeline", "timeline.png")):
+        path = re.search(kind + r":\s+([^'\s]+)", out).group(1)
+        assert path == os.path.join(reports, f"{run_id}-{suffix}") and os.path.getsize(path) > 1000
+
+    journal = ds.journal(reports, run_id)
+    summary = journal["run"]["analysis"]
+    target = region(lab, TARGET)
+    assert journal["verdict"]["overall"] == "PASS", journal["verdict"]
+    assert journal["status"] == "completed" and not journal["deviated"]
+    assert journal["run"]["aggregates"]["ActualQPS"] >= 95
+    # The failover happened: errors after T0, all of them on the failed region's address ...
+    assert summary["fault_address"] == target["address"]
+    by_address = {a: n for a, n in summary["errors_by_address"].items() if n}
+    assert set(by_address) == {target["address"]}, summary["errors_by_address"]
+    assert summary["errors_on_other_addresses"] == 0
+    # ... within what GTM's health check and the TTL allow: interval x evaluation_count + timeout + TTL + 1 s.
+    gtm = ds.gtm_monitor(lab)
+    bound = gtm["monitor"]["interval"] * gtm["monitor"]["evaluation_count"] + gtm["monitor"]["timeout"] / 1000 \
+        + gtm["ttl"] + 1
+    assert summary["error_window"] is not None and 0 <= summary["error_window"] <= bound, (summary, bound)
+    assert summary["time_to_detect"] is not None
+    # The survivor took the traffic after the failover.
+    after = summary["phases"]["after"]["by_address"]
+    assert set(after) == {region(lab, "ap-southeast-1")["address"]}, after
+    # The rollback put the region back; the steady state after held; and it is true from outside too.
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
+    assert journal["steady_states"]["after"]["ok"] is True
+    assert ds.deployment_exists(target)
+    ds.both_regions_serve(lab)
+
+    # A browser-like client on the same domain never failed on a refused connection: it tried the other
+    # address of the answer.  What no address fallback can save is a request already in flight on the
+    # gateway when it is killed (reset): at most a couple, right at the fault.
+    browser_result = json.loads(browser_out[browser_out.index("{"):])
+    load = browser_result["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert load["summary"]["requests"] >= 20 * 45, load["summary"]
+    with open(str(tmp_path / "multi.json"), encoding="utf-8") as handle:
+        browser_records = json.load(handle)
+    t0 = journal["run"]["start_epoch"] + summary["t0"]
+    failed = [(browser_records["start_epoch"] + r[0] - t0, r[3]) for r in browser_records["records"]
+              if r[2] is None or not 200 <= r[2] < 400]
+    assert all(error == "reset" and -1 <= t <= 5 for t, error in failed) and len(failed) <= 2, failed
+    assert any(r[6] > 1 for r in browser_records["records"]), "no request needed the other address"
+    print(f"multi-address client: {load['summary']}; failed requests (s after T0, class): {failed}")
+
+
+def test_interrupted_drill_is_restored_by_the_next_run_a_switchover_without_errors(lab, tmp_path):
+    reports = str(tmp_path / "reports")
+    target = region(lab, TARGET)
+    # A drill killed right after its fault, as a lost terminal or a cancelled job would: no rollback ran.
+    killed = ds.start(lab, "drill.yml", str(tmp_path / "killed.log"), *ds.extra_vars(
+        dr_drill_target_region=TARGET, dr_drill_qps=20, dr_drill_duration=30, dr_drill_fault_delay=3,
+        dr_drill_report_dir=reports, dr_drill_run_id="drill-killed"))
+    wait_for(lambda: not ds.deployment_exists(target) or killed.poll() is not None, 150, "the fault")
+    assert killed.poll() is None, "the drill ended before it could be interrupted"
+    ds.kill(killed)
+    # The region stays broken: GTM drops it and nothing brings its gateway back (ASM resync is off here).
+    wait_for(lambda: ds.resolve(lab) == [region(lab, "ap-southeast-1")["address"]], 30, "GTM to drop the region")
+    time.sleep(3)
+    assert not ds.deployment_exists(target) and ds.serves(target["address"]) is None
+    assert os.path.exists(os.path.join(reports, "pending-rollback.json"))
+
+    # The next run, a planned switchover of the same region, first restores what the killed run left.
+    rc, out = ds.run(lab, "drill.yml", str(tmp_path / "switchover.log"), *ds.extra_vars(
+        dr_drill_target_region=TARGET, dr_drill_mode="switchover", dr_drill_qps=100, dr_drill_duration=60,
+        dr_drill_fault_delay=5, dr_drill_report_dir=reports, dr_drill_run_id="drill-switchover"), timeout=400)
+    assert rc == 0, out[-6000:]
+    assert "Drill drill-killed was interrupted after it acted on cn-hangzhou" in out
+    assert "DRILL PASS" in out
+    journal = ds.journal(reports, "drill-switchover")
+    leftover = [r for r in journal["rollbacks"] if r["name"].startswith("leftover of drill-killed")]
+    assert leftover and all(r["status"] == "succeeded" for r in leftover), journal["rollbacks"]
+    assert journal["steady_states"]["before"]["ok"] is True
+
+    # The switchover itself: drained, acted on, restored and undrained during the load, with no client error.
+    summary = journal["run"]["analysis"]
+    names = [e["name"] for e in journal["run"]["events"]]
+    assert {"drain", "fault", "undrain"} <= set(names), names
+    assert summary["requests"] >= 100 * 55 and summary["errors"] == 0, summary["errors_by_class"]
+    # While it was drained and down, the survivor took every request; afterwards both regions serve again.
+    assert journal["steady_states"]["after"]["ok"] is True and not journal["deviated"]
+    assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))
+    assert ds.deployment_exists(target)
+    ds.both_regions_serve(lab)

@@ -184,7 +184,7 @@ def test_configuration_playbook_uses_documented_options(tmp_path):
     calls = [(name, args) for task in tasks for name, args in task.items() if name.startswith("awx.awx.")]
     assert calls
     env = clean_env(str(tmp_path), venv_collections())
-    docs = json.loads(run([tool("ansible-doc"), "-j", *sorted({name for name, _ in calls})],
+    docs = json.loads(run([tool("ansible-doc"), "-j", *sorted({call[0] for call in calls})],
                           cwd=str(tmp_path), env=env).stdout)
     for name, args in calls:
         options = docs[name]["doc"]["options"]

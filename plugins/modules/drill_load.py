@@ -78,7 +78,9 @@ options:
     type: str
   multi_address:
     description:
-      - Behave like a browser when a connection is refused, and try the next address of the DNS answer.
+      - Behave like a browser when a connection is refused, and try the next address of the DNS answer;
+        a V(GET) or V(HEAD) request whose connection is reset before it got an answer is sent again to the
+        next address of the same answer.
       - Without it, the first address of the answer is used, as most clients do.
       - Only with O(backend=builtin).
     type: bool

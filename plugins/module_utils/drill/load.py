@@ -72,6 +72,9 @@ def parse_nameserver(value):
         raise ValueError('nameserver must be "ip" or "ip:port", got %r' % value)
 
 
+_RESET_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, asyncio.IncompleteReadError)
+
+
 def classify(exc, phase):
     """Error class of an exception raised during ``phase`` ('dns', 'connect', 'http')."""
     if isinstance(exc, DnsFailure) or isinstance(exc, socket.gaierror):
@@ -82,7 +85,7 @@ def classify(exc, phase):
         return 'dns_failure' if phase == 'dns' else 'timeout'
     if isinstance(exc, ConnectionRefusedError):
         return 'refused'
-    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, asyncio.IncompleteReadError)):
+    if isinstance(exc, _RESET_ERRORS):
         return 'reset'
     return 'other'
 
@@ -301,18 +304,22 @@ class LoadEngine(object):
             raise DnsFailure('no address for %s' % spec.host)
         return addrs
 
-    async def _connect(self, state):
+    async def _connect(self, state, exclude=()):
         spec = self.spec
-        if spec.keepalive and self._idle:
+        if spec.keepalive and self._idle and not exclude:
             reader, writer, addr = self._idle.pop()
             state['addr'] = addr
             state['reused'] = True
             return reader, writer
-        state['phase'] = 'dns'
-        addrs = await self._resolve()
+        if state.get('addrs') is None:
+            state['phase'] = 'dns'
+            state['addrs'] = await self._resolve()
+        addrs = state['addrs']
         state['phase'] = 'connect'
         # Without multi-address a client uses the first address of the answer, as most do.
-        candidates = addrs if spec.multi_address else addrs[:1]
+        candidates = [a for a in (addrs if spec.multi_address else addrs[:1]) if a not in exclude]
+        if not candidates:
+            raise ConnectionRefusedError('no address of the answer is left to try')
         for i, addr in enumerate(candidates):
             state['addr'] = addr
             state['tries'] += 1
@@ -328,19 +335,28 @@ class LoadEngine(object):
         raise DnsFailure('no address to connect to')  # pragma: no cover - candidates is never empty
 
     async def _exchange(self, state):
-        reader, writer = await self._connect(state)
-        state['phase'] = 'http'
-        reusable = False
-        try:
-            writer.write(self._request)
-            await writer.drain()
-            status, headers, reusable = await read_response(reader, self.spec.method == 'HEAD')
-            return status, headers.get(CLUSTER_HEADER)
-        finally:
-            if reusable and self.spec.keepalive and not self._stop:
-                self._idle.append((reader, writer, state['addr']))
-            else:
-                writer.close()
+        tried = []
+        while True:
+            reader, writer = await self._connect(state, exclude=tried)
+            state['phase'] = 'http'
+            reusable = False
+            try:
+                writer.write(self._request)
+                await writer.drain()
+                status, headers, reusable = await read_response(reader, self.spec.method == 'HEAD')
+                return status, headers.get(CLUSTER_HEADER)
+            except _RESET_ERRORS:
+                # Like browsers, a multi-address client sends an idempotent request that was reset
+                # before it got an answer again, to the next address of the same DNS answer.
+                tried.append(state['addr'])
+                if not (self.spec.multi_address and self.spec.method in ('GET', 'HEAD')) \
+                        or len(tried) >= len(state.get('addrs') or ()):
+                    raise
+            finally:
+                if reusable and self.spec.keepalive and not self._stop:
+                    self._idle.append((reader, writer, state['addr']))
+                else:
+                    writer.close()
 
     # -- progress and live abort ----------------------------------------------------------------
 

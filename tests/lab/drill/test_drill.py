@@ -120,9 +120,8 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
     assert ds.deployment_exists(target)
     ds.both_regions_serve(lab)
 
-    # A browser-like client on the same domain never failed on a refused connection: it tried the other
-    # address of the answer.  What no address fallback can save is a request already in flight on the
-    # gateway when it is killed (reset): at most a couple, right at the fault.
+    # A browser-like client on the same domain never failed: a refused connection, or a GET reset in
+    # flight when the gateway was killed, went to the other address of the answer.
     browser_result = json.loads(browser_out[browser_out.index("{"):])
     load = browser_result["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert load["summary"]["requests"] >= 20 * 45, load["summary"]
@@ -131,7 +130,7 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
     t0 = journal["run"]["start_epoch"] + summary["t0"]
     failed = [(browser_records["start_epoch"] + r[0] - t0, r[3]) for r in browser_records["records"]
               if r[2] is None or not 200 <= r[2] < 400]
-    assert all(error == "reset" and -1 <= t <= 5 for t, error in failed) and len(failed) <= 2, failed
+    assert failed == [], failed
     assert any(r[6] > 1 for r in browser_records["records"]), "no request needed the other address"
     print(f"multi-address client: {load['summary']}; failed requests (s after T0, class): {failed}")
 

@@ -1,5 +1,7 @@
 """The built-in engine against real servers on loopback (aiohttp on two 127.x addresses, a dnslib DNS)."""
 
+import socket
+import struct
 import threading
 import time
 
@@ -166,3 +168,51 @@ def test_failover_end_to_end_through_analysis(dns_server):
     assert out['phases']['after']['by_address'] == {ADDR_B: {'total': out['phases']['after']['total'],
                                                              'ok': out['phases']['after']['total'], 'errors': 0}}
     assert out['success_rate_after_failover'] == 1.0
+
+
+ADDR_RESET = '127.0.0.4'
+
+
+@pytest.fixture
+def resetting_server(backends):
+    """On ADDR_RESET, the test port: reads the request, then resets the connection (a gateway killed mid-request)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((ADDR_RESET, backends.port))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _peer = listener.accept()
+            except OSError:
+                continue
+            conn.settimeout(1.0)
+            try:
+                conn.recv(4096)
+            except OSError:
+                pass
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield ADDR_RESET
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+@pytest.mark.parametrize('multi', [False, True])
+def test_multi_address_resends_a_reset_get_to_the_next_address(backends, dns_server, resetting_server, multi):
+    resolver, nameserver = dns_server
+    resolver.zone['reset.drill.test'] = [resetting_server, ADDR_B]
+    res = run(f'http://reset.drill.test:{backends.port}/', qps=40, duration=0.5, nameserver=nameserver,
+              multi_address=multi)
+    if multi:
+        assert res['aggregates']['RetCodes'] == {'200': 20}
+        assert {(r['addr'], r['tries']) for r in res['records']} == {(ADDR_B, 2)}
+    else:
+        assert {(r['error'], r['addr']) for r in res['records']} == {('reset', resetting_server)}

@@ -17,14 +17,23 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from alibabacloud_alidns20150109.client import Client as DnsClient
 from alibabacloud_servicemesh20200111.client import Client as MeshClient
 from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from alibabacloud_tea_openapi.utils import Utils
 
 from drlab.testing import LabHandle
 
 FAST_TIMING = {"timing": {"mesh_create_delay": 0.6, "mesh_delete_delay": 0.4, "gateway_resync": 0}}
+
+
+def api_error(call) -> Exception:
+    """The SDK exception ``call()`` raises (the test fails if it raises none)."""
+    with pytest.raises((ClientException, ServerException)) as info:
+        call()
+    return info.value
 
 
 def start_lab(**topology: Any) -> LabHandle:

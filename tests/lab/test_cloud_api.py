@@ -8,6 +8,7 @@ import time
 import pytest
 from alibabacloud_servicemesh20200111 import models as mesh_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from cloud_support import api_error as _fail
 from cloud_support import dns_client, mesh_client, send, signed_request, start_lab, stop_lab
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,12 +21,6 @@ def lab():
     handle = start_lab()
     yield handle
     stop_lab(handle)
-
-
-def _fail(call) -> Exception:
-    with pytest.raises((ClientException, ServerException)) as info:
-        call()
-    return info.value
 
 
 def test_acs3_and_v1_signatures_are_both_accepted(lab):

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 from alibabacloud_alidns20150109 import models as d
-from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from cloud_support import api_error as _fail
 from cloud_support import dns_client, start_lab, stop_lab
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,12 +60,6 @@ def lab():
 @pytest.fixture(scope="module")
 def dns(lab):
     return dns_client(lab)
-
-
-def _fail(call) -> Exception:
-    with pytest.raises((ClientException, ServerException)) as info:
-        call()
-    return info.value
 
 
 def _template(dns, name: str, interval: int = 3600, **extra) -> str:

@@ -9,7 +9,8 @@ import time
 import pytest
 import yaml
 from alibabacloud_servicemesh20200111 import models as m
-from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from alibabacloud_tea_openapi.exceptions import ClientException
+from cloud_support import api_error as _fail
 from cloud_support import mesh_client, start_lab, stop_lab
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,12 +26,6 @@ def lab():
 @pytest.fixture(scope="module")
 def client(lab):
     return mesh_client(lab)
-
-
-def _fail(call) -> Exception:
-    with pytest.raises((ClientException, ServerException)) as info:
-        call()
-    return info.value
 
 
 def _create(lab, client, name: str, region_index: int = 0, **extra) -> str:

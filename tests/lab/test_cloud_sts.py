@@ -16,8 +16,9 @@ from types import SimpleNamespace
 import pytest
 from alibabacloud_alidns20150109 import models as dns_models
 from alibabacloud_servicemesh20200111 import models as mesh_models
-from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils import Utils
+from cloud_support import api_error as _fail
 from cloud_support import dns_client, mesh_client, send, start_lab, stop_lab
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,12 +47,6 @@ def _as_sts(creds: dict[str, str], token: object = _ISSUED) -> dict[str, object]
 
 def _describe(client):
     return client.describe_service_meshes(mesh_models.DescribeServiceMeshesRequest())
-
-
-def _fail(call) -> Exception:
-    with pytest.raises((ClientException, ServerException)) as info:
-        call()
-    return info.value
 
 
 def _assert_error(err, code: str, status: int = 400) -> None:

@@ -81,7 +81,8 @@ def main(argv: list[str]) -> int:
         if failed:
             print(lab.log_tail())
         lab.down()
-    print(f"integration: {len(names) - len(failed)} passed, {len(failed)} failed")
+    print(f"integration: {len(names) - len(failed)} passed, {len(failed)} failed"
+          + (f" ({', '.join(failed)})" if failed else ""))
     return 1 if failed else 0
 
 

@@ -116,9 +116,27 @@ def test_injected_throttling_and_errors_then_counters(lab):
     assert lab.admin("calls")["total"] == 0  # the reset took
 
 
-def test_bad_fault_rate_is_refused(lab):
+def test_next_n_calls_refused_exactly_then_served(lab):
+    client = mesh_client(lab)
+    request = mesh_models.DescribeServiceMeshesRequest()
+    result = lab.cli("faults", "--throttle-next", "2", "--errors-next", "1")
+    assert json.loads(result.stdout) == {"throttle_rate": 0.0, "error_rate": 0.0, "throttle_next": 2, "error_next": 1}
+    codes = []
+    for _ in range(3):
+        err = _fail(lambda: client.describe_service_meshes(request))
+        codes.append(err.code if isinstance(err, ClientException) else err.status_code)
+    assert codes[:2] == ["Throttling.User"] * 2 and codes[2] in (500, 503)
+    client.describe_service_meshes(request)  # the counters are used up: served
+    assert lab.admin("faults") == {"throttle_rate": 0.0, "error_rate": 0.0, "throttle_next": 0, "error_next": 0}
+
+
+@pytest.mark.parametrize("body", [{"throttle_rate": 2}, {"throttle_next": -1}, {"error_next": 1.5},
+                                  {"throttle_next": True}, {"throttle": 0.5}, ["throttle_rate"]])
+def test_bad_faults_are_refused(lab, body):
+    before = lab.admin("faults")
     with pytest.raises(Exception, match="400"):
-        lab.admin("faults", {"throttle_rate": 2})
+        lab.admin("faults", body)
+    assert lab.admin("faults") == before
 
 
 def test_state_survives_kill9_and_restart():

@@ -69,8 +69,12 @@ class CloudComponent:
         self.sts = StsIssuer(self.data)
         self.verifier = Verifier(self._secret_for, self._check_token)
         faults = self.topology.get("faults", {})
+        # Rates roll a die per call; the *_next counters refuse exactly the next N calls (tests that must
+        # see a retry happen use those, so they cannot pass or fail by chance).
         self.faults = {"throttle_rate": float(faults.get("throttle_rate", 0.0)),
-                       "error_rate": float(faults.get("error_rate", 0.0))}
+                       "error_rate": float(faults.get("error_rate", 0.0)),
+                       "throttle_next": int(faults.get("throttle_next", 0)),
+                       "error_next": int(faults.get("error_next", 0))}
         self.calls: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[str, str], None]] = []
         self._ticker: asyncio.Task | None = None
@@ -118,8 +122,8 @@ class CloudComponent:
         for config in gtm.get("configs", {}).values():
             summary.append(f"GTM {config['ScheduleHostname']}.{config['ScheduleZoneName']} "
                            f"{config['ScheduleRrType']} ttl {config['Ttl']} ({config['EnableStatus']})")
-        if self.faults["throttle_rate"] or self.faults["error_rate"]:
-            summary.append(f"faults: throttle {self.faults['throttle_rate']}, errors {self.faults['error_rate']}")
+        if any(self.faults.values()):
+            summary.append("faults: " + ", ".join(f"{k} {v}" for k, v in self.faults.items() if v))
         return {
             "summary": summary,
             "meshes": [{"id": m["id"], "name": m["name"], "region_id": m["region_id"],
@@ -253,6 +257,12 @@ class CloudComponent:
         return result
 
     def _inject_faults(self) -> None:
+        if self.faults["throttle_next"]:
+            self.faults["throttle_next"] -= 1
+            raise errors.throttled()
+        if self.faults["error_next"]:
+            self.faults["error_next"] -= 1
+            raise random.choice([errors.internal_error(), errors.service_unavailable()])
         roll = random.random()
         if roll < self.faults["throttle_rate"]:
             raise errors.throttled()
@@ -271,12 +281,20 @@ class CloudComponent:
         if request.method == "POST":
             try:
                 body = await request.json()
+                if not isinstance(body, dict) or set(body) - set(self.faults):
+                    raise ValueError(f"expected an object with some of {', '.join(self.faults)}")
+                update = {}
                 for key in ("throttle_rate", "error_rate"):
                     if key in body:
-                        value = float(body[key])
-                        if not 0.0 <= value <= 1.0:
+                        update[key] = float(body[key])
+                        if not 0.0 <= update[key] <= 1.0:
                             raise ValueError(f"{key} must be between 0 and 1")
-                        self.faults[key] = value
+                for key in ("throttle_next", "error_next"):
+                    if key in body:
+                        if isinstance(body[key], bool) or not isinstance(body[key], int) or body[key] < 0:
+                            raise ValueError(f"{key} must be a whole number >= 0")
+                        update[key] = body[key]
+                self.faults.update(update)
             except (ValueError, TypeError) as exc:
                 return web.json_response({"error": str(exc)}, status=400)
             self.lab.record_event("cloud_faults", **self.faults)

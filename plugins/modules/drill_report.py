@@ -66,6 +66,11 @@ options:
     type: str
     choices: [completed, failed, aborted, interrupted]
     default: completed
+  status_reason:
+    description:
+      - Why the drill did not complete (for example the failed task), shown with the status in the verdict's
+        reasons.
+    type: str
   fault_time:
     description:
       - T0, when the fault was injected. Epoch seconds (for example C(ansible_date_time.epoch) or
@@ -175,7 +180,8 @@ options:
     type: dict
   steady_state_after:
     description:
-      - Steady state observed after the rollback; when it did not hold, the journal is C(deviated).
+      - Steady state observed after the rollback; when it did not hold, the journal is C(deviated) and the verdict
+        V(FAIL).
     type: dict
   rollbacks:
     description:
@@ -258,7 +264,10 @@ run_id:
   type: str
   sample: drill-20260528T202640Z
 verdict:
-  description: Overall verdict.
+  description:
+    - Overall verdict. V(PASS) needs every declared SLO met, no abort condition met, O(status=completed) (or an
+      abort this module detected), no O(rollbacks) entry with status V(failed) and a O(steady_state_after) that
+      held (when given).
   returned: always
   type: str
   sample: PASS
@@ -274,8 +283,15 @@ slos:
   elements: dict
   sample: [{"name": "max_time_to_detect", "objective": 30, "comparison": "<=", "unit": "s", "measured": 12.0,
             "passed": true, "note": null}]
+slos_passed:
+  description: Whether every declared SLO was met, whatever else made the verdict FAIL.
+  returned: always
+  type: bool
+  sample: true
 reasons:
-  description: Why the verdict is FAIL (failed SLOs, abort); empty on PASS.
+  description:
+    - Why the verdict is FAIL (failed SLOs, abort, the drill's status, a failed rollback step, the steady state
+      after); empty on PASS.
   returned: always
   type: list
   elements: str
@@ -381,6 +397,7 @@ def main():
             run_id=dict(type='str'),
             title=dict(type='str', default='Region failure drill'),
             status=dict(type='str', choices=list(report.STATUSES), default='completed'),
+            status_reason=dict(type='str'),
             fault_time=dict(type='raw'),
             fault_address=dict(type='str'),
             fault_description=dict(type='str'),
@@ -437,7 +454,8 @@ def main():
             fault_description=p['fault_description'], gtm_observations=p['gtm_observations'], dns_ttl=p['dns_ttl'],
             recovery_error_rate=p['recovery_error_rate'], slos=slos, abort_conditions=p['abort_conditions'],
             regions=p['regions'], steady_states={'before': p['steady_state_before'], 'after': p['steady_state_after']},
-            rollbacks=p['rollbacks'], status=p['status'], title=p['title'], events=p['events'],
+            rollbacks=p['rollbacks'], status=p['status'], status_reason=p['status_reason'], title=p['title'],
+            events=p['events'],
             formats=p['formats'], collection_version=p['collection_version'], load_results_path=p['load_results'],
             check_mode=module.check_mode)
     except ValueError as exc:

@@ -443,10 +443,29 @@ def to_offset(value, start_epoch):
 FORMATS = ('json', 'markdown', 'png')
 
 
+def judge_run(verdict_out, status='completed', status_reason=None, steady_states=None, rollbacks=None):
+    """The overall verdict: the SLOs (and abort conditions) held, *and* the drill ran to its end, every
+    rollback step succeeded and the steady state held afterwards.  A drill that met its SLOs but left the
+    region broken is a FAIL; the reasons say which of these failed."""
+    reasons = []
+    if status != 'completed' and not verdict_out.get('aborted'):
+        reasons.append('drill %s%s' % (status, (': %s' % status_reason) if status_reason else ''))
+    for step in rollbacks or []:
+        if isinstance(step, dict) and str(step.get('status', '')).lower() in ('failed', 'error'):
+            reasons.append('rollback step failed: %s%s' % (
+                step.get('name') or '?', (' (%s)' % step['detail']) if step.get('detail') else ''))
+    if steady_state_ok((steady_states or {}).get('after')) is False:
+        reasons.append('steady state after the drill did not hold')
+    passed = bool(verdict_out['passed']) and not reasons
+    return dict(verdict_out, overall='PASS' if passed else 'FAIL', passed=passed,
+                slos_passed=all(r['passed'] for r in verdict_out['slos']),
+                reasons=list(verdict_out['reasons']) + reasons)
+
+
 def produce(results, output_dir, run_id=None, fault_time=None, fault_address=None, fault_description=None,
             gtm_observations=None, dns_ttl=0.0, recovery_error_rate=0.01, slos=None, abort_conditions=None,
             regions=None, steady_states=None, rollbacks=None, status='completed', title=None, events=None,
-            formats=FORMATS, collection_version=None, load_results_path=None, check_mode=False):
+            formats=FORMATS, collection_version=None, load_results_path=None, check_mode=False, status_reason=None):
     """Analysis + verdict + journal + files.  Returns what drill_report returns (without ``changed``
     folded in: ``changed`` is True when a file was (or, in check mode, would be) written or changed)."""
     start = results.get('start_epoch')
@@ -485,7 +504,7 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
                                     max_duration=abort_conditions.get('max_duration'), actual_duration=actual)
     if not abort['triggered'] and results.get('aborted'):
         abort = dict(results['aborted'], triggered=True)
-    verdict_out = analysis.verdict(out, slos, abort)
+    verdict_out = judge_run(analysis.verdict(out, slos, abort), status, status_reason, steady_states, rollbacks)
     paths = {}
     names = {'json': 'journal.json', 'markdown': 'report.md', 'png': 'timeline.png'}
     for fmt in formats:
@@ -518,7 +537,8 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
                 os.unlink(tmp)
     return {
         'changed': changed, 'run_id': run_id, 'verdict': verdict_out['overall'], 'passed': verdict_out['passed'],
-        'slos': verdict_out['slos'], 'reasons': verdict_out['reasons'], 'status': journal['status'],
+        'slos': verdict_out['slos'], 'slos_passed': verdict_out['slos_passed'], 'reasons': verdict_out['reasons'],
+        'status': journal['status'],
         'deviated': journal['deviated'], 'aborted': abort['triggered'], 'abort': abort, 'paths': paths,
         'summary': summary(out), 'events': journal['run']['events'],
     }

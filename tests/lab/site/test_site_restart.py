@@ -57,3 +57,9 @@ def test_rerun_converges_after_the_lab_was_killed_mid_converge(lab2, tmp_path):
     rc, seen = site.run(lab2, inv, "tests/lab/site/inspect.yml")
     assert rc == 0, site.failed_tasks(seen)
     assert sorted(seen["global_custom_stats"]["inspect"]["meshes"]) == ["mesh-1", "mesh-2"]
+
+    # The verify play on its own (no gateway role in the run): addresses come from the GTM pool.
+    rc, alone = site.run(lab2, inv, "site.yml", "--tags", "verify")
+    assert rc == 0, site.failed_tasks(alone)
+    assert site.totals(alone)["changed"] == 0, site.changed_tasks(alone)
+    assert alone["global_custom_stats"]["dr_verify"]["passed"]

@@ -86,6 +86,31 @@ def test_abort_and_deviation(tmp_path):
     assert any(r.startswith('aborted: error rate above 0.4') for r in out['reasons'])
 
 
+@pytest.mark.parametrize('kw, reason', [
+    ({'rollbacks': [{'name': 'restore cn-hangzhou', 'status': 'failed', 'detail': 'timed out'}]},
+     'rollback step failed: restore cn-hangzhou (timed out)'),
+    ({'status': 'failed', 'status_reason': 'GTM never dropped the address'},
+     'drill failed: GTM never dropped the address'),
+    ({'status': 'interrupted'}, 'drill interrupted'),
+    ({'steady_states': {'before': {'ok': True}, 'after': {'ok': False, 'note': 'not measured'}}},
+     'steady state after the drill did not hold'),
+])
+def test_slos_met_but_the_run_went_wrong_is_a_fail(tmp_path, kw, reason):
+    out = produce(tmp_path, formats=('json', 'markdown'), **kw)
+    assert out['slos_passed'] and not out['passed'] and out['verdict'] == 'FAIL'
+    assert out['reasons'] == [reason]
+    md = open(out['paths']['markdown']).read()
+    assert md.startswith('# Region failure drill: FAIL') and '**Overall: FAIL**. ' + reason in md
+    journal = json.load(open(out['paths']['json']))
+    assert journal['verdict']['overall'] == 'FAIL' and journal['verdict']['slos_passed']
+
+
+def test_unknown_steady_state_and_not_needed_rollback_do_not_fail(tmp_path):
+    out = produce(tmp_path, formats=('json',), steady_states={'before': None, 'after': {'note': 'free-form'}},
+                  rollbacks=[{'name': 'rollback', 'status': 'not needed'}])
+    assert out['verdict'] == 'PASS' and out['reasons'] == []
+
+
 def test_times_as_iso_and_offsets(tmp_path):
     iso = produce(tmp_path, fault_time='2026-05-28T20:27:00Z', formats=('json',))
     offset = produce(tmp_path, fault_time=20.0, formats=('json',))

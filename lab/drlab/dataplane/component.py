@@ -23,6 +23,7 @@ import random
 import re
 from typing import Any
 
+from ..kube.watch import ServerWatch
 from ..mesh.component import ASM_GROUP, ISTIO_GROUP, NS, list_any
 from .bookinfo import APPS, Bookinfo, Instance
 from .dns import Answer, DnsServer
@@ -83,9 +84,9 @@ class DataPlaneComponent:
         self._last_config: dict[str, str] = {}
         self.dns = DnsServer(lab.host, topo["ports"]["dns"], self.lookup, lambda zone: (f"ns1.{zone}", 60))
         self.health = HealthChecker(self._health_targets, self._set_health)
-        self._subscribed: set[str] = set()
         self._services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
         self._wake = asyncio.Event()
+        self._watch = ServerWatch(lab, self._wake)
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._rule_cache: dict[str, list[dict[str, Any]]] = {}
@@ -144,17 +145,6 @@ class DataPlaneComponent:
     def _cloud(self) -> Any:
         return self.lab.components.get("cloud")
 
-    def _kube(self) -> Any:
-        return self.lab.components.get("kube")
-
-    def _server(self, server_id: str) -> Any:
-        kube = self._kube()
-        server = kube.server(server_id) if kube is not None else None
-        if server is not None and server_id not in self._subscribed:
-            server.subscribe(lambda event, obj: self._wake.set())
-            self._subscribed.add(server_id)
-        return server
-
     def _meshes(self) -> list[dict[str, Any]]:
         cloud = self._cloud()
         return list(cloud.meshes()) if cloud is not None and hasattr(cloud, "meshes") else []
@@ -181,7 +171,7 @@ class DataPlaneComponent:
             meshes = self._meshes()
             self._rule_cache = {}
             for mesh in meshes:
-                self._server(mesh["id"])
+                self._watch.server(mesh["id"])
             await self._reconcile_bookinfo()
             self._meshes_cache = meshes
             for region_id in self.regions:
@@ -191,7 +181,7 @@ class DataPlaneComponent:
         seen = set()
         services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
         for cluster_id, (region, cluster) in self.clusters.items():
-            server = self._server(cluster_id)
+            server = self._watch.server(cluster_id)
             if server is None:
                 continue
             for dep in server.list("apps/v1", "Deployment"):
@@ -267,7 +257,7 @@ class DataPlaneComponent:
         if not mesh:
             return []
         if mesh["id"] not in self._rule_cache:
-            server = self._server(mesh["id"])
+            server = self._watch.server(mesh["id"])
             self._rule_cache[mesh["id"]] = list_any(server, ISTIO_GROUP, "DestinationRule") if server else []
         return self._rule_cache[mesh["id"]]
 
@@ -276,7 +266,7 @@ class DataPlaneComponent:
             return []
         key = mesh["id"] + "/vs"
         if key not in self._rule_cache:
-            server = self._server(mesh["id"])
+            server = self._watch.server(mesh["id"])
             self._rule_cache[key] = list_any(server, ISTIO_GROUP, "VirtualService") if server else []
         return self._rule_cache[key]
 
@@ -331,7 +321,7 @@ class DataPlaneComponent:
         envoy = self.envoys[region_id]
         replicas, ports, pod_labels, home = 0, [], [], None
         for cluster in region["clusters"]:
-            server = self._server(cluster["id"])
+            server = self._watch.server(cluster["id"])
             if server is None:
                 continue
             for dep in server.list("apps/v1", "Deployment", NS):
@@ -359,7 +349,7 @@ class DataPlaneComponent:
                                       reason="no available gateway replica")
             return
         mesh = self._mesh_of(home["id"], meshes)
-        server = self._server(mesh["id"]) if mesh else None
+        server = self._watch.server(mesh["id"]) if mesh else None
 
         def selected(obj: dict[str, Any], path: tuple[str, ...]) -> bool:
             sel: Any = obj.get("spec") or {}

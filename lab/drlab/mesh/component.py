@@ -24,6 +24,8 @@ import logging
 import time
 from typing import Any
 
+from ..kube.watch import ServerWatch
+
 log = logging.getLogger("drlab.mesh")
 
 ASM_GROUP = "istio.alibabacloud.com"
@@ -77,11 +79,11 @@ class MeshComponent:
         self.lab = lab
         self.resync_delay = float(lab.topology.get("timing", {}).get("gateway_resync", 20.0))
         self.cluster_region = {c["id"]: r for r in lab.topology["regions"] for c in r["clusters"]}
-        self._subscribed: set[str] = set()
         self._created: set[tuple[str, str, str]] = set()  # (mesh, gateway, cluster) first creation done
         self._due: dict[tuple[str, str, str], float] = {}
         self._applied: dict[tuple[str, str, str], str] = {}  # last Deployment applied from the CR
         self._wake = asyncio.Event()
+        self._watch = ServerWatch(lab, self._wake)
         self._task: asyncio.Task | None = None
         self.resyncs = 0
 
@@ -97,9 +99,9 @@ class MeshComponent:
             self._task.cancel()
 
     def status(self) -> dict[str, Any]:
-        summary = [f"ASM controllers watching {len(self._subscribed)} Kubernetes APIs; gateway resync "
+        summary = [f"ASM controllers watching {len(self._watch.watched)} Kubernetes APIs; gateway resync "
                    + (f"after {self.resync_delay:g}s" if self.resync_delay > 0 else "off")]
-        return {"watched": sorted(self._subscribed), "resyncs": self.resyncs,
+        return {"watched": sorted(self._watch.watched), "resyncs": self.resyncs,
                 "pending_resync": len(self._due), "summary": summary}
 
     # -- watching ---------------------------------------------------------------------
@@ -111,14 +113,6 @@ class MeshComponent:
         if cloud is None or not hasattr(cloud, "meshes"):
             return []
         return [m for m in cloud.meshes() if m.get("state") != "deleting"]
-
-    def _subscribe(self, server_id: str) -> Any:
-        kube = self._kube()
-        server = kube.server(server_id) if kube is not None else None
-        if server is not None and server_id not in self._subscribed:
-            server.subscribe(lambda event, obj: self._wake.set())
-            self._subscribed.add(server_id)
-        return server
 
     async def _loop(self) -> None:
         while True:
@@ -136,12 +130,12 @@ class MeshComponent:
     def reconcile(self) -> None:
         for region in self.lab.topology["regions"]:
             for cluster in region["clusters"]:
-                self._subscribe(cluster["id"])
+                self._watch.server(cluster["id"])
         wanted: set[tuple[str, str, str]] = set()
         listed: set[str] = set()
         meshes = self.meshes()
         for mesh in meshes:
-            server = self._subscribe(mesh["id"])
+            server = self._watch.server(mesh["id"])
             if server is None:
                 continue
             try:
@@ -154,7 +148,7 @@ class MeshComponent:
                 spec = cr.get("spec") or {}
                 name = cr["metadata"]["name"]
                 for cluster_id in spec.get("clusterIds") or members:
-                    target = self._subscribe(cluster_id)
+                    target = self._watch.server(cluster_id)
                     if target is None or cluster_id not in self.cluster_region:
                         continue
                     key = (mesh["id"], name, cluster_id)

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 import logging
 import time
 from typing import Any
 
 from ..kube.watch import ServerWatch
+from ..store import JsonStore
 
 log = logging.getLogger("drlab.mesh")
 
@@ -79,9 +81,11 @@ class MeshComponent:
         self.lab = lab
         self.resync_delay = float(lab.topology.get("timing", {}).get("gateway_resync", 20.0))
         self.cluster_region = {c["id"]: r for r in lab.topology["regions"] for c in r["clusters"]}
-        self._created: set[tuple[str, str, str]] = set()  # (mesh, gateway, cluster) first creation done
-        self._due: dict[tuple[str, str, str], float] = {}
-        self._applied: dict[tuple[str, str, str], str] = {}  # last Deployment applied from the CR
+        # What the controller created, per (mesh, gateway, cluster): a digest of the Deployment it last
+        # applied from the CR and when a pending resync is due (epoch).  Persisted, as ASM keeps it in the
+        # cloud: a lab restart neither forgets a pending resync nor re-creates at once what a drill deleted.
+        self._store = JsonStore(lab.dir.file("state", "mesh.json"))
+        self._gateways: dict[str, dict[str, Any]] = self._store.data.setdefault("gateways", {})
         self._wake = asyncio.Event()
         self._watch = ServerWatch(lab, self._wake)
         self._task: asyncio.Task | None = None
@@ -102,7 +106,7 @@ class MeshComponent:
         summary = [f"ASM controllers watching {len(self._watch.watched)} Kubernetes APIs; gateway resync "
                    + (f"after {self.resync_delay:g}s" if self.resync_delay > 0 else "off")]
         return {"watched": sorted(self._watch.watched), "resyncs": self.resyncs,
-                "pending_resync": len(self._due), "summary": summary}
+                "pending_resync": sum(1 for g in self._gateways.values() if g.get("due")), "summary": summary}
 
     # -- watching ---------------------------------------------------------------------
     def _kube(self) -> Any:
@@ -229,30 +233,35 @@ class MeshComponent:
                 if obj["kind"] == "Service":
                     self._lb_status(server, obj, key[2])
                 continue
-            wanted = json.dumps(obj, sort_keys=True)
-            if current is not None and not self._drifted(current, obj, spec) and self._applied.get(key) in (
-                    None, wanted):
-                self._due.pop(key, None)
-                self._created.add(key)
-                self._applied[key] = wanted
+            name = "|".join(key)
+            digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+            record = self._gateways.get(name)
+            if current is not None and not self._drifted(current, obj, spec) and (
+                    record is None or record["applied"] == digest):
+                self._remember(name, digest)
                 continue
-            if key not in self._created or self._applied.get(key) not in (None, wanted):
+            if record is None or record["applied"] != digest:
                 # first creation, or the IstioGateway itself changed: ASM applies at once
                 server.apply(obj)
-                self._created.add(key)
-                self._applied[key] = wanted
-                self._due.pop(key, None)
+                self._remember(name, digest)
                 continue
             if self.resync_delay <= 0:
                 continue
-            due = self._due.setdefault(key, time.monotonic() + self.resync_delay)
-            if time.monotonic() >= due:
+            if not record.get("due"):
+                self._remember(name, digest, due=time.time() + self.resync_delay)
+            elif time.time() >= record["due"]:
                 server.apply(obj)
-                self._due.pop(key, None)
+                self._remember(name, digest)
                 self.resyncs += 1
                 self.lab.record_event("gateway_resynced", mesh_id=key[0], gateway=key[1], cluster_id=key[2],
                                       deployment=f"{NS}/{obj['metadata']['name']}",
                                       reason="deleted" if current is None else "edited")
+
+    def _remember(self, name: str, digest: str, due: float | None = None) -> None:
+        record = {"applied": digest, "due": due}
+        if self._gateways.get(name) != record:
+            self._gateways[name] = record
+            self._store.save()
 
     def _lb_status(self, server: Any, svc: dict[str, Any], cluster_id: str) -> None:
         current = server.get("v1", "Service", NS, svc["metadata"]["name"])
@@ -265,6 +274,12 @@ class MeshComponent:
                                 {"loadBalancer": {"ingress": [{"ip": ip}]}})
 
     def _garbage_collect(self, wanted: set[tuple[str, str, str]], listed: set[str], live: set[str]) -> None:
+        gone = [name for name in self._gateways if tuple(name.split("|")) not in wanted
+                and (name.split("|")[0] in listed or name.split("|")[0] not in live)]
+        for name in gone:
+            del self._gateways[name]
+        if gone:
+            self._store.save()
         kube = self._kube()
         if kube is None:
             return
@@ -288,6 +303,3 @@ class MeshComponent:
                         continue
                     # the CR (or its whole mesh) is gone: ASM removes what it created
                     server.delete(api, kind, NS, obj["metadata"]["name"])
-                    self._created.discard(key)
-                    self._due.pop(key, None)
-                    self._applied.pop(key, None)

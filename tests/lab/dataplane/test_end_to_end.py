@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import shutil
 import socket
 import time
 import urllib.request
@@ -12,7 +13,7 @@ import urllib.request
 import dns.resolver
 import pytest
 from alibabacloud_alidns20150109 import models as dns_models
-from dp_world import GATEWAY_PORT, RESYNC, World, apply, wait_for
+from dp_world import GATEWAY_PORT, RESYNC, World, apply, build_world, new_lab, wait_for
 from kubernetes import client as k8s
 
 ZONE = "meshdr-lab.example.com"
@@ -207,3 +208,32 @@ def test_gtm_failover_and_recovery(world: World):
     assert any(e["kind"] == "gateway_resynced" for e in events)
     assert any(e["kind"] == "gtm_address_available" and e["address"] == world.address(1) and e["time"] > dropped
                for e in events)
+
+
+@pytest.mark.parametrize("resync", [0.0, RESYNC])
+def test_a_lab_restart_keeps_what_asm_remembers_of_its_gateways(resync):
+    """Resync off: a gateway Deployment deleted before a kill -9 stays deleted after the restart (ASM does not
+    re-create it as new). Resync on: the pending resync keeps its due time across the restart."""
+    lab = new_lab(gateway_resync=resync)
+    try:
+        w = build_world(lab, regions=1)
+        apps = k8s.AppsV1Api(w.cluster_api[w.regions[0]["clusters"][0]["id"]])
+
+        def exists():
+            return any(d.metadata.name == "istio-ingressgateway"
+                       for d in apps.list_namespaced_deployment("istio-system").items)
+        wait_for(exists, 10, 0.2, "gateway Deployment created")
+        apps.delete_namespaced_deployment("istio-ingressgateway", "istio-system")
+        deleted = time.monotonic()
+        time.sleep(1.0)  # the controller saw the deletion (a resync, if on, is now pending)
+        lab.kill9()
+        lab.up()
+        if not resync:
+            time.sleep(3.0)
+            assert not exists(), "the restarted lab re-created a gateway ASM had already created once"
+        else:
+            wait_for(exists, RESYNC + 5, 0.2, "gateway Deployment restored by the resync after the restart")
+            assert time.monotonic() - deleted >= RESYNC - 0.5, "the resync did not wait its delay"
+    finally:
+        lab.down()
+        shutil.rmtree(lab.dir, ignore_errors=True)

@@ -111,9 +111,14 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
         + gtm["ttl"] + 1
     assert summary["error_window"] is not None and 0 <= summary["error_window"] <= bound, (summary, bound)
     assert summary["time_to_detect"] is not None
-    # The survivor took the traffic after the failover.
+    # The survivor took the traffic after the failover. "After" starts with the first second whose error rate
+    # is back under the recovery threshold (1 %): a last error on the failed address may fall in it, a
+    # success there may not.
     after = summary["phases"]["after"]["by_address"]
-    assert set(after) == {region(lab, "ap-southeast-1")["address"]}, after
+    survivor = region(lab, "ap-southeast-1")["address"]
+    assert set(after) <= {survivor, target["address"]}, after
+    assert after.get(target["address"], {}).get("ok", 0) == 0, after
+    assert after[survivor]["ok"] >= 0.99 * sum(a["total"] for a in after.values()), after
     # The rollback put the region back; the steady state after held; and it is true from outside too.
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
     assert journal["steady_states"]["after"]["ok"] is True

@@ -18,7 +18,7 @@ description:
   - The first thing to run on a new account. Calls only C(Describe*), C(List*) and C(Get*) operations of ASM and
     GTM 3.0 and compares each answer with the official SDK's response model (every key and the kind of every value)
     and with the paths and values the collection's modules read.
-  - Covers the shapes no test here can settle, because only the real service knows them: the mesh detail
+  - Covers the shapes no test here can settle, because only the real service knows them, namely the mesh detail
     (C(LocalityLB), C(ExtraConfiguration.CRAggregationConfiguration), the mesh states), the GTM monitor nodes
     (C(GroupType)), existing health-check templates (interval and timeout sets), GTM instances and access domains.
   - Cannot write. The module refuses, before sending, any operation that is not a read; it never creates,
@@ -94,7 +94,8 @@ report:
   returned: always
   type: list
   elements: str
-  sample: ["ok  DescribeServiceMeshDetail  ServiceMesh.ServiceMeshInfo.State  expected: one of ...  found: running"]
+  sample:
+    - "ok  DescribeServiceMeshDetail  ServiceMesh.ServiceMeshInfo.State  expected: one of ...  found: running"
 operations:
   description: Every API operation called, in order (all reads).
   returned: always
@@ -202,10 +203,10 @@ class Probe(object):
 
     def result(self):
         verdict = 'safe to run site.yml' if not self.differences else 'NOT safe to run site.yml'
-        summary = '%s: %d checks, %d differences, %d notes' % (verdict, len(self.checks), len(self.differences),
-                                                              len(self.notes))
-        report = ['%-12s %s  %s  expected: %s  found: %s' % (c['status'], c['operation'], c['path'], c['expected'],
-                                                              c['found']) for c in self.checks]
+        summary = '%s: %d checks, %d differences, %d notes' % (
+            verdict, len(self.checks), len(self.differences), len(self.notes))
+        report = ['%-12s %s  %s  expected: %s  found: %s' % (
+            c['status'], c['operation'], c['path'], c['expected'], c['found']) for c in self.checks]
         report += ['%-12s %s  %s  %s' % ('difference', d['operation'], d['path'], d['found'])
                    for d in self.differences if d not in self.checks]
         return dict(changed=False, safe_to_run_site=not self.differences, summary=summary, checks=self.checks,

@@ -176,7 +176,7 @@ def test_adopt_turns_already_exists_into_the_existing_object():
 
 
 def test_adopt_finding_nothing_keeps_the_original_error():
-    func, _ = _failing([ClientException(code="InvalidParameter", status_code=400, message="bad")])
+    func, _calls = _failing([ClientException(code="InvalidParameter", status_code=400, message="bad")])
     with pytest.raises(alicloud.AlicloudError, match="InvalidParameter"):
         alicloud.call_with_retry(func, sleep=lambda s: None, adopt=lambda: None)
 

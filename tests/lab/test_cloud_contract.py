@@ -32,6 +32,8 @@ import sdk_contract as sdk  # noqa: E402
 import test_api_contract as static  # noqa: E402
 from ansible.module_utils import basic  # noqa: E402
 
+from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud  # noqa: E402
+
 VERSIONS = {"2020-01-11": "servicemesh", "2015-01-09": "alidns"}
 
 # Answers that do not fit the SDK model on main, being fixed by other helpers of issue 13: strict xfail
@@ -78,6 +80,71 @@ class Recorder:
         monkeypatch.setattr(openapi_client.Client, "call_api", call_api)
 
 
+class Reads:
+    """Every path the modules read from an answer body: ``AlibabaCloudModule.call`` returns traced dicts."""
+
+    def __init__(self):
+        self.paths: set[tuple[str, str, tuple[str, ...]]] = set()
+
+    def install(self, monkeypatch):
+        real = alicloud.AlibabaCloudModule.call
+        reads = self
+
+        def call(self, product, action, retry=True, **params):
+            body = real(self, product, action, retry=retry, **params)
+            return reads.wrap(body, product, action, ())
+
+        monkeypatch.setattr(alicloud.AlibabaCloudModule, "call", call)
+
+    def wrap(self, value, product, action, path):
+        if isinstance(value, dict):
+            return TracedDict(value, self, product, action, path)
+        if isinstance(value, list):
+            return TracedList(value, self, product, action, path)
+        return value
+
+
+class TracedDict(dict):
+    def __init__(self, data, reads, product, action, path):
+        super().__init__(data)
+        self._trace = (reads, product, action, path)
+
+    def _read(self, key, value):
+        reads, product, action, path = self._trace
+        reads.paths.add((product, action, path + (key,)))
+        return reads.wrap(value, product, action, path + (key,))
+
+    def __getitem__(self, key):
+        return self._read(key, super().__getitem__(key))
+
+    def get(self, key, default=None):
+        return self._read(key, super().get(key, default))
+
+    def items(self):
+        return [(k, self._read(sdk.ANY_KEY, v)) for k, v in super().items()]
+
+    def values(self):
+        return [v for _k, v in self.items()]
+
+
+class TracedList(list):
+    def __init__(self, data, reads, product, action, path):
+        super().__init__(data)
+        self._trace = (reads, product, action, path)
+
+    def _item(self, value):
+        reads, product, action, path = self._trace
+        reads.paths.add((product, action, path + (sdk.ITEM,)))
+        return reads.wrap(value, product, action, path + (sdk.ITEM,))
+
+    def __iter__(self):
+        return iter([self._item(v) for v in list.__iter__(self)])
+
+    def __getitem__(self, index):
+        value = super().__getitem__(index)
+        return [self._item(v) for v in value] if isinstance(index, slice) else self._item(value)
+
+
 def run_module(module_name: str, lab, **args):
     """The module's main() in this process, as Ansible would run it; returns its result."""
     creds = lab.credentials
@@ -101,17 +168,44 @@ def run_module(module_name: str, lab, **args):
 
 
 @pytest.fixture(scope="module")
-def answers(tmp_path_factory):
+def run(tmp_path_factory):
     lab = start_lab()
     monkeypatch = pytest.MonkeyPatch()
-    recorder = Recorder()
+    recorder, reads = Recorder(), Reads()
     recorder.install(monkeypatch)
+    reads.install(monkeypatch)
     try:
         converge(lab, str(tmp_path_factory.mktemp("contract")))
     finally:
         monkeypatch.undo()
         stop_lab(lab)
-    return recorder.answers
+    return recorder.answers, reads.paths
+
+
+@pytest.fixture(scope="module")
+def answers(run):
+    return run[0]
+
+
+def _matches(read, listed):
+    return len(listed) >= len(read) and all(a == b or b == sdk.ANY_KEY for a, b in zip(read, listed, strict=False))
+
+
+def _inside_leaf(read, listed, product, action):
+    """A read below a listed path the SDK does not describe further (items of a List[str], keys of an Any)."""
+    return len(read) > len(listed) and _matches(read[:len(listed)], listed) \
+        and sdk.is_leaf(sdk.type_at(product, action, listed))
+
+
+def unlisted_reads(paths, table):
+    """Traced reads no READ_PATHS entry covers: covered are a listed path, a prefix of one, and a read inside
+    a listed path whose SDK type is a leaf."""
+    out = []
+    for product, action, path in sorted(paths):
+        listed = table.get((product, action), [])
+        if not any(_matches(path, entry) or _inside_leaf(path, entry, product, action) for entry in listed):
+            out.append("{} {}".format(action, ".".join(path)))
+    return out
 
 
 def converge(lab, tmp):
@@ -167,6 +261,17 @@ def test_every_operation_the_code_calls_is_answered(answers):
     missing = static.operations_called() - answered
     assert sorted(missing - set(NOT_EXERCISED)) == [], "operations the run did not exercise"
     assert sorted(set(NOT_EXERCISED) & answered) == [], "exercised now: remove from NOT_EXERCISED"
+
+
+def test_every_read_of_the_run_is_in_the_read_path_table(run):
+    """The dynamic half of (b): what the modules really read while converging is in static.READ_PATHS."""
+    problems = unlisted_reads(run[1], static.READ_PATHS)
+    assert problems == [], "\n".join(problems)
+
+
+def test_a_read_missing_from_the_table_is_reported(run):
+    table = {k: [p for p in v if p[-1] != "Kubeconfig"] for k, v in static.READ_PATHS.items()}
+    assert "DescribeServiceMeshKubeconfig Kubeconfig" in unlisted_reads(run[1], table)
 
 
 def test_lab_answers_fit_the_sdk_models(answers):

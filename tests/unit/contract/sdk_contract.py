@@ -238,37 +238,53 @@ def check_request_names(product: str, action: str, names, where: str = '') -> li
 
 # -- (b) response paths ---------------------------------------------------------------------------
 
-def check_path(product: str, action: str, path: tuple[str, ...]) -> list[str]:
-    """A read path (wire keys, ITEM into lists, ANY_KEY into maps) exists in the response body model."""
+def walk_path(product: str, action: str, path: tuple[str, ...]) -> tuple[Type | None, str | None]:
+    """The SDK type at ``path`` of the answer body (ANY once untyped), or None and why the path does not exist."""
     cls = response_body_class(product, action)
-    shown = '{} {}'.format(action, '.'.join(path))
     if cls is None:
-        return [f'{shown}: no {action}ResponseBody model']
+        return None, f'no {action}ResponseBody model'
     tp = Type('model', model=cls)
     for step in path:
         if tp.kind == 'any':
-            return []  # untyped below here (Dict[str, Any], Any): nothing more the SDK can tell
+            return ANY, None  # untyped below here (Dict[str, Any], Any): nothing more the SDK can tell
         if step == ITEM:
             if tp.kind != 'list':
-                return [f'{shown}: {ITEM} is not a list in the SDK ({tp})']
+                return None, f'{ITEM} is not a list in the SDK ({tp})'
             tp = tp.item
         elif step == ANY_KEY:
             if tp.kind == 'dict':
                 tp = tp.item
-            elif tp.kind != 'model':
-                return [f'{shown}: not a map in the SDK ({tp})']
+            elif tp.kind == 'model':
+                return ANY, None  # every field of a model: each exists by definition
             else:
-                return []  # every field of a model: each exists by definition
+                return None, f'not a map in the SDK ({tp})'
         elif tp.kind == 'model':
             known = schema(tp.model)
             if step not in known:
-                return [f'{shown}: {step} is not a field of {tp.model.__name__}']
+                return None, f'{step} is not a field of {tp.model.__name__}'
             tp = known[step]
         elif tp.kind == 'dict':
             tp = tp.item
         else:
-            return [f'{shown}: {step} read from a {tp}']
-    return []
+            return None, f'{step} read from a {tp}'
+    return tp, None
+
+
+def type_at(product: str, action: str, path: tuple[str, ...]) -> Type | None:
+    return walk_path(product, action, path)[0]
+
+
+def is_leaf(tp: Type | None) -> bool:
+    """A value the SDK does not describe further (a scalar, Any, or a list/map of those)."""
+    while tp is not None and tp.kind in ('list', 'dict'):
+        tp = tp.item
+    return tp is not None and tp.kind != 'model'
+
+
+def check_path(product: str, action: str, path: tuple[str, ...]) -> list[str]:
+    """A read path (wire keys, ITEM into lists, ANY_KEY into maps) exists in the response body model."""
+    _tp, why = walk_path(product, action, path)
+    return [] if why is None else ['{} {}: {}'.format(action, '.'.join(path), why)]
 
 
 # -- (c) answers ----------------------------------------------------------------------------------

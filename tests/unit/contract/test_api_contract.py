@@ -248,15 +248,17 @@ MESH_DETAIL = MESH_INFO + [
     'Spec.MeshConfig.LocalityLB.Failover',
     'Spec.MeshConfig.EnableLocalityLB', 'Spec.MeshConfig.ExtraConfiguration.CRAggregationEnabled',
     'Spec.MeshConfig.AccessLog.Enabled', 'Spec.MeshConfig.AccessLog.Project', 'Spec.MeshConfig.Telemetry']
+# gtm.normalise_probe_points reads CityCode/IspCode, and (eagerly, as the .get default) city_code/isp_code.
+PROBE_POINT = ['CityCode', 'IspCode', 'city_code', 'isp_code']
 TEMPLATE = ['TemplateId', 'Name', 'Protocol', 'IpVersion', 'Interval', 'Timeout', 'EvaluationCount', 'FailureRate',
-            'IspCityNodes.IspCityNode[].CityCode', 'IspCityNodes.IspCityNode[].IspCode', 'ExtendInfo']
+            'ExtendInfo'] + _expand('IspCityNodes.IspCityNode[]', PROBE_POINT)
 ADDRESS = ['AddressId', 'Name', 'Address', 'Type', 'EnableStatus', 'ManualAvailableStatus', 'AvailableMode',
            'HealthJudgement', 'HealthTasks.HealthTask[].TemplateId', 'HealthTasks.HealthTask[].Port', 'WeightValue',
            'SerialNumber', 'HealthStatus', 'AvailableStatus']
 POOL = ['AddressPoolId', 'AddressPoolName', 'AddressPoolType', 'EnableStatus', 'HealthJudgement', 'AddressLbStrategy',
         'SequenceLbStrategyMode', 'AvailableStatus', 'HealthStatus'] + _expand('Addresses.Address[]', ADDRESS)
 NOTICE = ['NoticeType', 'EmailNotice', 'SmsNotice', 'DingtalkNotice']
-NODE = ['EnableStatus', 'CountryName', 'GroupName', 'CityCode', 'IspCode']
+NODE = ['EnableStatus', 'CountryName', 'GroupName'] + PROBE_POINT
 
 # operation -> every path of its answer body the code reads (wire names; '[]' = each list element,
 # '*' = every key).  Reviewed against: asm.py find_meshes/resolve_mesh_id/normalise_mesh/mesh_features/
@@ -305,7 +307,7 @@ READ_PATHS = {
         'AlertConfig', 'AlertGroup',
         *_expand('AddressPools.AddressPool[]', POOL + ['WeightValue', 'SerialNumber'])),
     ('alidns', 'DescribeCloudGtmInstanceConfigAlert'): paths(
-        'AlertMode', 'AlertGroup', *_expand('AlertConfig.AlertConfig[]', NOTICE)),
+        'AlertMode', 'AlertGroup.AlertGroup[]', *_expand('AlertConfig.AlertConfig[]', NOTICE)),
     ('alidns', 'CreateCloudGtmInstanceConfig'): paths('ConfigId', 'InstanceId'),
     ('alidns', 'UpdateCloudGtmInstanceConfigBasic'): [],
     ('alidns', 'UpdateCloudGtmInstanceConfigEnableStatus'): [],
@@ -332,6 +334,13 @@ ABSENT_OK = {
         '(merge_membership)',
     ('ListCloudGtmAddresses', 'Addresses.Address.[].SerialNumber'):
         'as WeightValue: the serial number comes from the pool membership',
+    **{(action, f'{prefix}.{key}'): 'gtm.normalise_probe_points takes API nodes and views alike: '
+       'the snake_case fallback is the .get default, evaluated even when CityCode/IspCode are there'
+       for action, prefix in (('ListCloudGtmMonitorTemplates', 'Templates.Template.[].IspCityNodes.IspCityNode.[]'),
+                              ('DescribeCloudGtmMonitorTemplate', 'IspCityNodes.IspCityNode.[]'),
+                              ('ListCloudGtmMonitorNodes', 'Ipv4IspCityNodes.Ipv4IspCityNode.[]'),
+                              ('ListCloudGtmMonitorNodes', 'Ipv6IspCityNodes.Ipv6IspCityNode.[]'))
+       for key in ('city_code', 'isp_code')},
     ('DescribeDomainRecords', 'TotalPages'):
         'gtm.list_all reads TotalPages when given (CloudGtm List*), else stops on a short page; '
         'DescribeDomainRecords has TotalCount only',

@@ -190,6 +190,10 @@ def cmd_faults(args: argparse.Namespace) -> int:
         body["throttle_next"] = args.throttle_next
     if args.errors_next is not None:
         body["error_next"] = args.errors_next
+    if args.drop_reply_next is not None:
+        body["drop_reply_next"] = args.drop_reply_next
+    if args.drop_reply_action is not None:
+        body["drop_reply_actions"] = args.drop_reply_action
     print(json.dumps(_admin(labdir, "faults", body if body else None), indent=1, sort_keys=True))
     return 0
 
@@ -243,11 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("env", cmd_env, "print shell export lines for endpoints and credentials")
     p = add("events", cmd_events, "health and availability transitions with timestamps")
     p.add_argument("--json", action="store_true")
-    p = add("faults", cmd_faults, "show or set throttling/5xx injected into the cloud API (rates or next N calls)")
+    p = add("faults", cmd_faults, "show or set throttling, 5xx or lost replies injected into the cloud API")
     p.add_argument("--throttle", type=float, help="share of cloud API calls answered with Throttling.User (0-1)")
     p.add_argument("--errors", type=float, help="share of cloud API calls answered with a 5xx (0-1)")
     p.add_argument("--throttle-next", type=int, metavar="N", help="refuse exactly the next N calls (Throttling.User)")
     p.add_argument("--errors-next", type=int, metavar="N", help="answer exactly the next N calls with a 5xx")
+    p.add_argument("--drop-reply-next", type=int, metavar="N",
+                   help="carry out the next N writes, then close the connection without an answer (a lost reply)")
+    p.add_argument("--drop-reply-action", action="append", metavar="ACTION",
+                   help="only writes of this action lose their reply (repeatable; default any write)")
     p = add("calls", cmd_calls, "cloud API call counters per action (reads vs writes)")
     p.add_argument("--reset", action="store_true")
     p = add("sts", cmd_sts, "issue temporary (STS) credentials the cloud API accepts with their token")

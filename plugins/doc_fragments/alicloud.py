@@ -97,10 +97,18 @@ options:
     default: https
   api_retries:
     description:
-      - Attempts per API call when the service answers with throttling (C(Throttling*)), busy
-        (C(*SystemBusyness), C(ServiceUnavailable), C(InternalError)), any HTTP 5xx, or the connection
-        fails. Other errors fail at once.
-      - Retries wait with full-jitter exponential backoff (0.5 s doubling, at most 10 s per wait).
+      - Attempts per API call when the service answers with a code containing C(Throttling)
+        (C(Throttling.User), C(Rejected.Throttling)...), a code ending in C(SystemBusyness),
+        C(ServiceUnavailable), C(InternalError), C(LastOperationNotFinished), C(RecordForbidden.DNSChange),
+        any HTTP 5xx, or the connection fails. These are the codes terraform-provider-alicloud retries.
+        Other errors fail at once, except the busy codes of a resource the module is waiting on
+        (each module's notes name them).
+      - Retries wait with full-jitter exponential backoff (0.5 s doubling, at most 10 s per wait), or
+        longer when the service asks for it (C(x-acs-retry-after)).
+      - A create whose reply was lost (connection reset or read timeout after the request was sent, or
+        an HTTP 5xx) is never repeated blindly; the module first looks up what it was creating and
+        adopts it when it exists, or repeats the call with the same C(ClientToken) the service
+        de-duplicates by.
     type: int
     default: 8
   api_retry_max_time:

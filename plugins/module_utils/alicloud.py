@@ -106,22 +106,42 @@ ALICLOUD_COMMON_ARGS = dict(
     api_retry_max_time=dict(type='float', default=120.0),
 )
 
-# Error codes that mean "try again later".  Matched against the API error code.
+# Error codes that mean "try again later": the service refused before acting, so repeating the call
+# is safe.  Sources, all in aliyun/terraform-provider-alicloud (the provider the cloud's own teams keep):
+# - alicloud/errors.go NeedRetry: a code containing "Throttling" (Throttling, Throttling.User,
+#   Throttling.Api, Rejected.Throttling), ServiceUnavailable, and any HTTP 5xx (handled by status);
+# - alicloud/resource_alicloud_alidns_record.go: InternalError, LastOperationNotFinished;
+# - alicloud/resource_alicloud_alidns_domain.go: RecordForbidden.DNSChange, DnsSystemBusyness;
+# - alicloud/service_alicloud_alidns.go: DnsGtmSystemBusyness (GTM 2.0, same "SystemBusyness" family).
+# Busy codes of one resource (a mesh still applying a change) are not here: the module waiting on
+# that resource passes them as ``retry_codes`` to the call that needs them.
 RETRYABLE_CODE_PATTERNS = (
-    re.compile(r'^Throttling'),
+    re.compile(r'Throttling'),
     re.compile(r'SystemBusyness$'),
-    re.compile(r'^ServiceUnavailable'),
-    re.compile(r'^InternalError'),
-    re.compile(r'^ServiceBusy'),
-    re.compile(r'^Busy'),
-    re.compile(r'^OperationConflict'),
 )
+RETRYABLE_CODES = frozenset((
+    'ServiceUnavailable',
+    'InternalError',
+    'LastOperationNotFinished',
+    'RecordForbidden.DNSChange',
+))
+# What the Tea SDK says when the request never left this machine (urllib3's messages inside its
+# UnretryableException): repeating such a call cannot duplicate anything.
+NOT_SENT_MARKERS = ('Failed to establish a new connection', 'Connection refused', 'ConnectTimeout',
+                    'connect timeout', 'Name or service not known', 'Temporary failure in name resolution')
+# Writes that create something: repeating one whose reply was lost would create it twice, so they
+# are retried after an unknown outcome only when the call says how to find what it created (adopt)
+# or carries a ClientToken the service de-duplicates by.
+CREATING_PREFIXES = ('Create', 'Add')
+# Operations that only read (the RAM policy's read actions): what a read-only module may call.
+READ_PREFIXES = ('Describe', 'List', 'Get')
 
 
 class AlicloudError(Exception):
     """An API failure reduced to what a user needs: code, message, request id and HTTP status."""
 
-    def __init__(self, code, message, request_id=None, http_status=None, action=None, retryable=False):
+    def __init__(self, code, message, request_id=None, http_status=None, action=None, retryable=False,
+                 outcome_unknown=False, retry_after=None):
         super(AlicloudError, self).__init__('%s: %s' % (code, message))
         self.code = code
         self.message = message
@@ -129,6 +149,17 @@ class AlicloudError(Exception):
         self.http_status = http_status
         self.action = action
         self.retryable = retryable
+        # True when the service may have acted although the client saw a failure: the reply was
+        # lost after the request was sent (reset, read timeout) or the service answered 5xx.
+        self.outcome_unknown = outcome_unknown
+        # Seconds the service asked us to wait (x-acs-retry-after), or None.
+        self.retry_after = retry_after
+
+    def noted(self, note):
+        """The same error with ``note`` added to its message."""
+        return AlicloudError(self.code, self.message + note, request_id=self.request_id,
+                             http_status=self.http_status, action=self.action, retryable=self.retryable,
+                             outcome_unknown=self.outcome_unknown, retry_after=self.retry_after)
 
     def as_dict(self):
         return dict(code=self.code, message=self.message, request_id=self.request_id,
@@ -168,8 +199,28 @@ def fold_exception(exc, action=None):
     if code is None:
         code = 'NetworkError' if network else kind
     retryable = is_retryable(code, status, network)
+    sent = not (network and any(marker in str(exc) + repr(getattr(exc, 'inner_exception', ''))
+                                for marker in NOT_SENT_MARKERS))
+    outcome_unknown = (network and sent) or (status is not None and status >= 500)
     return AlicloudError(str(code), str(message), request_id=request_id, http_status=status,
-                         action=action, retryable=retryable)
+                         action=action, retryable=retryable, outcome_unknown=outcome_unknown,
+                         retry_after=retry_after_seconds(exc))
+
+
+def retry_after_seconds(exc):
+    """The wait the service asked for, in seconds, or None.
+
+    tea-openapi raises ThrottlingException with ``retry_after`` from the ``x-acs-retry-after``
+    header (utils.py get_throttling_time_left: positive integers only); darabonba's own retry
+    policy (policy/retry.py, MAX_DELAY_TIME = 120 * 1000, sleep(millisecond / 1000)) reads it as
+    milliseconds, and so do we.
+    """
+    value = getattr(exc, 'retry_after', None)
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return value / 1000.0 if value > 0 else None
 
 
 def is_retryable(code, http_status=None, network_error=False):
@@ -178,7 +229,7 @@ def is_retryable(code, http_status=None, network_error=False):
         return True
     if http_status is not None and http_status >= 500:
         return True
-    if code and any(p.search(str(code)) for p in RETRYABLE_CODE_PATTERNS):
+    if code and (str(code) in RETRYABLE_CODES or any(p.search(str(code)) for p in RETRYABLE_CODE_PATTERNS)):
         return True
     return False
 
@@ -191,8 +242,17 @@ def backoff_delays(attempts, base=0.5, cap=10.0, rng=None):
 
 
 def call_with_retry(func, action=None, attempts=8, max_time=120.0, sleep=time.sleep, clock=time.monotonic,
-                    on_retry=None, rng=None):
+                    on_retry=None, rng=None, retry_codes=(), adopt=None, repeatable=True):
     """Call ``func()``; retry retryable failures with jittered backoff, bounded by attempts and total time.
+
+    ``retry_codes`` adds codes retried for this call only (a resource's own busy codes).  A wait the
+    service asked for (``x-acs-retry-after``) replaces the jittered delay when it is longer.
+
+    ``adopt`` makes a create safe to retry: after a failure whose outcome is unknown (the reply was
+    lost, or a 5xx) and after any refusal (such as "already exists": an earlier attempt, or another
+    run, created it), ``adopt()`` is asked for what the call would have created; a non-None answer is
+    returned as the call's result.  ``repeatable=False`` (a create with neither adopt nor a
+    ClientToken) never repeats a call whose outcome is unknown: it fails and says so.
 
     Raises :class:`AlicloudError` for the last failure (or the first non-retryable one).
     """
@@ -203,14 +263,24 @@ def call_with_retry(func, action=None, attempts=8, max_time=120.0, sleep=time.sl
             return func()
         except Exception as exc:  # noqa: BLE001  pylint: disable=broad-except
             error = fold_exception(exc, action=action)
-            if not error.retryable:
-                raise error
-            delay = next(delays, None)
-            if delay is None or clock() - started + delay > max_time:
-                raise error
-            if on_retry is not None:
-                on_retry(error, delay)
-            sleep(delay)
+        if adopt is not None and (error.outcome_unknown or not error.retryable):
+            adopted = adopt()
+            if adopted is not None:
+                return adopted
+        if not (error.retryable or error.code in retry_codes):
+            raise error
+        if error.outcome_unknown and adopt is None and not repeatable:
+            raise error.noted(' (the reply was lost after the request was sent, so whether %s took effect is '
+                              'unknown; it is not repeated blindly: run the task again, it reads first)'
+                              % (action or 'the call'))
+        delay = next(delays, None)
+        if delay is not None and error.retry_after:
+            delay = max(delay, error.retry_after)
+        if delay is None or clock() - started + delay > max_time:
+            raise error
+        if on_retry is not None:
+            on_retry(error, delay)
+        sleep(delay)
 
 
 def snake_case(name):
@@ -315,7 +385,9 @@ def wait_for(fetch, done, timeout, what, delay=2.0, sleep=time.sleep, clock=time
 class AlibabaCloudModule(object):
     """An AnsibleModule with Alibaba Cloud credentials, clients, retries and error folding."""
 
-    def __init__(self, argument_spec=None, **kwargs):
+    def __init__(self, argument_spec=None, read_only=False, **kwargs):
+        # read_only: call() refuses every operation that is not a Describe/List/Get before it is sent.
+        self.read_only = read_only
         spec = dict(ALICLOUD_COMMON_ARGS)
         spec.update(argument_spec or {})
         self._module = AnsibleModule(argument_spec=spec, **kwargs)
@@ -324,6 +396,9 @@ class AlibabaCloudModule(object):
         self._clients = {}
         self._secrets = [self.params.get('access_key_secret'), self.params.get('security_token')]
         self.api_calls = []
+        self.adopted = []
+        # The last answer as the service sent it, before the SDK model dropped what it does not know.
+        self.last_answer = None
         if not HAS_TEA:
             self._module.fail_json(msg=missing_required_lib('alibabacloud-tea-openapi'), exception=TEA_IMPORT_ERROR)
 
@@ -372,8 +447,17 @@ class AlibabaCloudModule(object):
         endpoint = self.endpoint(product)
         if endpoint:
             config.endpoint = endpoint
-        self._clients[product] = module.Client(config)
-        return self._clients[product]
+        client = module.Client(config)
+        send = client.call_api  # every generated X_with_options goes through it (both SDK generations)
+
+        def recording_call_api(*args, **kwargs):
+            answer = send(*args, **kwargs)
+            self.last_answer = answer.get('body') if isinstance(answer, dict) else None
+            return answer
+
+        client.call_api = recording_call_api
+        self._clients[product] = client
+        return client
 
     def request_model(self, product, action, params):
         package = PRODUCTS[product][0]
@@ -381,25 +465,39 @@ class AlibabaCloudModule(object):
         request_class = getattr(models, action + 'Request')
         return request_class().from_map(dict((k, v) for k, v in params.items() if v is not None))
 
-    def call(self, product, action, retry=True, **params):
+    def call(self, product, action, retry=True, adopt=None, retry_codes=(), **params):
         """Call ``action`` of ``product`` with wire-named ``params``; return the body as a wire-named dict.
 
-        Write operations of GTM 3.0 accept a ClientToken: pass one (see :func:`client_token`) so a
-        retried create is de-duplicated by the service.
+        A create must say how it stays safe when its reply is lost: a ClientToken (GTM 3.0 writes take
+        one, see :func:`client_token`; the service answers a repeat with the first result) or
+        ``adopt``, a function that re-reads what the call creates and returns it as a body (or None
+        when it does not exist), see :func:`call_with_retry`.  Adopted answers are listed in
+        ``self.adopted`` so the module can say so.
         """
+        if self.read_only and not action.startswith(READ_PREFIXES):
+            raise AlicloudError('ReadOnly', '%s is not a read operation; this module only reads' % action,
+                                action=action)
         client = self.client(product)
         request = self.request_model(product, action, params)
         method = getattr(client, snake_case(action) + '_with_options')
         self.api_calls.append(action)
 
         def invoke():
-            return method(request, util_models.RuntimeOptions())
+            response = method(request, util_models.RuntimeOptions())
+            return response.body.to_map() if response.body is not None else {}
 
+        def adopt_existing():
+            found = adopt()
+            if found is not None:
+                self.adopted.append(action)
+            return found
+
+        repeatable = not action.startswith(CREATING_PREFIXES) or bool(params.get('ClientToken'))
         attempts = self.params.get('api_retries') if retry else 1
-        response = call_with_retry(invoke, action=action, attempts=max(1, attempts),
-                                   max_time=self.params.get('api_retry_max_time') or 120.0)
-        body = response.body.to_map() if response.body is not None else {}
-        return body
+        return call_with_retry(invoke, action=action, attempts=max(1, attempts),
+                               max_time=self.params.get('api_retry_max_time') or 120.0,
+                               retry_codes=retry_codes, adopt=adopt_existing if adopt else None,
+                               repeatable=repeatable)
 
     def exit_json(self, **kwargs):
         self._module.exit_json(**kwargs)

@@ -10,6 +10,7 @@ from alibabacloud_servicemesh20200111 import models as mesh_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from cloud_support import api_error as _fail
 from cloud_support import dns_client, mesh_client, send, signed_request, start_lab, stop_lab
+from Tea.exceptions import UnretryableException
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -120,18 +121,44 @@ def test_next_n_calls_refused_exactly_then_served(lab):
     client = mesh_client(lab)
     request = mesh_models.DescribeServiceMeshesRequest()
     result = lab.cli("faults", "--throttle-next", "2", "--errors-next", "1")
-    assert json.loads(result.stdout) == {"throttle_rate": 0.0, "error_rate": 0.0, "throttle_next": 2, "error_next": 1}
+    assert json.loads(result.stdout) == {"throttle_rate": 0.0, "error_rate": 0.0, "throttle_next": 2, "error_next": 1,
+                                         "drop_reply_next": 0, "drop_reply_actions": []}
     codes = []
     for _ in range(3):
         err = _fail(lambda: client.describe_service_meshes(request))
         codes.append(err.code if isinstance(err, ClientException) else err.status_code)
     assert codes[:2] == ["Throttling.User"] * 2 and codes[2] in (500, 503)
     client.describe_service_meshes(request)  # the counters are used up: served
-    assert lab.admin("faults") == {"throttle_rate": 0.0, "error_rate": 0.0, "throttle_next": 0, "error_next": 0}
+    assert lab.admin("faults") == {"throttle_rate": 0.0, "error_rate": 0.0, "throttle_next": 0, "error_next": 0,
+                                   "drop_reply_next": 0, "drop_reply_actions": []}
+
+
+def test_a_dropped_reply_commits_the_write_and_answers_nothing(lab):
+    """What a lost reply looks like to the SDK: a network error, although the service acted."""
+    client = mesh_client(lab)
+    lab.admin("calls/reset", {})
+    lab.cli("faults", "--drop-reply-next", "1", "--drop-reply-action", "CreateServiceMesh")
+    client.describe_service_meshes(mesh_models.DescribeServiceMeshesRequest())  # a read is never dropped
+    region = lab.topology["regions"][0]
+    request = mesh_models.CreateServiceMeshRequest(name="lost-reply", region_id=region["id"],
+                                                   vpc_id=region["vpc_id"], v_switches=json.dumps(region["vswitches"]))
+    with pytest.raises(UnretryableException, match="without response|aborted|reset"):
+        client.create_service_mesh(request)
+    meshes = client.describe_service_meshes(mesh_models.DescribeServiceMeshesRequest()).body.to_map()
+    names = [m["ServiceMeshInfo"]["Name"] for m in meshes.get("ServiceMeshes", [])]
+    assert names.count("lost-reply") == 1
+    assert lab.admin("faults")["drop_reply_next"] == 0
+    entry = lab.admin("calls")["actions"]["CreateServiceMesh"]
+    assert entry["count"] == 1 and entry["errors"] == {"(reply dropped)": 1}
+    events = [json.loads(line) for line in lab.cli("events", "--json").stdout.splitlines() if line.strip()]
+    dropped = [e for e in events if e["kind"] == "cloud_reply_dropped"]
+    assert dropped and dropped[-1]["action"] == "CreateServiceMesh"
 
 
 @pytest.mark.parametrize("body", [{"throttle_rate": 2}, {"throttle_next": -1}, {"error_next": 1.5},
-                                  {"throttle_next": True}, {"throttle": 0.5}, ["throttle_rate"]])
+                                  {"throttle_next": True}, {"throttle": 0.5}, ["throttle_rate"],
+                                  {"drop_reply_next": -2}, {"drop_reply_actions": "CreateServiceMesh"},
+                                  {"drop_reply_actions": [""]}])
 def test_bad_faults_are_refused(lab, body):
     before = lab.admin("faults")
     with pytest.raises(Exception, match="400"):

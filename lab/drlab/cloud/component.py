@@ -71,10 +71,15 @@ class CloudComponent:
         faults = self.topology.get("faults", {})
         # Rates roll a die per call; the *_next counters refuse exactly the next N calls (tests that must
         # see a retry happen use those, so they cannot pass or fail by chance).
+        # drop_reply_next commits the next N writes (of drop_reply_actions, or any write) and then closes
+        # the connection without an answer: what a client sees when a reply is lost after the service
+        # acted (read timeout, reset), so tests can prove a create is re-read, never blindly repeated.
         self.faults = {"throttle_rate": float(faults.get("throttle_rate", 0.0)),
                        "error_rate": float(faults.get("error_rate", 0.0)),
                        "throttle_next": int(faults.get("throttle_next", 0)),
-                       "error_next": int(faults.get("error_next", 0))}
+                       "error_next": int(faults.get("error_next", 0)),
+                       "drop_reply_next": int(faults.get("drop_reply_next", 0)),
+                       "drop_reply_actions": list(faults.get("drop_reply_actions", []))}
         self.calls: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[str, str], None]] = []
         self._ticker: asyncio.Task | None = None
@@ -239,7 +244,26 @@ class CloudComponent:
         self._count(action, ok=True)
         if not action.startswith(READ_PREFIXES):
             self.save()
+            if self._reply_dropped(action):
+                return await self._drop_connection(request, action)
         return web.json_response({"RequestId": request_id, **result})
+
+    def _reply_dropped(self, action: str) -> bool:
+        wanted = self.faults["drop_reply_actions"]
+        if not self.faults["drop_reply_next"] or (wanted and action not in wanted):
+            return False
+        self.faults["drop_reply_next"] -= 1
+        return True
+
+    async def _drop_connection(self, request: web.Request, action: str) -> web.StreamResponse:
+        """The write is committed and saved; the client gets no answer (connection closed)."""
+        self.lab.record_event("cloud_reply_dropped", action=action)
+        errors_seen = self.calls[action]["errors"]
+        errors_seen["(reply dropped)"] = errors_seen.get("(reply dropped)", 0) + 1
+        if request.transport is not None:
+            request.transport.abort()
+        # aiohttp needs a response object; nothing reaches the client once the transport is gone.
+        return web.Response(status=204)
 
     def _idempotent(self, action: str, params: dict[str, str], handler: Callable[[Params], dict]) -> dict:
         """A write repeated with the same ClientToken gets the first answer, not a second effect."""
@@ -289,7 +313,12 @@ class CloudComponent:
                         update[key] = float(body[key])
                         if not 0.0 <= update[key] <= 1.0:
                             raise ValueError(f"{key} must be between 0 and 1")
-                for key in ("throttle_next", "error_next"):
+                if "drop_reply_actions" in body:
+                    actions = body["drop_reply_actions"]
+                    if not isinstance(actions, list) or not all(isinstance(a, str) and a for a in actions):
+                        raise ValueError("drop_reply_actions must be a list of action names")
+                    update["drop_reply_actions"] = actions
+                for key in ("throttle_next", "error_next", "drop_reply_next"):
                     if key in body:
                         if isinstance(body[key], bool) or not isinstance(body[key], int) or body[key] < 0:
                             raise ValueError(f"{key} must be a whole number >= 0")

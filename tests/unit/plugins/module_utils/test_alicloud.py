@@ -1,6 +1,7 @@
 """Unit tests for the shared module base: credentials, retries, error folding, secret scrubbing."""
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -105,6 +106,9 @@ def _failing(errors, result="ok"):
 @pytest.mark.parametrize("code,status", [
     ("Throttling.User", 400), ("Throttling", 400), ("ServiceUnavailable", 503), ("InternalError", 500),
     ("DnsGtmSystemBusyness", 400), ("SomethingNew", 502),
+    # terraform-provider-alicloud errors.go NeedRetry, resource_alicloud_alidns_record.go/_domain.go
+    ("Rejected.Throttling", 400), ("LastOperationNotFinished", 400), ("RecordForbidden.DNSChange", 400),
+    ("DnsSystemBusyness", 400),
 ])
 def test_retryable_answers_are_retried_until_success(code, status):
     clock = FakeClock()
@@ -116,7 +120,7 @@ def test_retryable_answers_are_retried_until_success(code, status):
 
 
 @pytest.mark.parametrize("code", ["InvalidParameter", "ServiceMesh.NotFound", "SignatureDoesNotMatch",
-                                  "Forbidden.RAM"])
+                                  "Forbidden.RAM", "OperationConflict", "ServiceBusy", "StillInitializing"])
 def test_other_4xx_fail_at_once(code):
     clock = FakeClock()
     func, calls = _failing([ClientException(code=code, status_code=400, message="bad")])
@@ -155,6 +159,29 @@ def test_backoff_grows_with_full_jitter_and_is_capped():
     assert list(alicloud.backoff_delays(7, base=0.5, cap=10.0, rng=Top)) == [0.5, 1, 2, 4, 8, 10, 10]
 
 
+def test_a_resources_own_busy_code_is_retried_only_where_the_call_says_so():
+    clock = FakeClock()
+    func, calls = _failing([ClientException(code="StillInitializing", status_code=400, message="busy")])
+    assert alicloud.call_with_retry(func, sleep=clock.sleep, clock=clock.clock,
+                                    retry_codes=("StillInitializing",)) == "ok"
+    assert calls["n"] == 2
+
+
+def test_adopt_turns_already_exists_into_the_existing_object():
+    clock = FakeClock()
+    func, calls = _failing([ClientException(code="NameAlreadyExist", status_code=400, message="exists")])
+    adopted = alicloud.call_with_retry(func, sleep=clock.sleep, clock=clock.clock,
+                                       adopt=lambda: {"ServiceMeshId": "c1"})
+    assert adopted == {"ServiceMeshId": "c1"}
+    assert calls["n"] == 1
+
+
+def test_adopt_finding_nothing_keeps_the_original_error():
+    func, _calls = _failing([ClientException(code="InvalidParameter", status_code=400, message="bad")])
+    with pytest.raises(alicloud.AlicloudError, match="InvalidParameter"):
+        alicloud.call_with_retry(func, sleep=lambda s: None, adopt=lambda: None)
+
+
 def test_network_errors_are_retryable():
     assert alicloud.fold_exception(ConnectionRefusedError("refused")).retryable
     assert alicloud.is_retryable("X", None, network_error=True)
@@ -171,8 +198,15 @@ class ErrorServer(BaseHTTPRequestHandler):
         self.rfile.read(length)
         ErrorServer.seen.append(self.headers.get("x-acs-action"))
         status, body = ErrorServer.script.pop(0)
+        if status is None:  # the service acted, then the reply was lost
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        headers = body.pop("__headers__", {}) if isinstance(body, dict) else {}
         payload = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("content-type", "application/json;charset=utf-8")
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
@@ -251,6 +285,67 @@ def test_connection_refused_is_retried_then_reported(error_server):
     assert SECRET not in str(raised.value)
 
 
+def _create_call(server):
+    config = open_api_models.Config(access_key_id="LTAI-test", access_key_secret=SECRET,
+                                    endpoint=f"127.0.0.1:{server.server_address[1]}", protocol="http",
+                                    read_timeout=5000)
+    client = ServiceMeshClient(config)
+    request = sm_models.CreateServiceMeshRequest(name="dr-1", region_id="cn-hangzhou", vpc_id="vpc-1")
+    return lambda: client.create_service_mesh_with_options(request, util_models.RuntimeOptions())
+
+
+def test_lost_reply_of_a_create_is_adopted_not_repeated(error_server):
+    ErrorServer.script = [(None, None)]
+    adopted = alicloud.call_with_retry(_create_call(error_server), action="CreateServiceMesh", sleep=lambda s: None,
+                                       adopt=lambda: {"ServiceMeshId": "c1"}, repeatable=False)
+    assert adopted == {"ServiceMeshId": "c1"}
+    assert ErrorServer.seen == ["CreateServiceMesh"]
+
+
+def test_lost_reply_of_a_create_is_repeated_once_nothing_was_created(error_server):
+    ErrorServer.script = [(None, None), (200, {"RequestId": "r", "ServiceMeshId": "c2"})]
+    response = alicloud.call_with_retry(_create_call(error_server), sleep=lambda s: None,
+                                        adopt=lambda: None, repeatable=False)
+    assert response.body.service_mesh_id == "c2"
+    assert ErrorServer.seen == ["CreateServiceMesh", "CreateServiceMesh"]
+
+
+def test_lost_reply_of_a_create_without_a_way_to_find_it_is_not_repeated(error_server):
+    ErrorServer.script = [(None, None), (200, {"RequestId": "r", "ServiceMeshId": "duplicate"})]
+    with pytest.raises(alicloud.AlicloudError, match="not repeated blindly") as raised:
+        alicloud.call_with_retry(_create_call(error_server), action="CreateServiceMesh", sleep=lambda s: None,
+                                 repeatable=False)
+    assert raised.value.outcome_unknown
+    assert ErrorServer.seen == ["CreateServiceMesh"]
+
+
+def test_a_create_that_never_reached_the_service_is_repeated(error_server):
+    port = error_server.server_address[1]
+    error_server.shutdown()
+    error_server.server_close()
+    config = open_api_models.Config(access_key_id="a", access_key_secret=SECRET, endpoint=f"127.0.0.1:{port}",
+                                    protocol="http", connect_timeout=500, read_timeout=500)
+    request = sm_models.CreateServiceMeshRequest(name="dr-1")
+    client = ServiceMeshClient(config)
+    sleeps = []
+    with pytest.raises(alicloud.AlicloudError) as raised:
+        alicloud.call_with_retry(lambda: client.create_service_mesh_with_options(request, util_models.RuntimeOptions()),
+                                 attempts=3, sleep=sleeps.append, repeatable=False)
+    assert not raised.value.outcome_unknown
+    assert len(sleeps) == 2
+
+
+def test_the_wait_the_service_asks_for_is_honoured(error_server):
+    ErrorServer.script = [
+        (400, dict(_error_body("Throttling.User", "flow control"), __headers__={"x-acs-retry-after": "3000"})),
+        (200, {"RequestId": "ok", "ServiceMesh": {"ServiceMeshInfo": {"State": "running"}}}),
+    ]
+    sleeps = []
+    alicloud.call_with_retry(_sdk_call(error_server), sleep=sleeps.append, rng=type("R", (), {
+        "uniform": staticmethod(lambda low, high: 0.1)}))
+    assert sleeps == [3.0]
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 def test_scrub_masks_secrets():
@@ -275,3 +370,17 @@ def test_snake_case_matches_sdk_method_names():
     assert alicloud.snake_case("CreateASMGateway") == "create_asmgateway"
     assert hasattr(ServiceMeshClient, "create_asmgateway_with_options")
     assert alicloud.snake_case("ListCloudGtmMonitorTemplates") == "list_cloud_gtm_monitor_templates"
+
+
+def test_the_retry_documentation_names_exactly_the_codes_the_code_retries():
+    """The doc fragment is what users read; it must not drift from RETRYABLE_CODES and the patterns."""
+    from ansible_collections.meshdr.alicloud.plugins.doc_fragments.alicloud import ModuleDocFragment
+
+    import yaml
+    text = " ".join(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["api_retries"]["description"])
+    named = set(re.findall(r"C\(([A-Za-z.]+)\)", text))
+    for code in alicloud.RETRYABLE_CODES:
+        assert code in named, code
+    assert "Throttling" in named and "SystemBusyness" in named  # the two patterns
+    retried = {c for c in named if alicloud.is_retryable(c) or c in ("SystemBusyness",)}
+    assert named - retried <= {"x-acs-retry-after", "ClientToken"}, named - retried

@@ -90,9 +90,8 @@ class Reads:
         real = alicloud.AlibabaCloudModule.call
         reads = self
 
-        def call(self, product, action, retry=True, **params):
-            body = real(self, product, action, retry=retry, **params)
-            return reads.wrap(body, product, action, ())
+        def call(self, product, action, *args, **kwargs):
+            return reads.wrap(real(self, product, action, *args, **kwargs), product, action, ())
 
         monkeypatch.setattr(alicloud.AlibabaCloudModule, "call", call)
 
@@ -187,23 +186,12 @@ def answers(run):
     return run[0]
 
 
-def _matches(read, listed):
-    return len(listed) >= len(read) and all(a == b or b == sdk.ANY_KEY for a, b in zip(read, listed, strict=False))
-
-
-def _inside_leaf(read, listed, product, action):
-    """A read below a listed path the SDK does not describe further (items of a List[str], keys of an Any)."""
-    return len(read) > len(listed) and _matches(read[:len(listed)], listed) \
-        and sdk.is_leaf(sdk.type_at(product, action, listed))
-
-
 def unlisted_reads(paths, table):
     """Traced reads no READ_PATHS entry covers: covered are a listed path, a prefix of one, and a read inside
     a listed path whose SDK type is a leaf."""
     out = []
     for product, action, path in sorted(paths):
-        listed = table.get((product, action), [])
-        if not any(_matches(path, entry) or _inside_leaf(path, entry, product, action) for entry in listed):
+        if not sdk.covered(product, action, path, table.get((product, action), [])):
             out.append("{} {}".format(action, ".".join(path)))
     return out
 
@@ -235,6 +223,7 @@ def converge(lab, tmp):
                ttl=60, enabled=False, lb_strategy="sequence", sequence_mode="non_preemptive",
                alert={"notices": [{"type": "addr_alert", "sms": True}], "groups": ["ops", "sre"]})
     run_module("gtm_info", lab, zone=zone, hostname="contract")
+    run_module("cloud_probe", lab, mesh_names=["contract-mesh"], zone=zone, hostname="contract")
     run_module("gtm_domain", lab, **domain, state="absent")
     run_module("gtm_pool", lab, name="contract-pool", state="absent")
     run_module("gtm_monitor", lab, name="contract-http", state="absent")

@@ -25,6 +25,10 @@ PRODUCTS = ('servicemesh', 'alidns')
 
 from sdk_contract import UNKNOWN  # noqa: E402  (next to this file)
 
+# Keyword arguments of AlibabaCloudModule.call and gtm.list_all that are options, not wire parameters (the
+# test checks this set against their signatures).
+OPTIONS = {'retry', 'adopt', 'retry_codes', 'page_size'}
+
 # Functions of the collection whose result type is fixed (alicloud.client_token, gtm.enable_str).
 STR_FUNCS = {'client_token', 'enable_str', 'str', 'dumps', 'owner_remark', 'join', 'format', 'lower', 'rstrip',
              'domain_fqdn'}
@@ -141,15 +145,27 @@ class _Function:
         return {}, [ast.unparse(expr)]
 
 
-def _forwarders(tree: ast.AST) -> dict[str, str]:
-    """``def call(self, action, **params): return self.module.call('alidns', action, **params)`` -> product."""
+def _forwarders(tree: ast.AST) -> dict[str, tuple[str | None, int | None, int]]:
+    """Functions that pass their arguments on to ``.call``: name -> (fixed product, product index, action index).
+
+    ``def call(self, action, **params): return self.module.call('alidns', action, **params)`` gives
+    ``('alidns', None, 0)``; ``def read(self, product, action, **params): self.module.call(product, action,
+    **params)`` gives ``(None, 0, 1)`` (indexes of the arguments a caller passes, ``self`` not counted).
+    """
     out = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == 'call':
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == 'call' \
-                        and sub.args and isinstance(sub.args[0], ast.Constant) and sub.args[0].value in PRODUCTS:
-                    out['call'] = sub.args[0].value
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        names = [a.arg for a in node.args.args if a.arg != 'self']
+        for sub in ast.walk(node):
+            if not (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == 'call'
+                    and len(sub.args) >= 2 and isinstance(sub.args[1], ast.Name) and sub.args[1].id in names):
+                continue
+            first = sub.args[0]
+            if isinstance(first, ast.Constant) and first.value in PRODUCTS:
+                out[node.name] = (first.value, None, names.index(sub.args[1].id))
+            elif isinstance(first, ast.Name) and first.id in names:
+                out[node.name] = (None, names.index(first.id), names.index(sub.args[1].id))
     return out
 
 
@@ -177,10 +193,11 @@ def _site(path: str, call: ast.Call, func: _Function, product: str | None, actio
             keys, rest = func.resolve(kw.value)
             site.params.update(keys)
             site.unresolved.extend(rest)
-        elif kw.arg not in ('retry', 'page_size'):  # call()'s and list_all()'s own options, not wire names
+        elif kw.arg not in OPTIONS:  # call()'s and list_all()'s own options, not wire names
             value = sample_value(kw.value)
             site.params[kw.arg] = value
-            if value is UNKNOWN and isinstance(kw.value, ast.Call):  # a helper builds it: run the helper
+            if value is UNKNOWN and isinstance(kw.value, ast.Call) \
+                    and getattr(kw.value.func, 'attr', None) != 'get':  # a helper builds it: run the helper
                 site.unresolved.append(f'{kw.arg}={ast.unparse(kw.value)}')
     return site
 
@@ -205,18 +222,30 @@ def scan_source(path: str, text: str) -> list[CallSite]:
 
     def handle(call: ast.Call, func: _Function) -> None:
         fname = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, 'id', None)
-        if fname == 'call' and call.args:
-            first = call.args[0]
-            if isinstance(first, ast.Constant) and first.value in PRODUCTS:
-                if len(call.args) < 2 or _is_forwarding(call, func):
-                    return
+        if isinstance(call.func, ast.Name) and call.func.id in func.params:
+            return  # a callable handed in (gtm.list_all's ``call``): its callers are the sites
+        first = call.args[0] if call.args else None
+        if fname == 'call' and isinstance(first, ast.Constant) and first.value in PRODUCTS:
+            if len(call.args) >= 2 and not _is_forwarding(call, func):  # AlibabaCloudModule.call itself
                 sites.append(_site(path, call, func, first.value, call.args[1], call.keywords, 'call'))
-            elif isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) \
-                    and call.func.value.id == 'self':
-                sites.append(_site(path, call, func, forwarders.get('call'), first, call.keywords, 'call'))
+        elif fname in forwarders and fname != 'list_all':
+            product, product_at, action_at = forwarders[fname]
+            if product_at is not None:
+                node = call.args[product_at] if len(call.args) > product_at else None
+                product = node.value if isinstance(node, ast.Constant) and node.value in PRODUCTS else None
+            if len(call.args) > action_at and not _is_forwarding(call, func):
+                sites.append(_site(path, call, func, product, call.args[action_at], call.keywords, fname))
+        elif fname == 'call' and not _is_forwarding(call, func):
+            # A .call( the scanner cannot read: reported (no product), so a new way of calling is never skipped.
+            sites.append(_site(path, call, func, None, first if first is not None else call.func, call.keywords,
+                               'call'))
         elif fname == 'list_all' and len(call.args) >= 2:
             caller = call.args[0]
-            product = _lambda_product(caller) if isinstance(caller, ast.Lambda) else forwarders.get('call')
+            if isinstance(caller, ast.Lambda):
+                product = _lambda_product(caller)
+            else:
+                name = caller.attr if isinstance(caller, ast.Attribute) else getattr(caller, 'id', None)
+                product = (forwarders.get(name) or (None,))[0]
             sites.append(_site(path, call, func, product, call.args[1], call.keywords, 'list_all',
                                extra={'PageNumber': 1, 'PageSize': 100}))
 

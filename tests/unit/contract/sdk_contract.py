@@ -287,6 +287,22 @@ def check_path(product: str, action: str, path: tuple[str, ...]) -> list[str]:
     return [] if why is None else ['{} {}: {}'.format(action, '.'.join(path), why)]
 
 
+def _matches(read: tuple[str, ...], listed: tuple[str, ...]) -> bool:
+    return len(listed) >= len(read) and all(a == b or b == ANY_KEY for a, b in zip(read, listed, strict=False))
+
+
+def covered(product: str, action: str, read: tuple[str, ...], listed_paths) -> bool:
+    """A read is covered by a table of listed paths: it is one, a prefix of one, or a read inside one whose SDK
+    type is a leaf (the items of a List[str], anything below a Dict[str, Any])."""
+    for listed in listed_paths:
+        if _matches(read, listed):
+            return True
+        if len(read) > len(listed) and _matches(read[:len(listed)], listed) \
+                and is_leaf(type_at(product, action, listed)):
+            return True
+    return False
+
+
 # -- (c) answers ----------------------------------------------------------------------------------
 
 def lost_keys(raw: Any, kept: Any, where: str) -> list[str]:

@@ -12,7 +12,9 @@ The lab half, (c), is tests/lab/test_cloud_contract.py.  See docs/api-contract.m
 
 from __future__ import annotations
 
+import ast
 import copy
+import inspect
 import os
 import sys
 
@@ -247,6 +249,7 @@ MESH_DETAIL = MESH_INFO + [
     'Spec.MeshConfig.LocalityLB.Enabled', 'Spec.MeshConfig.LocalityLB.Distribute',
     'Spec.MeshConfig.LocalityLB.Failover',
     'Spec.MeshConfig.EnableLocalityLB', 'Spec.MeshConfig.ExtraConfiguration.CRAggregationEnabled',
+    'Spec.MeshConfig.ExtraConfiguration.CRAggregationConfiguration.Enabled',
     'Spec.MeshConfig.AccessLog.Enabled', 'Spec.MeshConfig.AccessLog.Project', 'Spec.MeshConfig.Telemetry']
 # gtm.normalise_probe_points reads CityCode/IspCode, and (eagerly, as the .get default) city_code/isp_code.
 PROBE_POINT = ['CityCode', 'IspCode', 'city_code', 'isp_code']
@@ -258,7 +261,7 @@ ADDRESS = ['AddressId', 'Name', 'Address', 'Type', 'EnableStatus', 'ManualAvaila
 POOL = ['AddressPoolId', 'AddressPoolName', 'AddressPoolType', 'EnableStatus', 'HealthJudgement', 'AddressLbStrategy',
         'SequenceLbStrategyMode', 'AvailableStatus', 'HealthStatus'] + _expand('Addresses.Address[]', ADDRESS)
 NOTICE = ['NoticeType', 'EmailNotice', 'SmsNotice', 'DingtalkNotice']
-NODE = ['EnableStatus', 'CountryName', 'GroupName'] + PROBE_POINT
+NODE = ['EnableStatus', 'CountryName', 'GroupName', 'GroupType'] + PROBE_POINT
 
 # operation -> every path of its answer body the code reads (wire names; '[]' = each list element,
 # '*' = every key).  Reviewed against: asm.py find_meshes/resolve_mesh_id/normalise_mesh/mesh_features/
@@ -267,7 +270,7 @@ NODE = ['EnableStatus', 'CountryName', 'GroupName'] + PROBE_POINT
 # alert_view/resolve_template/pick_probe_points; gtm_monitor.py, gtm_pool.py, gtm_domain.py (normalise_record,
 # find, find_record, pool_ids), gtm_info.py find_config.  An operation whose answer is not read maps to [].
 READ_PATHS = {
-    ('servicemesh', 'DescribeServiceMeshes'): paths(*_expand('ServiceMeshes[]', MESH_INFO[:3])),
+    ('servicemesh', 'DescribeServiceMeshes'): paths(*_expand('ServiceMeshes[]', MESH_INFO[:4])),
     ('servicemesh', 'DescribeServiceMeshDetail'): paths(*_expand('ServiceMesh', MESH_DETAIL)),
     ('servicemesh', 'DescribeClustersInServiceMesh'): paths(*_expand('Clusters[]', [
         'ClusterId', 'Name', 'RegionId', 'State', 'ClusterType', 'VpcId'])),
@@ -309,6 +312,7 @@ READ_PATHS = {
     ('alidns', 'DescribeCloudGtmInstanceConfigAlert'): paths(
         'AlertMode', 'AlertGroup.AlertGroup[]', *_expand('AlertConfig.AlertConfig[]', NOTICE)),
     ('alidns', 'CreateCloudGtmInstanceConfig'): paths('ConfigId', 'InstanceId'),
+    ('alidns', 'ListCloudGtmInstances'): paths('Instances.Instance[].InstanceId'),
     ('alidns', 'UpdateCloudGtmInstanceConfigBasic'): [],
     ('alidns', 'UpdateCloudGtmInstanceConfigEnableStatus'): [],
     ('alidns', 'ReplaceCloudGtmInstanceConfigAddressPool'): [],
@@ -345,6 +349,56 @@ ABSENT_OK = {
         'gtm.list_all reads TotalPages when given (CloudGtm List*), else stops on a short page; '
         'DescribeDomainRecords has TotalCount only',
 }
+
+
+PROBE = os.path.join(call_sites.ROOT, 'plugins', 'modules', 'cloud_probe.py')
+
+
+def probe_reads(path=PROBE):
+    """(action, path) cloud_probe reads from raw answers: ``present``/``values_in``(action, answer, path) with a
+    literal path, or a loop variable over one of the module's path tuples."""
+    tree = ast.parse(open(path, encoding='utf-8').read())
+    constants = dict((n.targets[0].id, ast.literal_eval(n.value)) for n in tree.body if isinstance(n, ast.Assign)
+                     and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Tuple))
+    def reading(node):
+        return isinstance(node, ast.Call) and getattr(node.func, 'attr', None) in ('present', 'values_in') \
+            and len(node.args) >= 3 and isinstance(node.args[0], ast.Constant)
+
+    found = {}
+    for node in ast.walk(tree):  # breadth first: an inner loop over the same name overrides the outer one
+        if reading(node) and isinstance(node.args[2], ast.Constant):
+            found[id(node)] = (node, [node.args[2].value])
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name) and isinstance(node.iter, ast.Name):
+            for call in ast.walk(node):
+                if reading(call) and getattr(call.args[2], 'id', None) == node.target.id:
+                    found[id(call)] = (call, list(constants.get(node.iter.id, ())))
+    calls = [n for n in ast.walk(tree) if reading(n)]
+    unread = [ast.unparse(n) for n in calls if id(n) not in found or not found[id(n)][1]]
+    assert unread == [], 'cloud_probe reads paths this test cannot read'
+    reads = []
+    for call, values in found.values():
+        reads.extend((call.args[0].value, v) for v in values)
+    return reads
+
+
+def test_call_options_are_not_taken_for_wire_names():
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule
+
+    def options(func, positional):
+        params = inspect.signature(func).parameters.values()
+        return {p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.name not in positional}
+
+    assert options(AlibabaCloudModule.call, ('self', 'product', 'action')) | \
+        options(gtm.list_all, ('call', 'action', 'container', 'item')) == call_sites.OPTIONS
+
+
+def test_cloud_probe_reads_are_in_the_table():
+    reads = probe_reads()
+    assert len(reads) >= 15
+    product_of = dict((action, product) for (product, action) in READ_PATHS)
+    missing = [f'{a} {p}' for a, p in reads
+               if not sdk.covered(product_of.get(a), a, paths(p)[0], READ_PATHS.get((product_of.get(a), a), []))]
+    assert missing == []
 
 
 def path_problems(table=None):

@@ -274,3 +274,12 @@ def test_known_answer_mismatches(answers, action, path):
     if found:
         pytest.xfail(KNOWN_ANSWERS[(action, path)] + ": " + found[0])
     pytest.fail("fixed (remove it from KNOWN_ANSWERS): " + KNOWN_ANSWERS[(action, path)])
+
+
+def test_a_lab_answer_with_an_unknown_key_is_reported(answers):
+    raw = copy.deepcopy(next(a for p, op, a in answers if op == "DescribeCloudGtmAddressPool"))
+    raw["Addresses"]["Address"][0]["Wieght"] = 1
+    raw["AddressPoolName"] = 7
+    problems = sdk.check_answer("alidns", "DescribeCloudGtmAddressPool", raw)
+    assert "DescribeCloudGtmAddressPool Addresses.Address[0].Wieght: lost by the SDK model (not a field)" in problems
+    assert "DescribeCloudGtmAddressPool AddressPoolName: the SDK types it str, got int 7" in problems

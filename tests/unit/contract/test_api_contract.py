@@ -478,6 +478,12 @@ def test_planted_static_mistakes_in_a_call_site():
         "    request['Typ'] = 'CNAME'\n"
         "    module.call('alidns', 'AddDomainRecord', DomainName='example.com', **request)\n"
         "    module.call('alidns', 'CreateCloudGtmAddress', **build(mesh_id))\n"
+        "    module.call(which, 'DescribeServiceMeshes')\n"
+        "class P:\n"
+        "    def read(self, product, action, **params):\n"
+        "        return self.module.call(product, action, **params)\n"
+        "    def go(self):\n"
+        "        self.read('servicemesh', 'DescribeServiceMeshKubeconfig', ServiceMeshIds='m')\n"
     )
     problems = request_problems(call_sites.scan_source('planted.py', text), samples={})
     expected = [
@@ -488,6 +494,8 @@ def test_planted_static_mistakes_in_a_call_site():
         'AddDomainRecord.TTL: the SDK types it int, got str',
         'AddDomainRecord.Typ: not a field of AddDomainRecordRequest',
         "CreateCloudGtmAddress: built by build(mesh_id); add its helpers to HELPER_SAMPLES",
+        "planted.py:9 (f) cannot tell which product which calls",
+        "planted.py:14 (P.go) DescribeServiceMeshKubeconfig.ServiceMeshIds: not a field",
     ]
     for text in expected:
         assert any(text in p for p in problems), (text, problems)

@@ -64,11 +64,15 @@ def command(lab, inv: str, playbook: str, *args: str) -> list[str]:
 def run(lab, inv: str, playbook: str, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(command(lab, inv, playbook, *args), env=env(lab), cwd=ROOT,  # noqa: S603
                             capture_output=True, text=True, timeout=timeout, check=False)
+    return result.returncode, parse(result.stdout, result.stderr)
+
+
+def parse(stdout: str, stderr: str = "") -> dict[str, Any]:
+    """The json callback's report, or the tail of the raw output when it is not JSON."""
     try:
-        report = json.loads(result.stdout)
+        return json.loads(stdout)
     except ValueError:
-        report = {"raw": result.stdout[-4000:], "stderr": result.stderr[-4000:]}
-    return result.returncode, report
+        return {"raw": stdout[-4000:], "stderr": stderr[-4000:]}
 
 
 def totals(report: dict[str, Any]) -> dict[str, int]:

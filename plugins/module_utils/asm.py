@@ -770,6 +770,31 @@ def spec_changes(desired, current):
 
 # -- Kubernetes access for the CR modules -----------------------------------------------------------
 
+def create_cr(mesh, obj):
+    """Create a custom resource; if it already exists (a concurrent run created it since we read), adopt it.
+
+    The Kubernetes API answers 409 AlreadyExists to a second create of a name (API conventions); the
+    object the other run made is re-read and brought to our spec with a merge patch when it differs,
+    so two runs converge on one object instead of one failing.
+    """
+    from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+
+    meta = obj['metadata']
+    try:
+        return mesh.create(obj)
+    except k8s.KubeError as exc:
+        if exc.status != 409:
+            raise
+    current = mesh.get(obj['apiVersion'], obj['kind'], meta['name'], meta.get('namespace'))
+    if current is None:  # created and deleted again meanwhile: let the next run decide
+        return mesh.create(obj)
+    changed, _after = spec_changes(obj.get('spec') or {}, current.get('spec'))
+    if not changed:
+        return current
+    return mesh.merge_patch(obj['apiVersion'], obj['kind'], meta['name'], meta.get('namespace'),
+                            {'spec': obj.get('spec') or {}})
+
+
 MESH_ACCESS_DOC = 'mesh_id, mesh_name or kubeconfig'
 
 

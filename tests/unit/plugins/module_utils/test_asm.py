@@ -618,3 +618,38 @@ def test_delete_retries_related_resource_reused_and_still_initializing(monkeypat
                       params=dict(mesh_params(state='absent'), force_delete=False))
     changed = asm_mesh.ensure_absent(module, {'ServiceMeshInfo': {'ServiceMeshId': 'm1'}})[0]
     assert changed and state['deleted'] and refusals == []
+
+
+class FakeKube:
+    def __init__(self, existing=None):
+        self.existing = existing
+        self.patched = None
+
+    def create(self, obj):
+        from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+        if self.existing is not None:
+            raise k8s.KubeError('AlreadyExists', status=409, reason='AlreadyExists')
+        self.existing = obj
+        return obj
+
+    def get(self, api_version, kind, name, namespace):
+        return self.existing
+
+    def merge_patch(self, api_version, kind, name, namespace, patch):
+        self.patched = patch
+        return deep_merge_obj(self.existing, patch)
+
+
+def deep_merge_obj(obj, patch):
+    return asm.deep_merge(obj, patch)
+
+
+def test_create_cr_adopts_what_a_concurrent_run_created():
+    ours = asm.gateway_object('ingressgateway', {'replicaCount': 2})
+    theirs = asm.gateway_object('ingressgateway', {'replicaCount': 2})
+    kube = FakeKube(existing=theirs)
+    assert asm.create_cr(kube, ours) is theirs and kube.patched is None
+    kube = FakeKube(existing=asm.gateway_object('ingressgateway', {'replicaCount': 1}))
+    assert asm.create_cr(kube, ours)['spec']['replicaCount'] == 2 and kube.patched == {'spec': {'replicaCount': 2}}
+    kube = FakeKube()
+    assert asm.create_cr(kube, ours) is ours

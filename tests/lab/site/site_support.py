@@ -61,18 +61,18 @@ def command(lab, inv: str, playbook: str, *args: str) -> list[str]:
     return [os.path.join(BIN, "ansible-playbook"), "-i", inv, os.path.join(ROOT, playbook), *args]
 
 
-def run(lab, inv: str, playbook: str, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any]]:
-    result = subprocess.run(command(lab, inv, playbook, *args), env=env(lab), cwd=ROOT,  # noqa: S603
-                            capture_output=True, text=True, timeout=timeout, check=False)
-    return result.returncode, parse(result.stdout, result.stderr)
-
-
 def parse(stdout: str, stderr: str = "") -> dict[str, Any]:
-    """The json callback's report, or the tail of the raw output when it is not JSON."""
+    """The json callback's report, or the tail of what the run printed."""
     try:
         return json.loads(stdout)
     except ValueError:
         return {"raw": stdout[-4000:], "stderr": stderr[-4000:]}
+
+
+def run(lab, inv: str, playbook: str, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(command(lab, inv, playbook, *args), env=env(lab), cwd=ROOT,  # noqa: S603
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    return result.returncode, parse(result.stdout, result.stderr)
 
 
 def totals(report: dict[str, Any]) -> dict[str, int]:

@@ -29,7 +29,8 @@ def lab3():
 def test_third_region_joins_under_faults(lab3, tmp_path):
     inv = site.inventory(tmp_path, extra=1)
     faults = lab3.admin("faults", {"throttle_rate": 0.2, "error_rate": 0.05})
-    assert faults == {"throttle_rate": 0.2, "error_rate": 0.05, "throttle_next": 0, "error_next": 0}
+    assert faults == {"throttle_rate": 0.2, "error_rate": 0.05, "throttle_next": 0, "error_next": 0,
+                      "drop_reply_next": 0, "drop_reply_actions": []}
 
     rc, report = site.run(lab3, inv, "site.yml")
     assert rc == 0, site.failed_tasks(report) or report

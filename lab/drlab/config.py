@@ -45,6 +45,9 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
         "mesh_create_delay": 2.0,
         # Seconds a deleted mesh lingers before DescribeServiceMeshDetail says NotFound.
         "mesh_delete_delay": 1.0,
+        # Seconds a mesh stays `updating` (busy, refusing other changes) after each Add/RemoveCluster,
+        # UpdateMeshFeature or UpdateMeshCRAggregation; ASM takes tens of seconds, tests set less.
+        "mesh_update_delay": 2.0,
         # Seconds after which ASM's resync restores a deleted/edited gateway Deployment; 0 = off.
         "gateway_resync": 20.0,
     },

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import copy
 import json
 
@@ -24,7 +25,24 @@ GATEWAY_KIND = 'IstioGateway'
 GATEWAY_NAMESPACE = 'istio-system'
 RATELIMIT_KIND = 'ASMLocalRateLimiter'
 
-MESH_GONE_CODES = ('ServiceMesh.NotFound', 'StatusForbidden', 'ERR404')
+# DescribeServiceMeshDetail answers that mean "no such mesh".  terraform-provider-alicloud
+# (alicloud/service_alicloud_service_mesh_v2.go, DescribeServiceMeshServiceMesh) maps StatusForbidden,
+# 403, 500, 503 and ServiceMesh.NotFound to "not found".  We take the 4xx ones as they are (HTTP 403
+# and 404 too), but NOT 500/503 on their own: terraform first retries them for a minute and only
+# then gives up, and treating a server error as "gone" during a normal read would make asm_mesh
+# create a second mesh next to one that merely answered 5xx.  A 5xx that survives the retries counts
+# as gone only when DescribeServiceMeshes no longer lists the mesh either (see describe_mesh).
+MESH_GONE_CODES = ('ServiceMesh.NotFound', 'StatusForbidden', '403')
+MESH_GONE_HTTP = (403, 404)
+# A mesh still busy with its creation or an earlier change.  terraform retries StillInitializing on
+# DeleteServiceMesh (resource_alicloud_service_mesh_service_mesh.go, Delete) and waits for
+# State=running after every change; a change refused with it is retried after the mesh is running.
+MESH_BUSY_CODES = ('StillInitializing',)
+# DeleteServiceMesh while clusters are (still being) detached; terraform retries it (same file, Delete).
+MESH_IN_USE_CODES = ('RelatedResourceReused',)
+# CreateServiceMesh with a name the region already has; terraform retries it on create (same file,
+# Create), because a name stays taken while the mesh holding it is being deleted.
+NAME_TAKEN_CODES = ('NameAlreadyExist',)
 
 
 class ValidationError(ValueError):
@@ -59,6 +77,29 @@ def as_bool(value):
     if value is None:
         return None
     return str(value).strip().lower() in ('true', '1', 'yes', 'on')
+
+
+def b64(text):
+    """Base64 of a text field.
+
+    SDK CreateServiceMeshRequest field docs: ExistingRootCaCert, ExistingRootCaKey, ExistingCaCert and
+    ExistingCaKey are "encoded in Base64" (users give PEM; the module encodes it).
+    """
+    return base64.b64encode(text.encode('utf-8')).decode('ascii')
+
+
+def decode_ca(value):
+    """GetCaCert's CaCert as PEM text.
+
+    SDK GetCaCertResponseBody.ca_cert: "The Base64-encoded content of the CA certificate"; the API
+    reference's sample answer is PEM text, so both are accepted.
+    """
+    if not value or 'BEGIN CERTIFICATE' in value:
+        return value
+    try:
+        return base64.b64decode(''.join(value.split())).decode('utf-8')
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return value
 
 
 def pem_equal(a, b):
@@ -195,14 +236,19 @@ def desired_features(params):
     return dict((k, v) for k, v in features.items() if v is not None)
 
 
-def feature_wire_params(features):
-    """Wire parameters (CreateServiceMesh / UpdateMeshFeature) for normalised features."""
+def feature_wire_params(features, for_create=False):
+    """Wire parameters (CreateServiceMesh, or UpdateMeshFeature) for normalised features.
+
+    CR aggregation is a CreateServiceMesh parameter (CRAggregationEnabled), but an existing mesh changes
+    it through UpdateMeshCRAggregation (Enabled), as terraform does (resource_alicloud_service_mesh_
+    service_mesh.go, Update), so it is left out of the UpdateMeshFeature parameters.
+    """
     wire = {}
     if 'locality_load_balancing' in features:
         wire['LocalityLoadBalancing'] = features['locality_load_balancing']
     if features.get('locality_lb_conf') is not None:
         wire['LocalityLBConf'] = json.dumps(features['locality_lb_conf'], sort_keys=True, separators=(',', ':'))
-    if 'cr_aggregation' in features:
+    if for_create and 'cr_aggregation' in features:
         wire['CRAggregationEnabled'] = features['cr_aggregation']
     if 'telemetry' in features:
         wire['Telemetry'] = features['telemetry']
@@ -244,15 +290,20 @@ def create_wire_params(params):
     }
     if params.get('use_existing_ca'):
         wire['UseExistingCA'] = True
-        wire['ExistingCaType'] = params['existing_ca_type']
+        # CreateServiceMeshRequest.existing_ca_type is a str in the SDK model.
+        wire['ExistingCaType'] = str(params['existing_ca_type'])
+        # The certificate and key fields are Base64 of the PEM text (SDK field docs, see b64).
         if params['existing_ca_type'] == 1:
-            wire['ExistingCaCert'] = params['existing_ca_cert']
-            wire['ExistingCaKey'] = params['existing_ca_key']
+            wire['ExistingCaCert'] = b64(params['existing_ca_cert'])
+            wire['ExistingCaKey'] = b64(params['existing_ca_key'])
         else:
-            wire['ExistingRootCaCert'] = params['existing_root_ca_cert']
-            wire['ExistingRootCaKey'] = params['existing_root_ca_key']
-        wire['CertChain'] = params.get('cert_chain')
-    wire.update(feature_wire_params(desired_features(params)))
+            wire['ExistingRootCaCert'] = b64(params['existing_root_ca_cert'])
+            wire['ExistingRootCaKey'] = b64(params['existing_root_ca_key'])
+        # CertChain's SDK doc does not say Base64; sent like its sibling fields (unverified, see
+        # docs/api-contract.md).
+        if params.get('cert_chain'):
+            wire['CertChain'] = b64(params['cert_chain'])
+    wire.update(feature_wire_params(desired_features(params), for_create=True))
     return dict((k, v) for k, v in wire.items() if v is not None)
 
 
@@ -286,8 +337,11 @@ def canonical_locality(conf):
 def parse_locality(mesh_config):
     """``LocalityLB`` of DescribeServiceMeshDetail as ``{distribute, failover}``.
 
-    The SDK types ``Distribute``/``Failover`` loosely: a list, an object wrapping the list,
-    or JSON text are all accepted.
+    The SDK response model (DescribeServiceMeshDetailResponseBodyServiceMeshSpecMeshConfigLocalityLB)
+    types ``Distribute`` and ``Failover`` as objects (Dict[str, Any]); what the object holds is not
+    documented.  Read: an object wrapping the Istio rule list under its Istio key (``{"failover": [...]}``,
+    what drlab answers), and, to be safe on a real account whose shape is unverified (the cloud_probe
+    playbook prints it), a bare list or JSON text.
     """
     locality = (mesh_config or {}).get('LocalityLB') or {}
     out = {}
@@ -308,11 +362,17 @@ def mesh_features(detail):
     if enabled is None:
         enabled = config.get('EnableLocalityLB')
     extra = config.get('ExtraConfiguration') or {}
+    # terraform reads ExtraConfiguration.CRAggregationConfiguration.Enabled (resource_alicloud_service_
+    # mesh_service_mesh.go, Read); the SDK model also has the flat CRAggregationEnabled, the fallback.
+    cr_config = extra.get('CRAggregationConfiguration') or {}
+    cr_enabled = cr_config.get('Enabled')
+    if cr_enabled is None:
+        cr_enabled = extra.get('CRAggregationEnabled')
     access = config.get('AccessLog') or {}
     return {
         'locality_load_balancing': bool(as_bool(enabled)),
         'locality_lb_conf': parse_locality(config),
-        'cr_aggregation': bool(as_bool(extra.get('CRAggregationEnabled'))),
+        'cr_aggregation': bool(as_bool(cr_enabled)),
         'telemetry': bool(as_bool(config.get('Telemetry'))),
         'access_log': {'enabled': bool(as_bool(access.get('Enabled'))), 'project': access.get('Project') or ''},
     }
@@ -449,6 +509,60 @@ def find_meshes(module, name=None, mesh_id=None, region_id=None):
             continue
         found.append(mesh)
     return found
+
+
+def mesh_gone(module, err, mesh_id):
+    """Whether a failed DescribeServiceMeshDetail means the mesh does not exist (see MESH_GONE_CODES)."""
+    if err.code in MESH_GONE_CODES or err.http_status in MESH_GONE_HTTP:
+        return True
+    if err.http_status is not None and err.http_status >= 500:
+        # terraform takes 500/503 as "not found"; we believe it only when the list agrees.
+        listed = find_meshes(module, mesh_id=mesh_id)
+        return not listed
+    return False
+
+
+def describe_mesh(module, mesh_id):
+    """DescribeServiceMeshDetail's ``ServiceMesh``, or None when the mesh is gone."""
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlicloudError
+
+    try:
+        return module.call('servicemesh', 'DescribeServiceMeshDetail', ServiceMeshId=mesh_id)['ServiceMesh']
+    except AlicloudError as err:
+        if mesh_gone(module, err, mesh_id):
+            return None
+        raise
+
+
+def adopt_mesh(module, name, region_id):
+    """For CreateServiceMesh's ``adopt``: the body the create would have answered, if the mesh exists.
+
+    Used after a lost reply, and after NameAlreadyExist: a mesh of this name in this region that is not
+    being deleted was created by this call (or by a concurrent run meaning the same mesh; asm_mesh found
+    none before creating), so it is the one to manage.
+    """
+    for mesh in find_meshes(module, name=name, region_id=region_id):
+        info = mesh.get('ServiceMeshInfo') or {}
+        if info.get('State') != 'deleting':
+            return {'ServiceMeshId': info.get('ServiceMeshId')}
+    return None
+
+
+def mesh_cluster_ids(module, mesh_id):
+    body = module.call('servicemesh', 'DescribeClustersInServiceMesh', ServiceMeshId=mesh_id)
+    return [c.get('ClusterId') for c in body.get('Clusters') or []]
+
+
+def adopt_cluster(module, mesh_id, cluster_id):
+    """For AddClusterIntoServiceMesh's ``adopt``: success when the cluster is (already) a member.
+
+    After a lost reply the add may have happened; after a refusal ("already added", or the mesh busy
+    with a concurrent run's add of the same cluster) the cluster may be in: re-reading the members
+    tells.  The AddClusterIntoServiceMesh response model has Code/Message/RequestId only.
+    """
+    if cluster_id in mesh_cluster_ids(module, mesh_id):
+        return {'Code': '200', 'Message': 'adopted: the cluster is a member of the mesh'}
+    return None
 
 
 def resolve_mesh_id(module, mesh_id=None, mesh_name=None, region_id=None):
@@ -655,6 +769,31 @@ def spec_changes(desired, current):
 
 
 # -- Kubernetes access for the CR modules -----------------------------------------------------------
+
+def create_cr(mesh, obj):
+    """Create a custom resource; if it already exists (a concurrent run created it since we read), adopt it.
+
+    The Kubernetes API answers 409 AlreadyExists to a second create of a name (API conventions); the
+    object the other run made is re-read and brought to our spec with a merge patch when it differs,
+    so two runs converge on one object instead of one failing.
+    """
+    from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+
+    meta = obj['metadata']
+    try:
+        return mesh.create(obj)
+    except k8s.KubeError as exc:
+        if exc.status != 409:
+            raise
+    current = mesh.get(obj['apiVersion'], obj['kind'], meta['name'], meta.get('namespace'))
+    if current is None:  # created and deleted again meanwhile: let the next run decide
+        return mesh.create(obj)
+    changed, _after = spec_changes(obj.get('spec') or {}, current.get('spec'))
+    if not changed:
+        return current
+    return mesh.merge_patch(obj['apiVersion'], obj['kind'], meta['name'], meta.get('namespace'),
+                            {'spec': obj.get('spec') or {}})
+
 
 MESH_ACCESS_DOC = 'mesh_id, mesh_name or kubeconfig'
 

@@ -284,7 +284,7 @@ def ensure_present(module, mesh, current):
         spec.setdefault('gatewayType', 'ingress')
         obj = asm.gateway_object(params['name'], spec)
         changed = True
-        after = obj if module.check_mode else mesh.create(obj)
+        after = obj if module.check_mode else asm.create_cr(mesh, obj)
     else:
         changed, after_spec = asm.spec_changes(desired, current.get('spec'))
         after = current

@@ -38,7 +38,23 @@ notes:
     applies failover only with C(outlierDetection) in the DestinationRule)."
   - "O(clusters[].discovery_only) applies when a cluster is attached; the API does not report it afterwards, so
     it is not compared for clusters already in the mesh."
-  - Deleting a mesh that still has clusters detaches them first, unless O(force_delete) is set.
+  - Deleting a mesh that still has clusters detaches them first (one at a time, each waited for), unless
+    O(force_delete) is set; C(DeleteServiceMesh) is then retried while ASM answers C(RelatedResourceReused) (clusters
+    still detaching) or C(StillInitializing), within O(wait_timeout), as terraform-provider-alicloud does.
+  - "A mesh is busy after every change: the module makes C(UpdateMeshFeature), C(UpdateMeshCRAggregation),
+    C(AddClusterIntoServiceMesh) and C(RemoveClusterFromServiceMesh) one at a time and waits for C(State=running)
+    before and after each (as terraform-provider-alicloud does); a change refused as busy (C(StillInitializing),
+    another run changing the same mesh) is repeated once the mesh is running. With O(wait=false) only the wait after
+    the last change is skipped. O(wait_timeout) bounds the whole task."
+  - "The CA options take PEM text; the module sends it Base64-encoded, as the API requires for
+    C(ExistingRootCaCert), C(ExistingRootCaKey), C(ExistingCaCert) and C(ExistingCaKey)."
+  - "Safe against lost replies and concurrent runs: a C(CreateServiceMesh) whose reply was lost, or answered
+    C(NameAlreadyExist), re-finds the mesh by O(name) and O(region_id) and manages it instead of creating a second;
+    an add whose reply was lost, or that was refused because the cluster is already a member, re-reads the members.
+    Two runs of the same task converge on one mesh with one attachment per cluster."
+  - "A mesh counts as deleted when C(DescribeServiceMeshDetail) answers C(ServiceMesh.NotFound), C(StatusForbidden)
+    or HTTP 403/404; an HTTP 5xx counts only when C(DescribeServiceMeshes) no longer lists the mesh either (so a
+    server error never leads to a duplicate mesh)."
   - Adding clusters and writing O(kubeconfig_path) need the mesh C(running), so the module waits for that even
     with O(wait=false).
 extends_documentation_fragment:
@@ -142,7 +158,9 @@ options:
       - Keep every call inside the mesh's own region (see the notes for how, since the API has no such field).
     type: bool
   cr_aggregation:
-    description: Let the Kubernetes API of the data plane clusters serve the mesh's Istio resources.
+    description:
+      - Let the Kubernetes API of the data plane clusters serve the mesh's Istio resources.
+      - Set at creation (C(CRAggregationEnabled)), changed with C(UpdateMeshCRAggregation).
     type: bool
   telemetry:
     description: Collect mesh metrics (C(Telemetry)).
@@ -219,7 +237,7 @@ mesh:
     id: {description: Mesh id., type: str, returned: success, sample: c08ba3fd1e6484b0f8cc1ad8fe10d4cbd}
     name: {description: Mesh name., type: str, returned: success, sample: mesh-1}
     region_id: {description: Region., type: str, returned: success, sample: cn-hangzhou}
-    state: {description: "C(initial), C(running), C(deleting)...", type: str, returned: success, sample: running}
+    state: {description: "C(running), or a busy state (C(initial)...)", type: str, returned: success, sample: running}
     version: {description: ASM version., type: str, returned: success, sample: v1.22.6.71-g7d67a80b-aliyun}
     cluster_spec: {description: Instance specification., type: str, returned: success, sample: standard}
     vpc_id: {description: VPC id., type: str, returned: success, sample: vpc-bp1drlab0000000000001}
@@ -255,6 +273,7 @@ diff:
 
 import os
 import tempfile
+import time
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlibabaCloudModule,
@@ -266,13 +285,8 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
 
 
 def describe(module, mesh_id):
-    """DescribeServiceMeshDetail's ServiceMesh, or None when the mesh is gone."""
-    try:
-        return module.call('servicemesh', 'DescribeServiceMeshDetail', ServiceMeshId=mesh_id)['ServiceMesh']
-    except AlicloudError as err:
-        if err.code in asm.MESH_GONE_CODES or err.http_status == 404:
-            return None
-        raise
+    """DescribeServiceMeshDetail's ServiceMesh, or None when the mesh is gone (asm.describe_mesh)."""
+    return asm.describe_mesh(module, mesh_id)
 
 
 def read_mesh(module, mesh_id):
@@ -283,34 +297,113 @@ def read_mesh(module, mesh_id):
     return asm.normalise_mesh(detail, clusters)
 
 
-def wait_running(module, mesh_id, timeout, changed=False):
+def mesh_state(detail):
+    return (detail or {}).get('ServiceMeshInfo', {}).get('State') if detail else 'NotFound'
+
+
+class Deadline(object):
+    """One wait_timeout for the whole task: every wait and retry of this run draws on it."""
+
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return max(0.0, self.end - time.monotonic())
+
+
+def wait_running(module, mesh_id, deadline, changed=False):
     """Wait for running; a timeout fails the task, still saying whether this run changed something."""
-    name = module.params['name']
-
-    def fetch():
-        return describe(module, mesh_id)
-
-    def state(detail):
-        return (detail or {}).get('ServiceMeshInfo', {}).get('State') if detail else 'NotFound'
-
     try:
-        wait_for(fetch, lambda d: state(d) == 'running', timeout, 'mesh %s (%s) to be running' % (name, mesh_id),
-                 describe=state)
+        wait_for(lambda: describe(module, mesh_id), lambda d: mesh_state(d) == 'running', deadline.left(),
+                 'mesh %s (%s) to be running' % (module.params['name'], mesh_id), describe=mesh_state)
     except WaitTimeout as exc:
         module.fail_json(msg=str(exc), mesh_id=mesh_id, changed=changed)
 
 
-def wait_gone(module, mesh_id, timeout, changed=True):
-    name = module.params['name']
-
-    def state(detail):
-        return (detail or {}).get('ServiceMeshInfo', {}).get('State') if detail else 'NotFound'
-
+def wait_gone(module, mesh_id, deadline, changed=True):
     try:
-        wait_for(lambda: describe(module, mesh_id), lambda d: d is None, timeout,
-                 'mesh %s (%s) to be deleted' % (name, mesh_id), describe=state)
+        wait_for(lambda: describe(module, mesh_id), lambda d: d is None, deadline.left(),
+                 'mesh %s (%s) to be deleted' % (module.params['name'], mesh_id), describe=mesh_state)
     except WaitTimeout as exc:
         module.fail_json(msg=str(exc), mesh_id=mesh_id, changed=changed)
+
+
+def retry_while(module, deadline, codes, what, attempt, between, changed):
+    """``attempt()`` until it stops failing with one of ``codes``, calling ``between()`` before each retry.
+
+    Bounded by the task's wait_timeout: a code still answered at the end fails the task naming it.
+    """
+    while True:
+        try:
+            return attempt()
+        except AlicloudError as err:
+            if err.code not in codes:
+                raise
+            if deadline.left() <= 0:
+                module.fail_json(msg='%s: still %s after wait_timeout (%s s): %s'
+                                     % (what, err.code, module.params['wait_timeout'], err.message),
+                                 error=err.as_dict(), changed=changed)
+            between()
+            time.sleep(min(2.0, deadline.left()))
+
+
+def change(module, mesh_id, deadline, action, adopt=None, last=False, **params):
+    """One change of a mesh, as terraform makes it: the mesh running before, the call, running after.
+
+    terraform waits for ServiceMeshInfo.State == running after every AddClusterIntoServiceMesh,
+    RemoveClusterFromServiceMesh, UpdateMeshFeature and UpdateMeshCRAggregation
+    (resource_alicloud_service_mesh_service_mesh.go, Update), because the mesh refuses another change
+    while it applies one.  A refusal as busy (StillInitializing: a concurrent run's change) waits for
+    running again and repeats, within wait_timeout.  ``last`` with wait=false skips the final wait.
+    """
+    wait_running(module, mesh_id, deadline, changed=True)
+    result = retry_while(module, deadline, asm.MESH_BUSY_CODES, '%s on mesh %s' % (action, mesh_id),
+                         lambda: module.call('servicemesh', action, adopt=adopt, ServiceMeshId=mesh_id, **params),
+                         lambda: wait_running(module, mesh_id, deadline, changed=True), changed=True)
+    if not last or module.params['wait']:
+        wait_running(module, mesh_id, deadline, changed=True)
+    return result
+
+
+def add_cluster(module, mesh_id, deadline, cluster, last):
+    return change(module, mesh_id, deadline, 'AddClusterIntoServiceMesh', last=last,
+                  adopt=lambda: asm.adopt_cluster(module, mesh_id, cluster['id']),
+                  ClusterId=cluster['id'], DiscoveryOnly=cluster['discovery_only'])
+
+
+def remove_cluster(module, mesh_id, deadline, cluster_id, last):
+    try:
+        change(module, mesh_id, deadline, 'RemoveClusterFromServiceMesh', last=last, ClusterId=cluster_id)
+    except AlicloudError as err:
+        # A repeat of a remove whose reply was lost (or a concurrent run's remove): the cluster is out.
+        if cluster_id in asm.mesh_cluster_ids(module, mesh_id):
+            raise
+        module.warn('RemoveClusterFromServiceMesh %s answered %s, but the cluster is no longer in the mesh'
+                    % (cluster_id, err.code))
+        if not last or module.params['wait']:
+            wait_running(module, mesh_id, deadline, changed=True)
+
+
+def create_mesh(module, deadline):
+    """CreateServiceMesh, safe against a lost reply and against a concurrent run creating the same mesh.
+
+    A lost reply or NameAlreadyExist re-finds the mesh by name and region (asm.adopt_mesh) instead of
+    creating a second one.  NameAlreadyExist with only a mesh being deleted under that name waits for it
+    to be gone and creates again, within wait_timeout (terraform retries NameAlreadyExist on create).
+    """
+    params = module.params
+    wire = asm.create_wire_params(params)
+
+    def attempt():
+        return module.call('servicemesh', 'CreateServiceMesh',
+                           adopt=lambda: asm.adopt_mesh(module, params['name'], params['region_id']), **wire)
+
+    def between():
+        for mesh in asm.find_meshes(module, name=params['name'], region_id=params['region_id']):
+            wait_gone(module, mesh['ServiceMeshInfo']['ServiceMeshId'], deadline, changed=False)
+
+    return retry_while(module, deadline, asm.NAME_TAKEN_CODES, 'CreateServiceMesh %s' % params['name'],
+                       attempt, between, changed=False)['ServiceMeshId']
 
 
 def kubeconfig_differs(path, text):
@@ -357,34 +450,42 @@ def handle_kubeconfig(module, mesh_id):
 
 def ensure_present(module, found):
     params = module.params
-    timeout = params['wait_timeout']
+    deadline = Deadline(params['wait_timeout'])
     desired = asm.desired_features(params)
-    if found is None:
-        to_add = asm.cluster_changes(params['clusters'], [], False)[0]
-        after = asm.predict_mesh(params, None, to_add, (), desired)
-        if module.check_mode:
-            handle_kubeconfig(module, None)
-            return True, None, dict(after, id=None, state='running'), {'before': {}, 'after': after}
-        mesh_id = module.call('servicemesh', 'CreateServiceMesh', **asm.create_wire_params(params))['ServiceMeshId']
-        if params['wait'] or to_add or params['kubeconfig_path']:
-            wait_running(module, mesh_id, timeout, changed=True)
-        for cluster in to_add:
-            module.call('servicemesh', 'AddClusterIntoServiceMesh', ServiceMeshId=mesh_id, ClusterId=cluster['id'],
-                        DiscoveryOnly=cluster['discovery_only'])
-        if to_add and params['wait']:
-            wait_running(module, mesh_id, timeout, changed=True)
-        handle_kubeconfig(module, mesh_id)
-        mesh = read_mesh(module, mesh_id)
-        return True, mesh_id, mesh, {'before': {}, 'after': asm.mesh_view(mesh)}
+    if found is not None:
+        return update_mesh(module, found['ServiceMeshInfo']['ServiceMeshId'], deadline, desired)
+    to_add = asm.cluster_changes(params['clusters'], [], False)[0]
+    after = asm.predict_mesh(params, None, to_add, (), desired)
+    if module.check_mode:
+        handle_kubeconfig(module, None)
+        return True, None, dict(after, id=None, state='running'), {'before': {}, 'after': after}
+    mesh_id = create_mesh(module, deadline)
+    if 'CreateServiceMesh' in getattr(module, 'adopted', ()):
+        # Not created by this attempt's answer but re-found (a lost reply, or a concurrent run's mesh):
+        # its features and clusters are whatever that create set, so reconcile it like an existing
+        # mesh.  This run meant to create it, so it reports a change either way.
+        mesh_id, mesh, diff = update_mesh(module, mesh_id, deadline, desired)[1:]
+        return True, mesh_id, mesh, {'before': {}, 'after': diff['after']}
+    if params['wait'] or to_add or params['kubeconfig_path']:
+        wait_running(module, mesh_id, deadline, changed=True)
+    for index, cluster in enumerate(to_add):
+        add_cluster(module, mesh_id, deadline, cluster, last=index == len(to_add) - 1)
+    if params['kubeconfig_path'] and not params['wait']:
+        wait_running(module, mesh_id, deadline, changed=True)
+    handle_kubeconfig(module, mesh_id)
+    mesh = read_mesh(module, mesh_id)
+    return True, mesh_id, mesh, {'before': {}, 'after': asm.mesh_view(mesh)}
 
-    mesh_id = found['ServiceMeshInfo']['ServiceMeshId']
+
+def update_mesh(module, mesh_id, deadline, desired):
+    """An existing mesh brought to the module's parameters (only what the user set)."""
+    params = module.params
     current = read_mesh(module, mesh_id)
     if current is None or current['state'] == 'deleting':
         module.fail_json(msg='mesh %s (%s) is being deleted; run again once it is gone' % (params['name'], mesh_id))
     ca_cert = None
     if params['use_existing_ca']:
-        ca_cert = module.call('servicemesh', 'GetCaCert', ServiceMeshId=mesh_id).get('CaCert')
-        ca_cert = decode_ca(ca_cert)
+        ca_cert = asm.decode_ca(module.call('servicemesh', 'GetCaCert', ServiceMeshId=mesh_id).get('CaCert'))
     problems = asm.immutable_conflicts(params, current, ca_cert)
     if problems:
         module.fail_json(msg='mesh %s (%s) differs in create-only settings: %s. Change them back, or delete the mesh '
@@ -402,40 +503,33 @@ def ensure_present(module, found):
                          + [{'id': c['id']} for c in to_add], features=after['features'])
         return changed or kube_changed, mesh_id, predicted, {'before': before, 'after': after}
     if changed:
-        if current['state'] != 'running':
-            wait_running(module, mesh_id, timeout)
-        if features:
-            module.call('servicemesh', 'UpdateMeshFeature', ServiceMeshId=mesh_id,
-                        **asm.feature_wire_params(features))
+        # One operation at a time, each waited for (see change()); CR aggregation has its own call.
+        steps = []
+        feature_wire = asm.feature_wire_params(features)
+        if feature_wire:
+            steps.append(lambda last: change(module, mesh_id, deadline, 'UpdateMeshFeature', last=last,
+                                             **feature_wire))
+        if 'cr_aggregation' in features:
+            steps.append(lambda last: change(module, mesh_id, deadline, 'UpdateMeshCRAggregation', last=last,
+                                             Enabled=features['cr_aggregation']))
         for cluster in to_add:
-            module.call('servicemesh', 'AddClusterIntoServiceMesh', ServiceMeshId=mesh_id, ClusterId=cluster['id'],
-                        DiscoveryOnly=cluster['discovery_only'])
+            steps.append(lambda last, cluster=cluster: add_cluster(module, mesh_id, deadline, cluster, last))
         for cluster_id in to_remove:
-            module.call('servicemesh', 'RemoveClusterFromServiceMesh', ServiceMeshId=mesh_id, ClusterId=cluster_id)
-        if params['wait']:
-            wait_running(module, mesh_id, timeout, changed=True)
-    elif params['wait'] and current['state'] != 'running':
-        wait_running(module, mesh_id, timeout)
-    if params['kubeconfig_path'] and current['state'] != 'running':
-        wait_running(module, mesh_id, timeout)
+            steps.append(lambda last, cluster_id=cluster_id: remove_cluster(module, mesh_id, deadline,
+                                                                            cluster_id, last))
+        for index, step in enumerate(steps):
+            step(index == len(steps) - 1)
+        if params['kubeconfig_path'] and not params['wait']:
+            wait_running(module, mesh_id, deadline, changed=True)
+    elif (params['wait'] or params['kubeconfig_path']) and current['state'] != 'running':
+        wait_running(module, mesh_id, deadline)
     kube_changed = handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id) if (changed or params['wait']) else current
     return changed or kube_changed, mesh_id, mesh, {'before': before, 'after': asm.mesh_view(mesh)}
 
 
-def decode_ca(value):
-    import base64
-    if not value:
-        return value
-    if 'BEGIN CERTIFICATE' in value:
-        return value
-    try:
-        return base64.b64decode(value).decode('utf-8')
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return value
-
-
 def ensure_absent(module, found):
+    deadline = Deadline(module.params['wait_timeout'])
     if found is None:
         return False, None, {}, {'before': {}, 'after': {}}
     mesh_id = found['ServiceMeshInfo']['ServiceMeshId']
@@ -445,20 +539,32 @@ def ensure_absent(module, found):
     before = asm.mesh_view(current)
     if current['state'] == 'deleting':
         if module.params['wait'] and not module.check_mode:
-            wait_gone(module, mesh_id, module.params['wait_timeout'], changed=False)
+            wait_gone(module, mesh_id, deadline, changed=False)
         return False, mesh_id, {}, {'before': {}, 'after': {}}
     if module.check_mode:
         return True, mesh_id, {}, {'before': before, 'after': {}}
-    if current['state'] != 'running':
-        wait_running(module, mesh_id, module.params['wait_timeout'])
-    if module.params['force_delete']:
-        module.call('servicemesh', 'DeleteServiceMesh', ServiceMeshId=mesh_id, Force=True)
-    else:
+    force = module.params['force_delete']
+    if not force:
+        # Detach one cluster at a time, each followed by a wait for running (as terraform's Update).
         for cluster in current['clusters']:
-            module.call('servicemesh', 'RemoveClusterFromServiceMesh', ServiceMeshId=mesh_id, ClusterId=cluster['id'])
-        module.call('servicemesh', 'DeleteServiceMesh', ServiceMeshId=mesh_id)
+            remove_cluster(module, mesh_id, deadline, cluster['id'], last=False)
+    wait_running(module, mesh_id, deadline, changed=bool(current['clusters']) and not force)
+
+    def attempt():
+        try:
+            return module.call('servicemesh', 'DeleteServiceMesh', ServiceMeshId=mesh_id, Force=force or None)
+        except AlicloudError as err:
+            # terraform's Delete: StatusForbidden / 403 / not found after its retries = already gone.
+            if asm.mesh_gone(module, err, mesh_id):
+                return {}
+            raise
+
+    # terraform retries DeleteServiceMesh on RelatedResourceReused (clusters still detaching) and
+    # StillInitializing (mesh busy) (resource_alicloud_service_mesh_service_mesh.go, Delete).
+    retry_while(module, deadline, asm.MESH_IN_USE_CODES + asm.MESH_BUSY_CODES, 'DeleteServiceMesh %s' % mesh_id,
+                attempt, lambda: None, changed=True)
     if module.params['wait']:
-        wait_gone(module, mesh_id, module.params['wait_timeout'])
+        wait_gone(module, mesh_id, deadline)
     return True, mesh_id, {}, {'before': before, 'after': {}}
 
 

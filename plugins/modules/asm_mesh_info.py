@@ -95,16 +95,19 @@ def main():
         for entry in asm.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],
                                      region_id=params['region_id']):
             mesh_id = entry['ServiceMeshInfo']['ServiceMeshId']
-            try:
-                detail = module.call('servicemesh', 'DescribeServiceMeshDetail', ServiceMeshId=mesh_id)['ServiceMesh']
-                clusters = None
-                if params['include_clusters']:
+            # None: deleted between the list and the detail call (asm.MESH_GONE_CODES says what counts).
+            detail = asm.describe_mesh(module, mesh_id)
+            if detail is None:
+                continue
+            clusters = None
+            if params['include_clusters']:
+                try:
                     clusters = module.call('servicemesh', 'DescribeClustersInServiceMesh',
                                            ServiceMeshId=mesh_id).get('Clusters') or []
-            except AlicloudError as err:
-                if err.code in asm.MESH_GONE_CODES:
-                    continue  # deleted between the list and the detail call
-                raise
+                except AlicloudError as err:
+                    if asm.mesh_gone(module, err, mesh_id):
+                        continue
+                    raise
             meshes.append(asm.normalise_mesh(detail, clusters))
     except AlicloudError as err:
         module.fail_api(err, msg='listing service meshes')

@@ -311,7 +311,7 @@ def main():
             obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
                    'metadata': {'name': name, 'namespace': namespace}, 'spec': desired}
             result['changed'] = True
-            after_obj = obj if module.check_mode else mesh.create(obj)
+            after_obj = obj if module.check_mode else asm.create_cr(mesh, obj)
         else:
             changed, after_spec = asm.spec_changes(desired, current.get('spec'))
             result['changed'] = changed

@@ -26,7 +26,8 @@ from alibabacloud_tea_openapi.utils import Utils
 
 from drlab.testing import LabHandle
 
-FAST_TIMING = {"timing": {"mesh_create_delay": 0.6, "mesh_delete_delay": 0.4, "gateway_resync": 0}}
+FAST_TIMING = {"timing": {"mesh_create_delay": 0.6, "mesh_delete_delay": 0.4, "mesh_update_delay": 0.4,
+                          "gateway_resync": 0}}
 
 
 def api_error(call) -> Exception:

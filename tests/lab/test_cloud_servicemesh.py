@@ -11,7 +11,8 @@ import yaml
 from alibabacloud_servicemesh20200111 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
 from cloud_support import api_error as _fail
-from cloud_support import mesh_client, start_lab, stop_lab
+from cloud_support import mesh_client, send, signed_request, start_lab, stop_lab
+from sdk_shape import mismatches
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,6 +48,17 @@ def _wait_state(client, mesh_id: str, wanted: str, timeout: float = 10) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"mesh {mesh_id} never reached {wanted} (now {_state(client, mesh_id)})")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _add(client, mesh_id: str, cluster_id: str, **extra) -> None:
+    """Add a cluster and wait until the mesh has applied it (it is busy meanwhile)."""
+    client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(
+        service_mesh_id=mesh_id, cluster_id=cluster_id, **extra))
+    _wait_state(client, mesh_id, "running")
 
 
 def test_create_is_initial_then_running_and_rejects_early_changes(lab, client):
@@ -91,7 +103,7 @@ def test_clusters_membership_rules(lab, client):
     _wait_state(client, first, "running")
     _wait_state(client, second, "running")
     own = lab.topology["regions"][0]["clusters"][0]["id"]
-    client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(service_mesh_id=first, cluster_id=own))
+    _add(client, first, own)
     clusters = client.describe_clusters_in_service_mesh(
         m.DescribeClustersInServiceMeshRequest(service_mesh_id=first)).body.clusters
     assert [(c.cluster_id, c.state, c.region_id) for c in clusters] == [
@@ -100,8 +112,7 @@ def test_clusters_membership_rules(lab, client):
     err = _fail(lambda: client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(
         service_mesh_id=second, cluster_id=own)))
     assert err.code == "InvalidActiveState.ACK"
-    client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(
-        service_mesh_id=second, cluster_id=own, discovery_only=True))
+    _add(client, second, own, discovery_only=True)
     err = _fail(lambda: client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(
         service_mesh_id=first, cluster_id="c" + "0" * 32)))
     assert err.code == "ERR404" and err.status_code == 404
@@ -116,19 +127,25 @@ def test_features_round_trip_and_validation(lab, client):
     client.update_mesh_feature(m.UpdateMeshFeatureRequest(
         service_mesh_id=mesh_id, locality_load_balancing=True, locality_lbconf=json.dumps(conf),
         outbound_traffic_policy="REGISTRY_ONLY"))
+    _wait_state(client, mesh_id, "running")
     client.update_mesh_craggregation(m.UpdateMeshCRAggregationRequest(service_mesh_id=mesh_id, enabled=True))
+    _wait_state(client, mesh_id, "running")
     cfg = client.describe_service_mesh_detail(
         m.DescribeServiceMeshDetailRequest(service_mesh_id=mesh_id)).body.service_mesh.spec.mesh_config
-    assert cfg.enable_locality_lb is True and cfg.locality_lb.failover == conf["failover"]
+    # SDK ...MeshConfigLocalityLB: Failover and Distribute are objects (Dict[str, Any]), not lists.
+    assert cfg.enable_locality_lb is True and cfg.locality_lb.failover == conf
     assert cfg.outbound_traffic_policy == "REGISTRY_ONLY"
+    # terraform reads ExtraConfiguration.CRAggregationConfiguration.Enabled.
+    assert cfg.extra_configuration.craggregation_configuration.enabled is True
     assert cfg.extra_configuration.craggregation_enabled is True
     assert cfg.locality_lb.distribute is None
     # keep traffic in cluster: a distribute rule is reported back as it was set
     keep = {"distribute": [{"from": "cn-hangzhou/*", "to": {"cn-hangzhou/*": 100}}]}
     client.update_mesh_feature(m.UpdateMeshFeatureRequest(service_mesh_id=mesh_id, locality_lbconf=json.dumps(keep)))
+    _wait_state(client, mesh_id, "running")
     cfg = client.describe_service_mesh_detail(
         m.DescribeServiceMeshDetailRequest(service_mesh_id=mesh_id)).body.service_mesh.spec.mesh_config
-    assert cfg.locality_lb.distribute == keep["distribute"] and cfg.locality_lb.failover == []
+    assert cfg.locality_lb.distribute == keep and cfg.locality_lb.failover is None
     err = _fail(lambda: client.update_mesh_feature(m.UpdateMeshFeatureRequest(
         service_mesh_id=mesh_id, locality_lbconf="{not json")))
     assert err.code == "InvalidParameter"
@@ -142,28 +159,118 @@ def test_meshes_can_share_one_root_ca(lab, client):
     pem = base64.b64decode(client.get_ca_cert(m.GetCaCertRequest(service_mesh_id=first)).body.ca_cert).decode()
     assert pem.startswith("-----BEGIN CERTIFICATE-----")
     key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
-    second = _create(lab, client, "ca-2", region_index=1, use_existing_ca=True, existing_ca_type=2,
-                     existing_root_ca_cert=pem, existing_root_ca_key=key)
+    # SDK CreateServiceMeshRequest: ExistingRootCaCert/Key are "encoded in Base64".
+    second = _create(lab, client, "ca-2", region_index=1, use_existing_ca=True, existing_ca_type="2",
+                     existing_root_ca_cert=_b64(pem), existing_root_ca_key=_b64(key))
     shared = base64.b64decode(client.get_ca_cert(m.GetCaCertRequest(service_mesh_id=second)).body.ca_cert).decode()
     assert shared == pem
     third = _create(lab, client, "ca-3")
     other = base64.b64decode(client.get_ca_cert(m.GetCaCertRequest(service_mesh_id=third)).body.ca_cert).decode()
     assert other != pem  # without UseExistingCA every mesh gets its own root
-    err = _fail(lambda: _create(lab, client, "ca-4", use_existing_ca=True, existing_ca_type=2,
-                                existing_root_ca_cert=pem))
+    err = _fail(lambda: _create(lab, client, "ca-4", use_existing_ca=True, existing_ca_type="2",
+                                existing_root_ca_cert=_b64(pem)))
     assert err.code == "MissingParameter" and "ExistingRootCaKey" in err.message
+
+
+@pytest.mark.parametrize("ca_type, cert_field, key_field", [
+    ("2", "existing_root_ca_cert", "existing_root_ca_key"),
+    ("1", "existing_ca_cert", "existing_ca_key"),
+])
+def test_raw_pem_ca_fields_are_refused(lab, client, ca_type, cert_field, key_field):
+    pem = base64.b64decode(client.get_ca_cert(m.GetCaCertRequest(
+        service_mesh_id=_create(lab, client, f"pem-src-{ca_type}"))).body.ca_cert).decode()
+    key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+    for cert_value, key_value, bad in ((pem, _b64(key), cert_field), (_b64(pem), key, key_field),
+                                       ("bm90IGEgY2VydA==", _b64(key), cert_field)):
+        err = _fail(lambda c=cert_value, k=key_value: _create(
+            lab, client, f"pem-raw-{ca_type}", use_existing_ca=True, existing_ca_type=ca_type,
+            **{cert_field: c, key_field: k}))
+        wire = "".join(part.capitalize() for part in bad.split("_"))
+        assert err.status_code == 400 and err.code == "InvalidParameter" and wire in err.message
+    meshes = client.describe_service_meshes(m.DescribeServiceMeshesRequest()).body.service_meshes
+    assert f"pem-raw-{ca_type}" not in [x.service_mesh_info.name for x in meshes]
+
+
+def test_every_change_leaves_the_mesh_updating_and_overlapping_changes_are_refused(lab, client):
+    mesh_id = _create(lab, client, "busy")
+    _wait_state(client, mesh_id, "running")
+    cluster = lab.topology["regions"][0]["clusters"][0]["id"]
+    changes = [
+        lambda: client.update_mesh_feature(m.UpdateMeshFeatureRequest(service_mesh_id=mesh_id, telemetry=True)),
+        lambda: client.update_mesh_craggregation(m.UpdateMeshCRAggregationRequest(service_mesh_id=mesh_id,
+                                                                                  enabled=True)),
+        lambda: client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(
+            service_mesh_id=mesh_id, cluster_id=cluster, discovery_only=True)),
+        lambda: client.remove_cluster_from_service_mesh(m.RemoveClusterFromServiceMeshRequest(
+            service_mesh_id=mesh_id, cluster_id=cluster)),
+    ]
+    for make_change in changes:
+        make_change()
+        assert _state(client, mesh_id) == "updating"
+        err = _fail(lambda: client.update_mesh_feature(m.UpdateMeshFeatureRequest(service_mesh_id=mesh_id,
+                                                                                   tracing=True)))
+        assert err.code == "StillInitializing" and err.status_code == 400
+        _wait_state(client, mesh_id, "running")
+    # Busy for a reason other than a detaching cluster: DeleteServiceMesh is refused as StillInitializing.
+    changes[0]()
+    err = _fail(lambda: client.delete_service_mesh(m.DeleteServiceMeshRequest(service_mesh_id=mesh_id)))
+    assert err.code == "StillInitializing"
+    _wait_state(client, mesh_id, "running")
+
+
+def test_answers_fit_the_sdk_response_models(lab, client):
+    """Raw lab answers against the SDK models: from_map would silently drop unknown keys."""
+    mesh_id = _create(lab, client, "shapes")
+    _wait_state(client, mesh_id, "running")
+    _add(client, mesh_id, lab.topology["regions"][0]["clusters"][0]["id"], discovery_only=True)
+    client.update_mesh_feature(m.UpdateMeshFeatureRequest(
+        service_mesh_id=mesh_id, locality_load_balancing=True,
+        locality_lbconf=json.dumps({"failover": [{"from": "a", "to": "b"}]}), access_log_enabled=True))
+    _wait_state(client, mesh_id, "running")
+    calls = [("DescribeServiceMeshDetail", m.DescribeServiceMeshDetailResponseBody),
+             ("DescribeServiceMeshes", m.DescribeServiceMeshesResponseBody),
+             ("DescribeClustersInServiceMesh", m.DescribeClustersInServiceMeshResponseBody),
+             ("GetCaCert", m.GetCaCertResponseBody)]
+    for action, model in calls:
+        query = {} if action == "DescribeServiceMeshes" else {"ServiceMeshId": mesh_id}
+        status, body = send(signed_request(lab, action, "2020-01-11", query))
+        assert status == 200, body
+        assert mismatches(model, body) == [], action
+
+
+def test_the_shape_check_catches_a_wrong_answer():
+    """The check above would fail on the shapes the lab used to answer (planted mistakes)."""
+    wrong = {"ServiceMesh": {"Spec": {"MeshConfig": {
+        "LocalityLB": {"Failover": [{"from": "a", "to": "b"}]},
+        "ExtraConfiguration": {"DiscoverySelectors": "", "CRAggregationEnabled": "true"}}},
+        "Endpoints": {"PilotEndpoint": ""}}}
+    problems = mismatches(m.DescribeServiceMeshDetailResponseBody, wrong)
+    assert "ServiceMesh.Spec.MeshConfig.LocalityLB.Failover: list, the SDK has an object (Dict)" in problems
+    assert any(p.startswith("ServiceMesh.Spec.MeshConfig.ExtraConfiguration.DiscoverySelectors: str") for p in problems)
+    extra = "ServiceMesh.Spec.MeshConfig.ExtraConfiguration"
+    assert any(p.startswith(f"{extra}.CRAggregationEnabled: str") for p in problems)
+    assert "ServiceMesh.Endpoints.PilotEndpoint: not in DescribeServiceMeshDetailResponseBodyServiceMeshEndpoints" \
+        in problems
+    # The list's MeshConfig is slimmer than the detail's: LocalityLB there is a key the model lacks.
+    listed = {"ServiceMeshes": [{"Spec": {"MeshConfig": {"LocalityLB": {}}}}]}
+    assert mismatches(m.DescribeServiceMeshesResponseBody, listed) == [
+        "ServiceMeshes[0].Spec.MeshConfig.LocalityLB: not in "
+        "DescribeServiceMeshesResponseBodyServiceMeshesSpecMeshConfig"]
 
 
 def test_delete_needs_clusters_gone_then_mesh_disappears(lab, client):
     mesh_id = _create(lab, client, "doomed", region_index=1)
     _wait_state(client, mesh_id, "running")
     cluster = lab.topology["regions"][1]["clusters"][0]["id"]
-    client.add_cluster_into_service_mesh(m.AddClusterIntoServiceMeshRequest(service_mesh_id=mesh_id,
-                                                                            cluster_id=cluster))
+    _add(client, mesh_id, cluster)
     err = _fail(lambda: client.delete_service_mesh(m.DeleteServiceMeshRequest(service_mesh_id=mesh_id)))
     assert err.code == "RelatedResourceReused"
     client.remove_cluster_from_service_mesh(m.RemoveClusterFromServiceMeshRequest(service_mesh_id=mesh_id,
                                                                                   cluster_id=cluster))
+    # Still detaching (the mesh is busy applying the removal): terraform retries RelatedResourceReused.
+    err = _fail(lambda: client.delete_service_mesh(m.DeleteServiceMeshRequest(service_mesh_id=mesh_id)))
+    assert err.code == "RelatedResourceReused"
+    _wait_state(client, mesh_id, "running")
     client.delete_service_mesh(m.DeleteServiceMeshRequest(service_mesh_id=mesh_id))
     assert _state(client, mesh_id) == "deleting"
     deadline = time.monotonic() + 10

@@ -4,6 +4,15 @@ Behaviour copied from the cloud (shared/reference/alibaba-openapi.md §4):
 
 * a new mesh is ``initial`` for ``timing.mesh_create_delay`` seconds, then ``running``;
   mutations meanwhile get ``StillInitializing`` (Terraform retries that code);
+* every change (AddClusterIntoServiceMesh, RemoveClusterFromServiceMesh, UpdateMeshFeature,
+  UpdateMeshCRAggregation) leaves the mesh ``updating`` for ``timing.mesh_update_delay`` seconds:
+  terraform waits for ``ServiceMeshInfo.State == running`` after each of them
+  (resource_alicloud_service_mesh_service_mesh.go, Update: a BuildStateConf(..., "running") after
+  every call), so the real mesh is busy meanwhile.  The name ``updating`` is inferred: the only
+  documented states are ``running`` and ``initial`` (website/docs/d/service_mesh_service_meshes),
+  and the modules treat every state but ``running`` as busy, so the name is not load-bearing;
+* certificate fields of CreateServiceMesh are Base64 (SDK CreateServiceMeshRequest field docs:
+  "encoded in Base64"), raw PEM is refused;
 * ``DeleteServiceMesh`` puts it in ``deleting``; ``timing.mesh_delete_delay`` later it is
   gone and ``DescribeServiceMeshDetail`` answers ``ServiceMesh.NotFound``;
 * states derive from persisted timestamps, so a restart mid-transition resumes correctly.
@@ -33,8 +42,41 @@ def not_found(mesh_id: str) -> ApiError:
     return ApiError(404, "ServiceMesh.NotFound", f"ServiceMesh {mesh_id} is not found.")
 
 
-def still_initializing(mesh_id: str) -> ApiError:
-    return ApiError(400, "StillInitializing", f"ServiceMesh {mesh_id} is still initializing, please try later.")
+def still_initializing(mesh_id: str, state: str = "initial") -> ApiError:
+    # StillInitializing is the busy code terraform retries on DeleteServiceMesh
+    # (resource_alicloud_service_mesh_service_mesh.go, Delete).  For a mesh busy with an earlier
+    # change (``updating``) no source names the refusal; reusing the one busy code is inferred.
+    what = "still initializing" if state == "initial" else "being updated by an earlier operation"
+    return ApiError(400, "StillInitializing", f"ServiceMesh {mesh_id} is {what}, please try later.")
+
+
+def related_resource_reused(mesh_id: str, clusters: list[str]) -> ApiError:
+    # Terraform retries RelatedResourceReused on DeleteServiceMesh (same file, Delete); the
+    # message is ours.
+    return ApiError(400, "RelatedResourceReused",
+                    f"ServiceMesh {mesh_id} is still used by clusters {clusters}; remove them (and wait for the "
+                    f"mesh to be running) or use Force.")
+
+
+def decode_base64_field(p: Params, name: str, marker: str) -> str:
+    """A Base64 certificate/key parameter decoded to its PEM text; raw PEM or junk is refused.
+
+    SDK CreateServiceMeshRequest: ExistingRootCaCert / ExistingRootCaKey / ExistingCaCert /
+    ExistingCaKey are "encoded in Base64".  The exact error the service gives for raw PEM is not
+    published; ``InvalidParameter`` (400) is the generic code of the Alibaba OpenAPI gateway, so inferred.
+    """
+    raw = p.req(name)
+    if "-----BEGIN" in raw:
+        raise ApiError(400, "InvalidParameter", f'The specified parameter "{name}" is not valid: it must be the '
+                                                f'Base64 encoding of the PEM text, not the PEM text itself.')
+    try:
+        text = base64.b64decode("".join(raw.split()), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "InvalidParameter", f'The specified parameter "{name}" is not valid Base64.') from None
+    if marker not in text:
+        raise ApiError(400, "InvalidParameter", f'The specified parameter "{name}" does not decode to a PEM '
+                                                f'{marker.lower()}.')
+    return text
 
 
 class ServiceMeshApi:
@@ -44,6 +86,7 @@ class ServiceMeshApi:
         timing = cloud.topology.get("timing", {})
         self.create_delay = float(timing.get("mesh_create_delay", 2.0))
         self.delete_delay = float(timing.get("mesh_delete_delay", 1.0))
+        self.update_delay = float(timing.get("mesh_update_delay", 2.0))
         self.clusters = {c["id"]: c for r in cloud.topology["regions"] for c in r["clusters"]}
 
     def actions(self) -> dict[str, Callable[[Params], dict]]:
@@ -71,7 +114,15 @@ class ServiceMeshApi:
             return "deleting"
         if now - mesh["created"] < self.create_delay:
             return "initial"
+        if now < mesh.get("busy_until", 0):
+            return "updating"
         return "running"
+
+    def _busy(self, mesh: dict[str, Any]) -> None:
+        """Start the mesh's ``updating`` period after an accepted change."""
+        now = time.time()
+        mesh["updated"] = now
+        mesh["busy_until"] = now + self.update_delay
 
     def tick(self) -> bool:
         """Finish due deletions and announce meshes that became running; True if state changed."""
@@ -120,8 +171,8 @@ class ServiceMeshApi:
     def _get_running(self, p: Params) -> dict[str, Any]:
         mesh = self._get(p)
         state = self.state_of(mesh)
-        if state == "initial":
-            raise still_initializing(mesh["id"])
+        if state in ("initial", "updating"):
+            raise still_initializing(mesh["id"], state)
         if state == "deleting":
             raise ApiError(400, "StatusForbidden", f"ServiceMesh {mesh['id']} is being deleted.")
         return mesh
@@ -149,6 +200,10 @@ class ServiceMeshApi:
             raise ApiError(400, "InvalidVSwitchId.NotFound", f"The specified vSwitch {unknown or vswitches} does not "
                                                              f"exist in {vpc_id}.")
         name = p.str("Name") or "mesh-" + ids.numeric("", 6)
+        # NameAlreadyExist: terraform retries it on CreateServiceMesh (resource_alicloud_service_mesh_
+        # service_mesh.go, Create), which only makes sense if the name is unique per region and stays
+        # taken while its mesh is still being deleted.  So: taken by any mesh of that name in the region,
+        # deleting ones included, until they are gone.  The message is ours.
         if any(m["name"] == name and m["region_id"] == region_id for m in self.list_live()):
             raise ApiError(400, "NameAlreadyExist", f"ServiceMesh name {name} already exists.")
         ca = self._ca_from(p)
@@ -180,17 +235,20 @@ class ServiceMeshApi:
     def _ca_from(self, p: Params) -> dict[str, str]:
         # Multi-master DR needs every mesh to share one root CA: ExistingCaType 2 ("plugin
         # cacerts") passes the root cert+key; type 1 passes the istiod CA cert+key itself.
+        # ExistingCaType is a string in the SDK (CreateServiceMeshRequest.existing_ca_type: str).
         if not p.bool("UseExistingCA", False):
             return make_root_ca()
         ca_type = p.int("ExistingCaType", required=True, choices=[1, 2])
         cert_field, key_field = ("ExistingCaCert", "ExistingCaKey") if ca_type == 1 else (
             "ExistingRootCaCert", "ExistingRootCaKey")
-        cert, key = p.req(cert_field), p.req(key_field)
-        if "BEGIN CERTIFICATE" not in cert:
-            raise invalid(cert_field, "<not a PEM certificate>")
-        if "PRIVATE KEY" not in key:
-            raise invalid(key_field, "<not a PEM private key>")
-        return {"cert": cert, "key": key, "source": f"existing-type-{ca_type}"}
+        cert = decode_base64_field(p, cert_field, "CERTIFICATE")
+        key = decode_base64_field(p, key_field, "PRIVATE KEY")
+        ca = {"cert": cert, "key": key, "source": f"existing-type-{ca_type}"}
+        if "CertChain" in p:
+            # The SDK says only "the certificate chain from the CA certificate to the root certificate";
+            # it does not say Base64.  Treated like its sibling fields (unverified).
+            ca["chain"] = decode_base64_field(p, "CertChain", "CERTIFICATE")
+        return ca
 
     def _info(self, mesh: dict[str, Any]) -> dict[str, Any]:
         return {"ServiceMeshId": mesh["id"], "Name": mesh["name"], "RegionId": mesh["region_id"],
@@ -207,6 +265,7 @@ class ServiceMeshApi:
                 "PublicPilotEndpoint": "", "IntranetPilotEndpoint": ""}
 
     def _mesh_config(self, mesh: dict[str, Any]) -> dict[str, Any]:
+        """DescribeServiceMeshDetail ``Spec.MeshConfig``, in the SDK response model's shape."""
         f = mesh["features"]
 
         def flag(name: str) -> bool:
@@ -220,18 +279,32 @@ class ServiceMeshApi:
                 conf = {}
             if not isinstance(conf, dict):
                 conf = {}
-        locality = {"Enabled": flag("LocalityLoadBalancing"), "Failover": conf.get("failover", [])}
-        # ASM takes either rule set; whichever was configured is reported back.
+        # SDK ...SpecMeshConfigLocalityLB types Distribute and Failover as objects (Dict[str, Any]),
+        # "Either Failover or Distribute can be set".  What the object holds is not documented; the
+        # lab answers the Istio rule list wrapped under its Istio key ({"failover": [...]}), an
+        # assumption the cloud_probe playbook reports against a real account (docs/api-contract.md).
+        locality: dict[str, Any] = {"Enabled": flag("LocalityLoadBalancing")}
+        if conf.get("failover"):
+            locality["Failover"] = {"failover": conf["failover"]}
         if conf.get("distribute"):
-            locality["Distribute"] = conf["distribute"]
+            locality["Distribute"] = {"distribute": conf["distribute"]}
+        try:
+            selectors = json.loads(f.get("DiscoverySelectors") or "[]")
+        except ValueError:
+            selectors = []
+        cr_aggregation = flag("CRAggregationEnabled")
         return {
             "Telemetry": flag("Telemetry"), "Tracing": flag("Tracing"),
             "EnableLocalityLB": flag("LocalityLoadBalancing"),
             "LocalityLB": locality,
             "OutboundTrafficPolicy": f.get("OutboundTrafficPolicy", "ALLOW_ANY"),
             "AccessLog": {"Enabled": flag("AccessLogEnabled"), "Project": f.get("AccessLogProject", "")},
-            "ExtraConfiguration": {"CRAggregationEnabled": flag("CRAggregationEnabled"),
-                                   "DiscoverySelectors": f.get("DiscoverySelectors", "")},
+            # Terraform reads ExtraConfiguration.CRAggregationConfiguration.Enabled (resource_alicloud_
+            # service_mesh_service_mesh.go, Read); the SDK model also has the older flat
+            # CRAggregationEnabled flag, answered too.  DiscoverySelectors is a list of objects in the SDK.
+            "ExtraConfiguration": {"CRAggregationConfiguration": {"Enabled": cr_aggregation},
+                                   "CRAggregationEnabled": cr_aggregation,
+                                   "DiscoverySelectors": selectors if isinstance(selectors, list) else []},
             "Edition": {"Name": mesh["cluster_spec"]},
         }
 
@@ -251,7 +324,15 @@ class ServiceMeshApi:
         wanted = p.flat_list("Tag")
         meshes = [m for m in self.list_live()
                   if all(t in m["tags"] for t in wanted)]
-        return {"ServiceMeshes": [self._detail(m, tags=True) for m in sorted(meshes, key=lambda m: m["created"])]}
+        return {"ServiceMeshes": [self._list_entry(m) for m in sorted(meshes, key=lambda m: m["created"])]}
+
+    def _list_entry(self, mesh: dict[str, Any]) -> dict[str, Any]:
+        # DescribeServiceMeshesResponseBodyServiceMeshesSpecMeshConfig is slimmer than the detail's:
+        # no LocalityLB, AccessLog, EnableLocalityLB, Edition or CR aggregation.
+        detail = self._detail(mesh, tags=True)
+        config = detail["Spec"]["MeshConfig"]
+        detail["Spec"]["MeshConfig"] = {k: config[k] for k in ("Telemetry", "Tracing", "OutboundTrafficPolicy")}
+        return detail
 
     def describe_detail(self, p: Params) -> dict:
         return {"ServiceMesh": self._detail(self._get(p))}
@@ -259,14 +340,16 @@ class ServiceMeshApi:
     def delete(self, p: Params) -> dict:
         mesh = self._get(p)
         state = self.state_of(mesh)
-        if state == "initial":
-            raise still_initializing(mesh["id"])
         if state == "deleting":
             return {}
-        if mesh["clusters"] and not p.bool("Force", False):
-            # Inferred code: Terraform retries RelatedResourceReused on delete.
-            raise ApiError(400, "RelatedResourceReused",
-                           f"ServiceMesh {mesh['id']} still has clusters {mesh['clusters']}; remove them or use Force.")
+        force = bool(p.bool("Force", False))
+        # Clusters still attached, or detaching (the mesh is busy after RemoveClusterFromServiceMesh):
+        # RelatedResourceReused, which terraform retries; a mesh busy otherwise: StillInitializing,
+        # which it retries too (resource_alicloud_service_mesh_service_mesh.go, Delete).
+        if not force and (mesh["clusters"] or (state == "updating" and mesh.get("last_change") == "remove")):
+            raise related_resource_reused(mesh["id"], mesh["clusters"])
+        if state in ("initial", "updating"):
+            raise still_initializing(mesh["id"], state)
         mesh["deleting_at"] = time.time()
         self.cloud.lab.record_event("mesh_deleting", mesh_id=mesh["id"])
         self.cloud.changed("mesh", mesh["id"])
@@ -294,14 +377,18 @@ class ServiceMeshApi:
                                    f"Cluster {cluster_id} is already managed by ServiceMesh {other['id']}.")
         mesh["clusters"].append(cluster_id)
         mesh.setdefault("discovery_only", {})[cluster_id] = discovery_only
-        mesh["updated"] = time.time()
         self.cloud.lab.record_event("mesh_cluster_added", mesh_id=mesh["id"], cluster_id=cluster_id,
                                     discovery_only=discovery_only)
+
+    def _changed(self, mesh: dict[str, Any], what: str) -> None:
+        mesh["last_change"] = what
+        self._busy(mesh)
+        self.cloud.changed("mesh", mesh["id"])
 
     def add_cluster(self, p: Params) -> dict:
         mesh = self._get_running(p)
         self._attach(mesh, p.req("ClusterId"), bool(p.bool("DiscoveryOnly", False)))
-        self.cloud.changed("mesh", mesh["id"])
+        self._changed(mesh, "add")
         return {"Code": "200", "Message": "success"}
 
     def remove_cluster(self, p: Params) -> dict:
@@ -311,9 +398,8 @@ class ServiceMeshApi:
             raise ApiError(404, "ERR404", f"Cluster {cluster_id} is not in ServiceMesh {mesh['id']}.")
         mesh["clusters"].remove(cluster_id)
         mesh.get("discovery_only", {}).pop(cluster_id, None)
-        mesh["updated"] = time.time()
         self.cloud.lab.record_event("mesh_cluster_removed", mesh_id=mesh["id"], cluster_id=cluster_id)
-        self.cloud.changed("mesh", mesh["id"])
+        self._changed(mesh, "remove")
         return {}
 
     def describe_clusters(self, p: Params) -> dict:
@@ -347,8 +433,7 @@ class ServiceMeshApi:
         if "OutboundTrafficPolicy" in changes:
             p.str("OutboundTrafficPolicy", choices=["ALLOW_ANY", "REGISTRY_ONLY"])
         mesh["features"].update(changes)
-        mesh["updated"] = time.time()
-        self.cloud.changed("mesh", mesh["id"])
+        self._changed(mesh, "feature")
         return {}
 
     def update_cr_aggregation(self, p: Params) -> dict:
@@ -357,11 +442,12 @@ class ServiceMeshApi:
         if enabled is None:
             raise invalid("Enabled", "")
         mesh["features"]["CRAggregationEnabled"] = "true" if enabled else "false"
-        mesh["updated"] = time.time()
-        self.cloud.changed("mesh", mesh["id"])
+        self._changed(mesh, "cr_aggregation")
         return {}
 
     def ca_cert(self, p: Params) -> dict:
+        # GetCaCertResponseBody.ca_cert: "The Base64-encoded content of the CA certificate" (SDK); the
+        # API reference's sample shows PEM text, so readers should accept both (asm_mesh does).
         mesh = self._get(p)
         return {"CaCert": base64.b64encode(mesh["ca"]["cert"].encode()).decode()}
 

@@ -107,6 +107,14 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_mesh_running(asm: AsmClient, mesh_id: str, timeout: float = 15) -> None:
+    """ASM is busy (not ``running``) after each change and refuses the next one meanwhile."""
+    def running():
+        detail = asm.describe_service_mesh_detail(asm_models.DescribeServiceMeshDetailRequest(service_mesh_id=mesh_id))
+        return detail.body.service_mesh.service_mesh_info.state == "running"
+    wait_for(running, timeout, 0.1, f"mesh {mesh_id} running")
+
+
 def _mesh(world: World, index: int) -> str:
     region = world.regions[index]
     created = world.asm.create_service_mesh(asm_models.CreateServiceMeshRequest(
@@ -122,6 +130,7 @@ def _mesh(world: World, index: int) -> str:
     cluster_id = region["clusters"][0]["id"]
     world.asm.add_cluster_into_service_mesh(asm_models.AddClusterIntoServiceMeshRequest(
         service_mesh_id=mesh_id, cluster_id=cluster_id))
+    wait_mesh_running(world.asm, mesh_id)
     kubeconfig = world.asm.describe_service_mesh_kubeconfig(
         asm_models.DescribeServiceMeshKubeconfigRequest(service_mesh_id=mesh_id)).body.kubeconfig
     path = os.path.join(world.lab.dir, f"mesh-{index + 1}.kubeconfig")
@@ -157,7 +166,8 @@ def build_world(lab: LabHandle, regions: int | None = None) -> World:
 
 def new_lab(**timing: float) -> LabHandle:
     return LabHandle(directory=tempfile.mkdtemp(prefix="drlab-dp-"),
-                     topology={"timing": {"mesh_create_delay": 0.2, "gateway_resync": RESYNC, **timing}}).up()
+                     topology={"timing": {"mesh_create_delay": 0.2, "mesh_update_delay": 0.2,
+                                         "gateway_resync": RESYNC, **timing}}).up()
 
 
 @pytest.fixture(scope="module")

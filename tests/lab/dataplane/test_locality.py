@@ -10,7 +10,17 @@ import time
 
 import pytest
 from alibabacloud_servicemesh20200111 import models as asm_models
-from dp_world import ISTIO_GATEWAY, VIRTUAL_SERVICE, World, _sdk_config, apply, bookinfo_objects, new_lab, wait_for
+from dp_world import (
+    ISTIO_GATEWAY,
+    VIRTUAL_SERVICE,
+    World,
+    _sdk_config,
+    apply,
+    bookinfo_objects,
+    new_lab,
+    wait_for,
+    wait_mesh_running,
+)
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from test_end_to_end import get, http_status
@@ -38,6 +48,7 @@ def shared():
             cluster_id = r["clusters"][0]["id"]
             w.asm.add_cluster_into_service_mesh(asm_models.AddClusterIntoServiceMeshRequest(
                 service_mesh_id=mesh_id, cluster_id=cluster_id))
+            wait_mesh_running(w.asm, mesh_id)
             w.cluster_api[cluster_id] = k8s_config.new_client_from_config(
                 config_file=f"{lab.dir}/kubeconfig/{cluster_id}.yaml")
             for obj in bookinfo_objects():
@@ -75,6 +86,7 @@ def _sample(w: World, n: int = 40) -> tuple[collections.Counter, collections.Cou
 
 def _feature(w: World, **kwargs) -> None:
     w.asm.update_mesh_feature(asm_models.UpdateMeshFeatureRequest(service_mesh_id=w.meshes[0], **kwargs))
+    wait_mesh_running(w.asm, w.meshes[0])
 
 
 def test_nothing_configured_spreads_across_clusters(shared: World):

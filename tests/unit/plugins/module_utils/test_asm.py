@@ -1,5 +1,6 @@
 """Unit tests for the ASM helpers: validation, desired state, normalisation, comparison and predictions."""
 
+import base64
 import copy
 import json
 
@@ -26,7 +27,7 @@ def detail(**config):
     """A DescribeServiceMeshDetail ServiceMesh as the SDK's to_map() gives it."""
     mesh_config = {'Telemetry': False, 'EnableLocalityLB': False, 'LocalityLB': {'Enabled': False},
                    'AccessLog': {'Enabled': False, 'Project': ''},
-                   'ExtraConfiguration': {'CRAggregationEnabled': False}}
+                   'ExtraConfiguration': {'CRAggregationConfiguration': {'Enabled': False}}}
     mesh_config.update(config)
     return {'ServiceMeshInfo': {'ServiceMeshId': 'm1', 'Name': 'mesh-1', 'RegionId': 'cn-hangzhou',
                                 'State': 'running', 'Version': 'v1.22'},
@@ -103,12 +104,39 @@ def test_create_wire_params_carry_ca_and_features_with_wire_names():
                                               keep_traffic_in_cluster=True, access_log={'enabled': True,
                                                                                         'project': None}))
     assert wire['VSwitches'] == '["vsw-1"]'
-    assert wire['UseExistingCA'] is True and wire['ExistingCaType'] == 2
-    assert wire['ExistingRootCaCert'] == PEM_CERT and wire['ExistingRootCaKey'] == PEM_KEY
+    # CreateServiceMeshRequest.existing_ca_type is a str in the SDK model.
+    assert wire['UseExistingCA'] is True and wire['ExistingCaType'] == '2'
     assert 'ExistingCaCert' not in wire and 'CertChain' not in wire
     assert wire['Telemetry'] is True and wire['LocalityLoadBalancing'] is True
     assert json.loads(wire['LocalityLBConf'])['distribute'][0]['from'] == 'cn-hangzhou/*'
     assert wire['AccessLogEnabled'] is True and 'AccessLogProject' not in wire
+
+
+@pytest.mark.parametrize('ca_type, cert_field, key_field', [
+    (2, 'ExistingRootCaCert', 'ExistingRootCaKey'),
+    (1, 'ExistingCaCert', 'ExistingCaKey'),
+])
+def test_create_wire_params_send_the_ca_as_base64_of_the_pem(ca_type, cert_field, key_field):
+    # SDK CreateServiceMeshRequest field docs: the CA certificate and key are "encoded in Base64".
+    options = {2: dict(existing_root_ca_cert=PEM_CERT, existing_root_ca_key=PEM_KEY),
+               1: dict(existing_ca_cert=PEM_CERT, existing_ca_key=PEM_KEY)}[ca_type]
+    wire = asm.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=ca_type,
+                                              cert_chain=PEM_CERT + PEM_CERT, **options))
+    for field, pem in ((cert_field, PEM_CERT), (key_field, PEM_KEY), ('CertChain', PEM_CERT + PEM_CERT)):
+        assert '-----BEGIN' not in wire[field]
+        assert base64.b64decode(wire[field], validate=True).decode() == pem
+
+
+def test_create_wire_params_are_fields_of_the_sdk_request_model():
+    from alibabacloud_servicemesh20200111 import models
+    wire = asm.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
+                                              existing_root_ca_key=PEM_KEY, cert_chain=PEM_CERT, telemetry=True,
+                                              cr_aggregation=True, keep_traffic_in_cluster=True,
+                                              cluster_spec='standard', edition='Default', istio_version='v1',
+                                              api_server_public_eip=False,
+                                              access_log={'enabled': True, 'project': 'p'}))
+    known = models.CreateServiceMeshRequest().from_map(wire).to_map()
+    assert sorted(set(wire) - set(known)) == []  # from_map drops (so the SDK never sends) unknown names
 
 
 # -- reading and comparing ----------------------------------------------------------------------------
@@ -127,6 +155,20 @@ def test_parse_locality_reads_distribute_and_drops_empty_parts():
     rule = {'from': 'a/*', 'to': {'a/*': 100}}
     assert asm.parse_locality({'LocalityLB': {'Distribute': [rule], 'Failover': []}}) == {'distribute': [rule]}
     assert asm.parse_locality({}) == {}
+
+
+def test_cr_aggregation_is_read_where_terraform_reads_it():
+    # terraform: ExtraConfiguration.CRAggregationConfiguration.Enabled; the flat flag is the fallback.
+    nested = detail(ExtraConfiguration={'CRAggregationConfiguration': {'Enabled': True},
+                                        'CRAggregationEnabled': False})
+    assert asm.mesh_features(nested)['cr_aggregation'] is True
+    assert asm.mesh_features(detail(ExtraConfiguration={'CRAggregationEnabled': True}))['cr_aggregation'] is True
+
+
+def test_parse_locality_reads_the_sdk_object_shape():
+    # SDK ...MeshConfigLocalityLB: Distribute and Failover are objects (Dict[str, Any]).
+    rule = {'from': 'a/*', 'to': {'a/*': 100}}
+    assert asm.parse_locality({'LocalityLB': {'Distribute': {'distribute': [rule]}}}) == {'distribute': [rule]}
 
 
 def test_normalise_mesh():
@@ -151,7 +193,10 @@ def test_changed_features_compares_only_what_is_set():
 
 
 def test_feature_wire_params_only_for_changes():
-    assert asm.feature_wire_params({'cr_aggregation': True}) == {'CRAggregationEnabled': True}
+    # An existing mesh changes CR aggregation through UpdateMeshCRAggregation (as terraform does), so
+    # UpdateMeshFeature never carries it; CreateServiceMesh does.
+    assert asm.feature_wire_params({'cr_aggregation': True}) == {}
+    assert asm.feature_wire_params({'cr_aggregation': True}, for_create=True) == {'CRAggregationEnabled': True}
     wire = asm.feature_wire_params({'locality_lb_conf': {'failover': [{'from': 'a', 'to': 'b'}]},
                                     'access_log': {'project': 'p'}})
     assert wire == {'LocalityLBConf': '{"failover":[{"from":"a","to":"b"}]}', 'AccessLogProject': 'p'}
@@ -339,8 +384,272 @@ def test_kubeconfig_written_0600_and_changed_only_on_content_or_mode(tmp_path):
 def test_decode_ca_accepts_base64_and_pem():
     import base64
 
+
+    assert asm.decode_ca(base64.b64encode(PEM_CERT.encode()).decode()) == PEM_CERT
+    assert asm.decode_ca(PEM_CERT) == PEM_CERT
+    assert asm.decode_ca(None) is None
+
+
+# -- API helpers and asm_mesh's sequencing, on a scripted fake module -------------------------------------
+
+class FakeMesh:
+    """Enough of AlibabaCloudModule for asm helpers: answers per action, records calls."""
+
+    def __init__(self, answers, params=None):
+        self.answers = answers
+        self.calls = []
+        self.params = dict(name='mesh-1', region_id='cn-hangzhou', wait=True, wait_timeout=30)
+        self.params.update(params or {})
+        self.warnings = []
+        self.check_mode = False
+
+    def call(self, product, action, adopt=None, retry_codes=(), **params):
+        """Through the real retry/adopt policy (call_with_retry), with scripted answers."""
+        from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud
+
+        def invoke():
+            self.calls.append((action, params))
+            answer = self.answers[action]
+            if callable(answer):
+                answer = answer(params, adopt)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return alicloud.call_with_retry(invoke, action=action, attempts=3, max_time=5, sleep=lambda s: None,
+                                        retry_codes=retry_codes, adopt=adopt)
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def fail_json(self, **kwargs):
+        raise AssertionError(f'fail_json: {kwargs}')
+
+
+def api_error(code, status=400):
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlicloudError
+    return AlicloudError(code, 'test', http_status=status)
+
+
+def listed(*meshes):
+    return {'ServiceMeshes': [{'ServiceMeshInfo': {'ServiceMeshId': i, 'Name': n, 'RegionId': 'cn-hangzhou',
+                                                   'State': st}} for i, n, st in meshes]}
+
+
+@pytest.mark.parametrize('error, still_listed, gone', [
+    (api_error('ServiceMesh.NotFound', 404), True, True),
+    (api_error('StatusForbidden', 403), True, True),
+    # terraform maps 500/503 to "not found" too; we believe a 5xx only when the list agrees, so a
+    # server error on a live mesh can never make asm_mesh create a duplicate.
+    (api_error('InternalError', 500), True, False),
+    (api_error('ServiceUnavailable', 503), False, True),
+    (api_error('InvalidParameter', 400), False, False),
+])
+def test_mesh_gone_decision(error, still_listed, gone):
+    module = FakeMesh({'DescribeServiceMeshes': listed(('m1', 'mesh-1', 'running')) if still_listed else listed()})
+    assert asm.mesh_gone(module, error, 'm1') is gone
+
+
+def test_adopt_mesh_takes_a_live_mesh_of_that_name_only():
+    module = FakeMesh({'DescribeServiceMeshes': listed(('old', 'mesh-1', 'deleting'), ('other', 'mesh-2', 'running'))})
+    assert asm.adopt_mesh(module, 'mesh-1', 'cn-hangzhou') is None
+    module.answers['DescribeServiceMeshes'] = listed(('old', 'mesh-1', 'deleting'), ('new', 'mesh-1', 'initial'))
+    assert asm.adopt_mesh(module, 'mesh-1', 'cn-hangzhou') == {'ServiceMeshId': 'new'}
+
+
+def test_adopt_cluster_is_success_only_when_the_cluster_is_a_member():
+    module = FakeMesh({'DescribeClustersInServiceMesh': {'Clusters': [{'ClusterId': 'c1'}]}})
+    assert asm.adopt_cluster(module, 'm1', 'c1')['Code'] == '200'
+    assert asm.adopt_cluster(module, 'm1', 'c2') is None
+
+
+def sequenced_mesh():
+    """A mesh that is busy after each change until read twice, and refuses a change while busy."""
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlicloudError
+
+    state = {'busy': 0, 'clusters': [], 'log': []}
+
+    def detail(params, adopt):
+        state['log'].append('read:%s' % ('updating' if state['busy'] else 'running'))
+        if state['busy']:
+            state['busy'] -= 1
+            return {'ServiceMesh': {'ServiceMeshInfo': {'State': 'updating'}}}
+        return {'ServiceMesh': {'ServiceMeshInfo': {'State': 'running'}}}
+
+    def changing(name):
+        def answer(params, adopt):
+            if state['busy']:
+                return AlicloudError('StillInitializing', 'busy', http_status=400)
+            state['log'].append(name)
+            state['busy'] = 2
+            if name == 'add':
+                state['clusters'].append(params['ClusterId'])
+            if name == 'remove':
+                state['clusters'].remove(params['ClusterId'])
+            return {}
+        return answer
+
+    answers = {'DescribeServiceMeshDetail': detail,
+               'DescribeClustersInServiceMesh': lambda p, a: {'Clusters': [{'ClusterId': c}
+                                                                           for c in state['clusters']]},
+               'UpdateMeshFeature': changing('feature'), 'UpdateMeshCRAggregation': changing('cr'),
+               'AddClusterIntoServiceMesh': changing('add'), 'RemoveClusterFromServiceMesh': changing('remove')}
+    return state, answers
+
+
+def no_sleep(monkeypatch, asm_mesh):
+    import functools
+    monkeypatch.setattr(asm_mesh.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(asm_mesh, 'wait_for', functools.partial(asm_mesh.wait_for, sleep=lambda s: None))
+
+
+def test_asm_mesh_waits_for_running_before_and_after_every_change(monkeypatch):
     from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
 
-    assert asm_mesh.decode_ca(base64.b64encode(PEM_CERT.encode()).decode()) == PEM_CERT
-    assert asm_mesh.decode_ca(PEM_CERT) == PEM_CERT
-    assert asm_mesh.decode_ca(None) is None
+    no_sleep(monkeypatch, asm_mesh)
+    state, answers = sequenced_mesh()
+    module = FakeMesh(answers)
+    deadline = asm_mesh.Deadline(30)
+    asm_mesh.change(module, 'm1', deadline, 'UpdateMeshFeature', Telemetry=True)
+    asm_mesh.change(module, 'm1', deadline, 'UpdateMeshCRAggregation', Enabled=True)
+    asm_mesh.add_cluster(module, 'm1', deadline, {'id': 'c1', 'discovery_only': False}, last=False)
+    asm_mesh.remove_cluster(module, 'm1', deadline, 'c1', last=True)
+    changes = [entry for entry in state['log'] if not entry.startswith('read')]
+    assert changes == ['feature', 'cr', 'add', 'remove']
+    # Every change is preceded by a read that saw running, and followed by reads until running again.
+    log = state['log']
+    for index, entry in enumerate(log):
+        if not entry.startswith('read'):
+            assert log[index - 1] == 'read:running'
+            assert log[index + 1:index + 4] == ['read:updating', 'read:updating', 'read:running']
+    # No change was ever refused as busy: the module never overlapped two.
+    assert not any(isinstance(a, Exception) for a in module.calls)
+
+
+def test_asm_mesh_retries_a_change_refused_as_busy_after_waiting(monkeypatch):
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    no_sleep(monkeypatch, asm_mesh)
+    state, answers = sequenced_mesh()
+    calls = {'n': 0}
+    real_feature = answers['UpdateMeshFeature']
+
+    def first_busy(params, adopt):  # a concurrent run changed the mesh between our read and our call
+        calls['n'] += 1
+        if calls['n'] == 1:
+            return api_error('StillInitializing')
+        return real_feature(params, adopt)
+
+    answers['UpdateMeshFeature'] = first_busy
+    module = FakeMesh(answers)
+    asm_mesh.change(module, 'm1', asm_mesh.Deadline(30), 'UpdateMeshFeature', Telemetry=True)
+    assert calls['n'] == 2 and 'feature' in state['log']
+
+
+def test_create_mesh_adopts_the_mesh_a_concurrent_run_created(monkeypatch):
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    no_sleep(monkeypatch, asm_mesh)
+    module = FakeMesh({'CreateServiceMesh': api_error('NameAlreadyExist'),
+                       'DescribeServiceMeshes': listed(('theirs', 'mesh-1', 'initial'))},
+                      params=mesh_params())
+    assert asm_mesh.create_mesh(module, asm_mesh.Deadline(30)) == 'theirs'
+    assert [a for a, _ in module.calls].count('CreateServiceMesh') == 1
+
+
+def test_create_mesh_after_a_lost_reply_adopts_instead_of_creating_twice(monkeypatch):
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlicloudError
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    no_sleep(monkeypatch, asm_mesh)
+    state = {'meshes': listed()}
+
+    def create(params, adopt):  # the service creates it, the reply is lost
+        state['meshes'] = listed(('mine', 'mesh-1', 'initial'))
+        return AlicloudError('NetworkError', 'reset', outcome_unknown=True, retryable=True)
+
+    module = FakeMesh({'CreateServiceMesh': create, 'DescribeServiceMeshes': lambda p, a: state['meshes']},
+                      params=mesh_params())
+    assert asm_mesh.create_mesh(module, asm_mesh.Deadline(30)) == 'mine'
+    assert [a for a, _ in module.calls].count('CreateServiceMesh') == 1
+
+
+def test_create_mesh_waits_for_a_deleting_namesake_then_creates(monkeypatch):
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    no_sleep(monkeypatch, asm_mesh)
+    state = {'reads': 0}
+
+    def create(params, adopt):
+        return api_error('NameAlreadyExist') if state['reads'] < 2 else {'ServiceMeshId': 'new'}
+
+    def detail(params, adopt):
+        state['reads'] += 1
+        if state['reads'] < 2:
+            return {'ServiceMesh': {'ServiceMeshInfo': {'State': 'deleting'}}}
+        return api_error('ServiceMesh.NotFound', 404)
+
+    module = FakeMesh({'CreateServiceMesh': create, 'DescribeServiceMeshDetail': detail,
+                       'DescribeServiceMeshes': lambda p, a: listed(('old', 'mesh-1', 'deleting'))
+                       if state['reads'] < 2 else listed()}, params=mesh_params())
+    assert asm_mesh.create_mesh(module, asm_mesh.Deadline(30)) == 'new'
+
+
+def test_delete_retries_related_resource_reused_and_still_initializing(monkeypatch):
+    from ansible_collections.meshdr.alicloud.plugins.modules import asm_mesh
+
+    no_sleep(monkeypatch, asm_mesh)
+    refusals = [api_error('RelatedResourceReused'), api_error('StillInitializing')]
+    state = {'deleted': False}
+
+    def delete(params, adopt):
+        if refusals:
+            return refusals.pop(0)
+        state['deleted'] = True
+        return {}
+
+    def detail(params, adopt):
+        if state['deleted']:
+            return api_error('ServiceMesh.NotFound', 404)
+        return {'ServiceMesh': {'ServiceMeshInfo': {'ServiceMeshId': 'm1', 'State': 'running'}}}
+
+    module = FakeMesh({'DescribeServiceMeshDetail': detail, 'DeleteServiceMesh': delete,
+                       'DescribeClustersInServiceMesh': {'Clusters': []}},
+                      params=dict(mesh_params(state='absent'), force_delete=False))
+    changed = asm_mesh.ensure_absent(module, {'ServiceMeshInfo': {'ServiceMeshId': 'm1'}})[0]
+    assert changed and state['deleted'] and refusals == []
+
+
+class FakeKube:
+    def __init__(self, existing=None):
+        self.existing = existing
+        self.patched = None
+
+    def create(self, obj):
+        from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+        if self.existing is not None:
+            raise k8s.KubeError('AlreadyExists', status=409, reason='AlreadyExists')
+        self.existing = obj
+        return obj
+
+    def get(self, api_version, kind, name, namespace):
+        return self.existing
+
+    def merge_patch(self, api_version, kind, name, namespace, patch):
+        self.patched = patch
+        return deep_merge_obj(self.existing, patch)
+
+
+def deep_merge_obj(obj, patch):
+    return asm.deep_merge(obj, patch)
+
+
+def test_create_cr_adopts_what_a_concurrent_run_created():
+    ours = asm.gateway_object('ingressgateway', {'replicaCount': 2})
+    theirs = asm.gateway_object('ingressgateway', {'replicaCount': 2})
+    kube = FakeKube(existing=theirs)
+    assert asm.create_cr(kube, ours) is theirs and kube.patched is None
+    kube = FakeKube(existing=asm.gateway_object('ingressgateway', {'replicaCount': 1}))
+    assert asm.create_cr(kube, ours)['spec']['replicaCount'] == 2 and kube.patched == {'spec': {'replicaCount': 2}}
+    kube = FakeKube()
+    assert asm.create_cr(kube, ours) is ours

@@ -106,7 +106,7 @@ options:
       - Retries wait with full-jitter exponential backoff (0.5 s doubling, at most 10 s per wait), or
         longer when the service asks for it (C(x-acs-retry-after)).
       - A create whose reply was lost (connection reset or read timeout after the request was sent, or
-        an HTTP 5xx) is never repeated blindly: the module first looks up what it was creating and
+        an HTTP 5xx) is never repeated blindly; the module first looks up what it was creating and
         adopts it when it exists, or repeats the call with the same C(ClientToken) the service
         de-duplicates by.
     type: int

@@ -133,6 +133,8 @@ NOT_SENT_MARKERS = ('Failed to establish a new connection', 'Connection refused'
 # are retried after an unknown outcome only when the call says how to find what it created (adopt)
 # or carries a ClientToken the service de-duplicates by.
 CREATING_PREFIXES = ('Create', 'Add')
+# Operations that only read (the RAM policy's read actions): what a read-only module may call.
+READ_PREFIXES = ('Describe', 'List', 'Get')
 
 
 class AlicloudError(Exception):
@@ -383,7 +385,9 @@ def wait_for(fetch, done, timeout, what, delay=2.0, sleep=time.sleep, clock=time
 class AlibabaCloudModule(object):
     """An AnsibleModule with Alibaba Cloud credentials, clients, retries and error folding."""
 
-    def __init__(self, argument_spec=None, **kwargs):
+    def __init__(self, argument_spec=None, read_only=False, **kwargs):
+        # read_only: call() refuses every operation that is not a Describe/List/Get before it is sent.
+        self.read_only = read_only
         spec = dict(ALICLOUD_COMMON_ARGS)
         spec.update(argument_spec or {})
         self._module = AnsibleModule(argument_spec=spec, **kwargs)
@@ -393,6 +397,8 @@ class AlibabaCloudModule(object):
         self._secrets = [self.params.get('access_key_secret'), self.params.get('security_token')]
         self.api_calls = []
         self.adopted = []
+        # The last answer as the service sent it, before the SDK model dropped what it does not know.
+        self.last_answer = None
         if not HAS_TEA:
             self._module.fail_json(msg=missing_required_lib('alibabacloud-tea-openapi'), exception=TEA_IMPORT_ERROR)
 
@@ -441,8 +447,17 @@ class AlibabaCloudModule(object):
         endpoint = self.endpoint(product)
         if endpoint:
             config.endpoint = endpoint
-        self._clients[product] = module.Client(config)
-        return self._clients[product]
+        client = module.Client(config)
+        send = client.call_api  # every generated X_with_options goes through it (both SDK generations)
+
+        def recording_call_api(*args, **kwargs):
+            answer = send(*args, **kwargs)
+            self.last_answer = answer.get('body') if isinstance(answer, dict) else None
+            return answer
+
+        client.call_api = recording_call_api
+        self._clients[product] = client
+        return client
 
     def request_model(self, product, action, params):
         package = PRODUCTS[product][0]
@@ -459,6 +474,9 @@ class AlibabaCloudModule(object):
         when it does not exist), see :func:`call_with_retry`.  Adopted answers are listed in
         ``self.adopted`` so the module can say so.
         """
+        if self.read_only and not action.startswith(READ_PREFIXES):
+            raise AlicloudError('ReadOnly', '%s is not a read operation; this module only reads' % action,
+                                action=action)
         client = self.client(product)
         request = self.request_model(product, action, params)
         method = getattr(client, snake_case(action) + '_with_options')

@@ -1,6 +1,7 @@
 """Unit tests for the shared module base: credentials, retries, error folding, secret scrubbing."""
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -176,7 +177,7 @@ def test_adopt_turns_already_exists_into_the_existing_object():
 
 
 def test_adopt_finding_nothing_keeps_the_original_error():
-    func, _ = _failing([ClientException(code="InvalidParameter", status_code=400, message="bad")])
+    func, _calls = _failing([ClientException(code="InvalidParameter", status_code=400, message="bad")])
     with pytest.raises(alicloud.AlicloudError, match="InvalidParameter"):
         alicloud.call_with_retry(func, sleep=lambda s: None, adopt=lambda: None)
 
@@ -369,3 +370,17 @@ def test_snake_case_matches_sdk_method_names():
     assert alicloud.snake_case("CreateASMGateway") == "create_asmgateway"
     assert hasattr(ServiceMeshClient, "create_asmgateway_with_options")
     assert alicloud.snake_case("ListCloudGtmMonitorTemplates") == "list_cloud_gtm_monitor_templates"
+
+
+def test_the_retry_documentation_names_exactly_the_codes_the_code_retries():
+    """The doc fragment is what users read; it must not drift from RETRYABLE_CODES and the patterns."""
+    from ansible_collections.meshdr.alicloud.plugins.doc_fragments.alicloud import ModuleDocFragment
+
+    import yaml
+    text = " ".join(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["api_retries"]["description"])
+    named = set(re.findall(r"C\(([A-Za-z.]+)\)", text))
+    for code in alicloud.RETRYABLE_CODES:
+        assert code in named, code
+    assert "Throttling" in named and "SystemBusyness" in named  # the two patterns
+    retried = {c for c in named if alicloud.is_retryable(c) or c in ("SystemBusyness",)}
+    assert named - retried <= {"x-acs-retry-after", "ClientToken"}, named - retried

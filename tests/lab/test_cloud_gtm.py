@@ -412,7 +412,8 @@ class RecordingClient(DnsClient):
 
 # What plugins/module_utils/gtm.py and the GTM modules read, per operation (wire paths).
 READ_PATHS = {
-    "ListCloudGtmMonitorNodes": ["Ipv4IspCityNodes.Ipv4IspCityNode[].CityCode", "Ipv4IspCityNodes.Ipv4IspCityNode[].IspCode",
+    "ListCloudGtmMonitorNodes": ["Ipv4IspCityNodes.Ipv4IspCityNode[].CityCode",
+                                 "Ipv4IspCityNodes.Ipv4IspCityNode[].IspCode",
                                  "Ipv4IspCityNodes.Ipv4IspCityNode[].GroupType",
                                  "Ipv4IspCityNodes.Ipv4IspCityNode[].EnableStatus"],
     "DescribeCloudGtmMonitorTemplate": ["TemplateId", "Name", "Protocol", "IpVersion", "Interval", "Timeout",

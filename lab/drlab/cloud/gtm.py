@@ -369,7 +369,8 @@ class GtmApi:
         manual = _manual_status(p)
         if a["AvailableMode"] == "manual":
             if manual is None:
-                raise ApiError(400, "CloudGtm.Address.AvailableStatusInvalid", "gtm address availableStatus is invalid.")
+                raise ApiError(400, "CloudGtm.Address.AvailableStatusInvalid",
+                               "gtm address availableStatus is invalid.")
             a["ManualAvailableStatus"] = manual
         self._availability_event(a, before, reason="manual")
         return self._touch(a, a["AddressId"])

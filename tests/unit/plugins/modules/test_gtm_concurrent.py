@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.meshdr.alicloud.plugins.modules import gtm_domain, gtm_monitor, gtm_pool
 
 
-class Cloud(object):
+class Cloud:
     """The few GTM calls the creates make, over one shared store, with a hook inside Create."""
 
     def __init__(self):
@@ -40,7 +40,7 @@ class Cloud(object):
         hook, self.inside_create = self.inside_create, None
         if hook and hook[0]:
             hook[1]()
-        object_id = '%s-%d' % (kind, next(self.ids))
+        object_id = f'{kind}-{next(self.ids)}'
         body = dict(params, **{id_key: object_id, 'kind': kind, 'CreateTimestamp': next(self.clock)})
         if kind == 'config':
             body.update(InstanceId='gtm-' + object_id, ScheduleZoneName=params['ScheduleZoneName'],
@@ -61,7 +61,7 @@ class Cloud(object):
         return [o for o in self.objects.values() if o['kind'] == kind]
 
 
-class Module(object):
+class Module:
     def __init__(self, cloud):
         self.cloud = cloud
         self.params = {}

@@ -374,9 +374,9 @@ def test_snake_case_matches_sdk_method_names():
 
 def test_the_retry_documentation_names_exactly_the_codes_the_code_retries():
     """The doc fragment is what users read; it must not drift from RETRYABLE_CODES and the patterns."""
-    from ansible_collections.meshdr.alicloud.plugins.doc_fragments.alicloud import ModuleDocFragment
-
     import yaml
+
+    from ansible_collections.meshdr.alicloud.plugins.doc_fragments.alicloud import ModuleDocFragment
     text = " ".join(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["api_retries"]["description"])
     named = set(re.findall(r"C\(([A-Za-z.]+)\)", text))
     for code in alicloud.RETRYABLE_CODES:

@@ -535,6 +535,19 @@ def domain_fqdn(zone, hostname):
     return zone if hostname == '@' else '%s.%s' % (hostname, zone)
 
 
+def domain_create_request(charge_type, instance_id, zone, hostname, rr_type, ttl, enabled):
+    """CreateCloudGtmInstanceConfig parameters (without ClientToken).
+
+    ChargeType is always sent: the SDK's default is prepay (field comment), TF sends postpay; prepay needs
+    the subscription InstanceId.  ScheduleZoneMode custom: sys_assign "is no longer supported" (SDK).
+    """
+    request = dict(ChargeType=charge_type, ScheduleZoneMode='custom', ScheduleZoneName=zone,
+                   ScheduleHostname=hostname, ScheduleRrType=rr_type, Ttl=ttl, EnableStatus=enable_str(enabled))
+    if charge_type == 'prepay':
+        request['InstanceId'] = instance_id
+    return request
+
+
 def normalise_domain(body):
     """DescribeCloudGtmInstanceConfigFullInfo (or a list entry) as gtm_domain / gtm_info show it."""
     if not body or not body.get('ConfigId'):

@@ -293,6 +293,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
     alert_view,
     bindings_view,
     desired_bindings,
+    domain_create_request,
     domain_fqdn,
     enable_str,
     list_all,
@@ -490,12 +491,9 @@ class DomainManager(object):
 
     def apply(self, current, after, changes, alert_request):
         if current is None:
-            request = dict(ChargeType=self.params['charge_type'], ScheduleZoneMode='custom',
-                           ScheduleZoneName=self.zone, ScheduleHostname=self.hostname, ScheduleRrType=self.rr_type,
-                           Ttl=after['ttl'], EnableStatus=enable_str(after['enabled']), ClientToken=client_token())
-            if self.params['charge_type'] == 'prepay':
-                request['InstanceId'] = self.params['instance_id']
-            config_id, instance_id = self.create(request)
+            request = domain_create_request(self.params['charge_type'], self.params.get('instance_id'), self.zone,
+                                            self.hostname, self.rr_type, after['ttl'], after['enabled'])
+            config_id, instance_id = self.create(dict(request, ClientToken=client_token()))
             changes = ['pools' if after['pools'] else None, 'lb_strategy'] + changes
         else:
             config_id, instance_id = current['config_id'], current['instance_id']

@@ -288,6 +288,7 @@ diff:
   type: dict
 '''
 
+import functools
 import time
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
@@ -379,20 +380,24 @@ class PoolManager(object):
         found = list_all(self.call, 'ListCloudGtmAddresses', 'Addresses', 'Address', Name=name)
         return [a for a in found if a.get('Name') == name and owner_of(a.get('Remark')) == self.name]
 
-    def create_safely(self, action, request, id_key, namesakes, delete_action):
-        """A create that survives a lost reply (ClientToken + re-read by name) and a concurrent run.
-
-        After the create the namesakes are re-read; when another run's object is older, ours is
-        deleted and theirs used (module_utils.gtm.settle), so two runs leave one object.
-        """
+    @staticmethod
+    def adopter(namesakes, id_key):
+        """``adopt`` for a create: the namesake every run keeps, as the create's answer (None if none)."""
         def adopt():
             found = namesakes()
             return {id_key: oldest(found, id_key)[id_key]} if found else None
+        return adopt
 
-        created = self.call(action, ClientToken=client_token(), adopt=adopt, **request)[id_key]
-        keep, delete = settle(namesakes(), created, id_key)
-        for object_id in delete:
-            self.call(delete_action, ClientToken=client_token(), **{id_key: object_id})
+    @staticmethod
+    def settled(created, id_key, namesakes, delete):
+        """After a create, re-read the namesakes: keep the oldest, delete ours if it is not that one.
+
+        Two runs started together both create; both then agree on the oldest (module_utils.gtm.settle),
+        so they leave one object.
+        """
+        keep, extra = settle(namesakes(), created, id_key)
+        for object_id in extra:
+            delete(object_id)
         return keep
 
     def describe(self, pool_id):
@@ -460,11 +465,13 @@ class PoolManager(object):
 
     def apply_settings(self, current, settings, after):
         if current is None:
-            pool_id = self.create_safely(
-                'CreateCloudGtmAddressPool', dict(AddressPoolName=self.name, AddressPoolType=after['type'],
-                                                  EnableStatus=enable_str(after['enabled']),
-                                                  HealthJudgement=after['health_judgement']),
-                'AddressPoolId', self.named_pools, 'DeleteCloudGtmAddressPool')
+            # Safe against a lost reply (ClientToken, and adopt re-reads by name) and a concurrent run (settled).
+            created = self.call('CreateCloudGtmAddressPool', AddressPoolName=self.name, AddressPoolType=after['type'],
+                                EnableStatus=enable_str(after['enabled']), HealthJudgement=after['health_judgement'],
+                                ClientToken=client_token(),
+                                adopt=self.adopter(self.named_pools, 'AddressPoolId'))['AddressPoolId']
+            pool_id = self.settled(created, 'AddressPoolId', self.named_pools, lambda pool_id: self.call(
+                'DeleteCloudGtmAddressPool', AddressPoolId=pool_id, ClientToken=client_token()))
             settings = ['lb_strategy']
         else:
             pool_id = current['pool_id']
@@ -483,9 +490,11 @@ class PoolManager(object):
     def apply_addresses(self, pool_id, plan):
         for view in plan['create']:
             request = address_create_request(view, self.name)
-            view['address_id'] = self.create_safely('CreateCloudGtmAddress', request, 'AddressId',
-                                                    lambda name=view['name']: self.owned_named(name),
-                                                    'DeleteCloudGtmAddress')
+            namesakes = functools.partial(self.owned_named, view['name'])
+            created = self.call('CreateCloudGtmAddress', ClientToken=client_token(),
+                                adopt=self.adopter(namesakes, 'AddressId'), **request)['AddressId']
+            view['address_id'] = self.settled(created, 'AddressId', namesakes, lambda address_id: self.call(
+                'DeleteCloudGtmAddress', AddressId=address_id, ClientToken=client_token()))
         for have, after, fields in plan['update']:
             for action, request in address_update_calls(have, after, fields):
                 self.call(action, ClientToken=client_token(), **request)

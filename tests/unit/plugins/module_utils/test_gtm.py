@@ -428,3 +428,37 @@ def test_settle_keeps_the_oldest_namesake_so_concurrent_runs_agree():
     a, b = {"AddressId": "addr-b", "CreateTimestamp": 5}, {"AddressId": "addr-a", "CreateTimestamp": 5}
     assert gtm.settle([a, b], "addr-b", "AddressId") == ("addr-a", ["addr-b"])
     assert gtm.settle([b, a], "addr-a", "AddressId") == ("addr-a", [])
+
+
+def test_one_client_token_is_reused_by_every_retry_of_one_create():
+    """The service de-duplicates a repeat by its ClientToken (SDK field comment), so every retry of one logical
+    create must carry the same token: AlibabaCloudModule.call builds the SDK request once and resends it."""
+    from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud
+
+    seen = []
+
+    class Client:
+        def create_cloud_gtm_address_with_options(self, request, runtime):
+            seen.append(request.client_token)
+            if len(seen) < 3:
+                raise ConnectionResetError('reset after the request was sent')
+
+            class Body:
+                @staticmethod
+                def to_map():
+                    return {'AddressId': 'addr-1'}
+
+            class Response:
+                body = Body()
+            return Response()
+
+    module = object.__new__(alicloud.AlibabaCloudModule)
+    module._module = object()  # no AnsibleModule: call() needs only the clients and params
+    module._clients = {'alidns': Client()}
+    module.params = dict(api_retries=5, api_retry_max_time=30.0)
+    module.api_calls, module.adopted, module.read_only = [], [], False
+    token = alicloud.client_token()
+    body = module.call('alidns', 'CreateCloudGtmAddress', Name='a', Address='192.0.2.1', Type='IPv4',
+                       EnableStatus='enable', AvailableMode='auto', HealthJudgement='any_ok', ClientToken=token)
+    assert body == {'AddressId': 'addr-1'}
+    assert seen == [token, token, token]

@@ -17,6 +17,26 @@ __metaclass__ = type
 import json
 
 PROTOCOLS = ['http', 'https', 'tcp', 'ping']
+# Health-check template limits.  Interval: TF resource_alicloud_alidns_cloud_gtm_monitor_template.go
+# (StringInSlice 15/60/300/900/1800/3600) and SDK CreateCloudGtmMonitorTemplateRequest.interval ("minimum 15 s,
+# Ultimate Edition only"); timeout: SDK field comment and TF (2000/3000/5000/10000 ms); evaluation count 1/2/3 and
+# failure rate 20/50/80/100: SDK field comments and TF IntInSlice (TF's docs also list 0, its code does not).
+INTERVALS = [15, 60, 300, 900, 1800, 3600]
+TIMEOUTS = [2000, 3000, 5000, 10000]
+EVALUATION_COUNTS = [1, 2, 3]
+FAILURE_RATES = [20, 50, 80, 100]
+# Lab only (option lab_short_intervals): what drlab accepts when started with --short-intervals
+# (lab/drlab/cloud/gtm.py GtmApi.intervals/timeouts); the real service refuses these.
+LAB_INTERVALS = list(range(1, 15))
+LAB_TIMEOUTS = [500, 1000]
+# ExtendInfo ping settings: SDK CreateCloudGtmMonitorTemplateRequest.extend_info comment and TF docs
+# (alidns_cloud_gtm_monitor_template.html.markdown, extend_info).
+PACKET_NUMS = [20, 50, 100]
+PACKET_LOSS_RATES = [10, 30, 40, 80, 90, 100]
+# Probe point groups (ListCloudGtmMonitorNodes GroupType): BGP nodes, ISP (carrier) nodes, OVERSEAS
+# (international) nodes -- https://help.aliyun.com/zh/dns/api-alidns-2015-01-09-listcloudgtmmonitornodes.
+MAINLAND_GROUP_TYPES = ('BGP', 'ISP')
+OVERSEAS_GROUP_TYPES = ('OVERSEAS',)
 LB_STRATEGIES = ['weight', 'round_robin', 'sequence', 'source_nearest']
 SEQUENCE_MODES = ['preemptive', 'non_preemptive']
 JUDGEMENTS = ['any_ok', 'p30_ok', 'p50_ok', 'p70_ok', 'all_ok']
@@ -123,12 +143,22 @@ def validate_template(params):
         if params.get(option) is not None and protocol not in protocols:
             errors.append('%s applies to protocol %s only, not %s' % (option, '/'.join(protocols), protocol))
     interval, timeout = params.get('interval'), params.get('timeout')
-    if interval is not None and interval < 1:
-        errors.append('interval must be a positive number of seconds, got %s' % interval)
-    if timeout is not None and timeout < 1:
-        errors.append('timeout must be a positive number of milliseconds, got %s' % timeout)
+    lab = bool(params.get('lab_short_intervals'))
+    intervals = (LAB_INTERVALS if lab else []) + INTERVALS
+    timeouts = (LAB_TIMEOUTS if lab else []) + TIMEOUTS
+    if interval is not None and interval not in intervals:
+        errors.append('interval must be one of %s seconds (15 needs the Ultimate edition), got %s%s'
+                      % (', '.join(map(str, INTERVALS)), interval,
+                         '' if lab else '; lab_short_intervals=true allows 1-14 s on drlab only'))
+    if timeout is not None and timeout not in timeouts:
+        errors.append('timeout must be one of %s milliseconds, got %s%s'
+                      % (', '.join(map(str, TIMEOUTS)), timeout,
+                         '' if lab else '; lab_short_intervals=true allows 500 or 1000 ms on drlab only'))
     if interval is not None and timeout is not None and timeout > interval * 1000:
         errors.append('timeout (%s ms) must not exceed interval (%s s)' % (timeout, interval))
+    for option, allowed in (('packet_num', PACKET_NUMS), ('packet_loss_rate', PACKET_LOSS_RATES)):
+        if params.get(option) is not None and params[option] not in allowed:
+            errors.append('%s must be one of %s, got %s' % (option, ', '.join(map(str, allowed)), params[option]))
     path = params.get('path')
     if path is not None and not path.startswith('/'):
         errors.append("path must start with '/', got %r" % path)
@@ -151,16 +181,15 @@ def pick_probe_points(nodes, region_id, count=DEFAULT_PROBE_POINTS):
 
     A region ``cn-*`` (and an unset region: the SDK default is cn-hangzhou) is served in
     mainland China, so probe from there; any other region from outside mainland China.
-    Probing from the wrong geography raises false alarms (cross-border latency).  Nodes are
+    Probing from the wrong geography raises false alarms (cross-border latency).  The
+    geography comes from the node's GroupType only (BGP and ISP groups are mainland China
+    probe points, OVERSEAS the international ones: ListCloudGtmMonitorNodes reference);
+    GroupName is display text in the caller's language and is never matched.  Nodes are
     taken in the service's order, one per city first so a single city's outage is not a verdict.
     """
-    mainland = not region_id or region_id.startswith('cn-')
+    wanted = MAINLAND_GROUP_TYPES if (not region_id or region_id.startswith('cn-')) else OVERSEAS_GROUP_TYPES
     enabled = [n for n in nodes if (n.get('EnableStatus') or 'enable') == 'enable']
-
-    def in_mainland(node):
-        return node.get('CountryName') == 'China' or 'Mainland' in (node.get('GroupName') or '')
-
-    chosen_pool = [n for n in enabled if in_mainland(n) == mainland] or enabled
+    chosen_pool = [n for n in enabled if (n.get('GroupType') or '').upper() in wanted] or enabled
     chosen, cities = [], set()
     for node in chosen_pool:  # distinct cities first
         if node.get('CityCode') not in cities and len(chosen) < count:
@@ -225,6 +254,26 @@ def template_request(view):
     if view['extend_info']:
         req['ExtendInfo'] = json.dumps(view['extend_info'], sort_keys=True)
     return req
+
+
+def oldest(found, id_key):
+    """Of several objects with one name, the one every concurrent run agrees to keep.
+
+    Two runs that both found nothing and both created an object see, on re-reading by name,
+    the same set ordered the same way: the oldest (CreateTimestamp, in every List/Describe
+    model of GTM 3.0; then the id) was there first and never changes, so each run keeps it and
+    deletes only what it created itself if that is not it.
+    """
+    return min(found, key=lambda o: (to_int(o.get('CreateTimestamp')) or 0, str(o.get(id_key) or '')))
+
+
+def settle(found, created_id, id_key):
+    """``(keep_id, delete_ids)`` after this run created ``created_id`` among ``found`` namesakes."""
+    if not found:
+        return created_id, []
+    keep = oldest(found, id_key)[id_key]
+    ids = [o.get(id_key) for o in found]
+    return keep, ([created_id] if created_id != keep and created_id in ids else [])
 
 
 def find_by_name(found, name, name_key, what):
@@ -484,6 +533,19 @@ def domain_fqdn(zone, hostname):
     zone = zone.rstrip('.').lower()
     hostname = hostname.lower()
     return zone if hostname == '@' else '%s.%s' % (hostname, zone)
+
+
+def domain_create_request(charge_type, instance_id, zone, hostname, rr_type, ttl, enabled):
+    """CreateCloudGtmInstanceConfig parameters (without ClientToken).
+
+    ChargeType is always sent: the SDK's default is prepay (field comment), TF sends postpay; prepay needs
+    the subscription InstanceId.  ScheduleZoneMode custom: sys_assign "is no longer supported" (SDK).
+    """
+    request = dict(ChargeType=charge_type, ScheduleZoneMode='custom', ScheduleZoneName=zone,
+                   ScheduleHostname=hostname, ScheduleRrType=rr_type, Ttl=ttl, EnableStatus=enable_str(enabled))
+    if charge_type == 'prepay':
+        request['InstanceId'] = instance_id
+    return request
 
 
 def normalise_domain(body):

@@ -293,12 +293,15 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
     alert_view,
     bindings_view,
     desired_bindings,
+    domain_create_request,
     domain_fqdn,
     enable_str,
     list_all,
     normalise_domain,
+    oldest,
     plan_alert,
     plan_domain,
+    settle,
     validate_domain,
 )
 
@@ -347,15 +350,45 @@ class DomainManager(object):
         return self.module.call('alidns', action, **params)
 
     # -- reads ---------------------------------------------------------------------------
-    def find(self):
+    def matching(self):
+        """Access domains of this zone/hostname/rr_type, as ListCloudGtmInstanceConfigs lists them."""
         found = list_all(self.call, 'ListCloudGtmInstanceConfigs', 'InstanceConfigs', 'InstanceConfig',
                          ScheduleZoneName=self.zone, ScheduleDomainName=self.fqdn)
-        matches = [c for c in found if (c.get('ScheduleZoneName') or '').lower() == self.zone
-                   and (c.get('ScheduleHostname') or '').lower() == self.hostname
-                   and c.get('ScheduleRrType') == self.rr_type]
+        return [c for c in found if (c.get('ScheduleZoneName') or '').lower() == self.zone
+                and (c.get('ScheduleHostname') or '').lower() == self.hostname
+                and c.get('ScheduleRrType') == self.rr_type]
+
+    def find(self):
+        matches = self.matching()
         if not matches:
             return None
-        return self.describe(matches[0]['ConfigId'], matches[0].get('InstanceId'))
+        first = oldest(matches, 'ConfigId')  # the one a concurrent run keeps too (see create)
+        return self.describe(first['ConfigId'], first.get('InstanceId'))
+
+    def create(self, request):
+        """CreateCloudGtmInstanceConfig, safe against a lost reply and a concurrent run.
+
+        ClientToken de-duplicates a repeat; a lost reply or an "already exists" refusal is answered
+        by re-reading by name (``adopt``); afterwards, if another run's access domain is older,
+        ours is deleted (with its pay-as-you-go instance) and theirs used.
+        """
+        def adopt():
+            found = self.matching()
+            if not found:
+                return None
+            first = oldest(found, 'ConfigId')
+            return dict(ConfigId=first['ConfigId'], InstanceId=first.get('InstanceId'))
+
+        body = self.call('CreateCloudGtmInstanceConfig', adopt=adopt, **request)
+        found = self.matching()
+        keep, delete = settle(found, body['ConfigId'], 'ConfigId')
+        for config_id in delete:
+            self.call('DeleteCloudGtmInstanceConfig', ConfigId=config_id, InstanceId=body['InstanceId'],
+                      ClientToken=client_token())
+        if keep == body['ConfigId']:
+            return body['ConfigId'], body['InstanceId']
+        winner = [c for c in found if c['ConfigId'] == keep][0]
+        return keep, winner.get('InstanceId')
 
     def describe(self, config_id, instance_id):
         return normalise_domain(self.call('DescribeCloudGtmInstanceConfigFullInfo', ConfigId=config_id,
@@ -458,13 +491,9 @@ class DomainManager(object):
 
     def apply(self, current, after, changes, alert_request):
         if current is None:
-            request = dict(ChargeType=self.params['charge_type'], ScheduleZoneMode='custom',
-                           ScheduleZoneName=self.zone, ScheduleHostname=self.hostname, ScheduleRrType=self.rr_type,
-                           Ttl=after['ttl'], EnableStatus=enable_str(after['enabled']), ClientToken=client_token())
-            if self.params['charge_type'] == 'prepay':
-                request['InstanceId'] = self.params['instance_id']
-            body = self.call('CreateCloudGtmInstanceConfig', **request)
-            config_id, instance_id = body['ConfigId'], body['InstanceId']
+            request = domain_create_request(self.params['charge_type'], self.params.get('instance_id'), self.zone,
+                                            self.hostname, self.rr_type, after['ttl'], after['enabled'])
+            config_id, instance_id = self.create(dict(request, ClientToken=client_token()))
             changes = ['pools' if after['pools'] else None, 'lb_strategy'] + changes
         else:
             config_id, instance_id = current['config_id'], current['instance_id']
@@ -491,7 +520,14 @@ class DomainManager(object):
             return want
         request = dict(RR=want['rr'], Type='CNAME', Value=self.fqdn, TTL=want['ttl'], Line=want['line'])
         if record is None:
-            want['record_id'] = self.call('AddDomainRecord', DomainName=want['zone'], **request)['RecordId']
+            # AddDomainRecord takes no ClientToken: a lost reply (or DomainRecordDuplicate from a concurrent
+            # run) is answered by re-reading the record.
+            def adopt():
+                found = self.find_record()
+                return dict(RecordId=found['record_id']) if found else None
+
+            want['record_id'] = self.call('AddDomainRecord', adopt=adopt, DomainName=want['zone'],
+                                          **request)['RecordId']
         else:
             self.call('UpdateDomainRecord', RecordId=record['record_id'], **request)
         return want

@@ -44,14 +44,23 @@ options:
     choices: [IPv4, IPv6]
   interval:
     description:
-      - Seconds between probes. The service accepts 15 (Ultimate edition only), 60, 300, 900, 1800 or 3600.
+      - Seconds between probes. The service accepts 15 (Ultimate edition only), 60, 300, 900, 1800 or 3600;
+        the module refuses any other value unless O(lab_short_intervals=true).
       - Default on create V(60).
     type: int
   timeout:
     description:
-      - Probe timeout in milliseconds. The service accepts 2000, 3000, 5000 or 10000.
+      - Probe timeout in milliseconds. The service accepts 2000, 3000, 5000 or 10000; the module refuses any other
+        value unless O(lab_short_intervals=true).
       - Default on create V(5000).
     type: int
+  lab_short_intervals:
+    description:
+      - B(Lab only.) Also accept intervals of 1 to 14 seconds and timeouts of 500 or 1000 ms, which only drlab
+        accepts, and only when it was started with C(drlab up --short-intervals). The real service refuses them
+        (the request fails with C(InvalidParameter)); never set this for a production account.
+    type: bool
+    default: false
   evaluation_count:
     description:
       - Consecutive failed rounds before an address is judged unhealthy. Default on create V(1).
@@ -66,8 +75,9 @@ options:
     description:
       - Probe points (ListCloudGtmMonitorNodes) that run the checks.
       - Default on create, when not set, three enabled nodes in the service's geography, in distinct cities where
-        possible, chosen from ListCloudGtmMonitorNodes. With O(region_id) C(cn-*) (or unset) the nodes are in
-        mainland China, otherwise outside mainland China, to avoid false alarms from cross-border latency.
+        possible, chosen from ListCloudGtmMonitorNodes. With O(region_id) C(cn-*) (or unset) the nodes of the
+        C(BGP) and C(ISP) groups (mainland China), otherwise those of the C(OVERSEAS) group, to avoid false alarms
+        from cross-border latency (the node's C(GroupType); its C(GroupName) is display text and is not used).
       - When set, the template's probe points become exactly this list.
     type: list
     elements: dict
@@ -101,9 +111,11 @@ options:
   packet_num:
     description: Packets per ping probe (O(probe_protocol=ping)).
     type: int
+    choices: [20, 50, 100]
   packet_loss_rate:
     description: Packet loss percentage at which a ping probe fails (O(probe_protocol=ping)).
     type: int
+    choices: [10, 30, 40, 80, 90, 100]
 notes:
   - O(probe_protocol) and O(ip_version) are immutable; the module fails rather than re-creating a template that
     addresses may reference.
@@ -201,18 +213,26 @@ diff:
   type: dict
 '''
 
+import time
+
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlibabaCloudModule,
     AlicloudError,
     client_token,
 )
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+    EVALUATION_COUNTS,
+    FAILURE_RATES,
+    PACKET_LOSS_RATES,
+    PACKET_NUMS,
     find_by_name,
     immutable_template_errors,
     list_all,
     normalise_template,
+    oldest,
     pick_probe_points,
     plan_template,
+    settle,
     template_request,
     validate_template,
 )
@@ -226,8 +246,9 @@ def argument_spec():
         ip_version=dict(type='str', choices=['IPv4', 'IPv6']),
         interval=dict(type='int'),
         timeout=dict(type='int'),
-        evaluation_count=dict(type='int', choices=[1, 2, 3]),
-        failure_rate=dict(type='int', choices=[20, 50, 80, 100]),
+        lab_short_intervals=dict(type='bool', default=False),
+        evaluation_count=dict(type='int', choices=EVALUATION_COUNTS),
+        failure_rate=dict(type='int', choices=FAILURE_RATES),
         probe_points=dict(type='list', elements='dict', options=dict(
             city_code=dict(type='str', required=True), isp_code=dict(type='str', required=True))),
         host=dict(type='str'),
@@ -235,18 +256,50 @@ def argument_spec():
         code=dict(type='int', choices=[400, 500]),
         sni=dict(type='bool'),
         follow_redirect=dict(type='bool'),
-        packet_num=dict(type='int'),
-        packet_loss_rate=dict(type='int'),
+        packet_num=dict(type='int', choices=PACKET_NUMS),
+        packet_loss_rate=dict(type='int', choices=PACKET_LOSS_RATES),
     )
 
 
-def find_template(module, name):
+def named_templates(module, name):
+    """Templates whose name is exactly ``name`` (the List filter is fuzzy)."""
     found = list_all(lambda action, **kw: module.call('alidns', action, **kw),
                      'ListCloudGtmMonitorTemplates', 'Templates', 'Template', Name=name)
+    return [t for t in found if t.get('Name') == name]
+
+
+def find_template(module, name, sleep=time.sleep):
+    # Two namesakes can exist for a moment while a concurrent run settles its create (see settle):
+    # read again before calling it a real duplicate.
+    for attempt in range(3):
+        found = named_templates(module, name)
+        if len(found) <= 1:
+            break
+        sleep(1.0 + attempt)
     try:
         return normalise_template(find_by_name(found, name, 'Name', 'template'))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+
+
+def create_template(module, request):
+    """CreateCloudGtmMonitorTemplate, safe against a lost reply and against a concurrent run.
+
+    The ClientToken makes a repeat of this request return the first answer (SDK field comment);
+    a lost reply is first answered by re-reading by name (``adopt``).  Afterwards the namesakes are
+    re-read: if another run created one first, ours is deleted and theirs kept (:func:`settle`).
+    """
+    name = request['Name']
+
+    def adopt():
+        found = named_templates(module, name)
+        return dict(TemplateId=oldest(found, 'TemplateId')['TemplateId']) if found else None
+
+    created = module.call('alidns', 'CreateCloudGtmMonitorTemplate', adopt=adopt, **request)['TemplateId']
+    keep, delete = settle(named_templates(module, name), created, 'TemplateId')
+    for template_id in delete:
+        module.call('alidns', 'DeleteCloudGtmMonitorTemplate', TemplateId=template_id, ClientToken=client_token())
+    return keep
 
 
 def default_probe_points(module, ip_version):
@@ -273,7 +326,7 @@ def ensure_present(module, current):
     request = template_request(after)
     if action == 'create':
         request.update(Protocol=after['protocol'], IpVersion=after['ip_version'], ClientToken=client_token())
-        template_id = module.call('alidns', 'CreateCloudGtmMonitorTemplate', **request)['TemplateId']
+        template_id = create_template(module, request)
     else:
         template_id = current['template_id']
         module.call('alidns', 'UpdateCloudGtmMonitorTemplate', TemplateId=template_id, ClientToken=client_token(),

@@ -288,6 +288,9 @@ diff:
   type: dict
 '''
 
+import functools
+import time
+
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlibabaCloudModule,
     AlicloudError,
@@ -308,10 +311,12 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
     merge_membership,
     normalise_address,
     normalise_pool,
+    oldest,
     owner_of,
     plan_addresses,
     plan_pool_settings,
     resolve_template,
+    settle,
     validate_pool,
 )
 
@@ -353,13 +358,47 @@ class PoolManager(object):
     def call(self, action, **params):
         return self.module.call('alidns', action, **params)
 
-    def find_pool(self):
+    def named_pools(self):
         found = list_all(self.call, 'ListCloudGtmAddressPools', 'AddressPools', 'AddressPool',
                          AddressPoolName=self.name)
+        return [p for p in found if p.get('AddressPoolName') == self.name]
+
+    def find_pool(self, sleep=time.sleep):
+        # A concurrent run may hold a second namesake for a moment until it settles (see settle).
+        for attempt in range(3):
+            found = self.named_pools()
+            if len(found) <= 1:
+                break
+            sleep(1.0 + attempt)
         try:
             return normalise_pool(find_by_name(found, self.name, 'AddressPoolName', 'pool'))
         except ValueError as exc:
             self.module.fail_json(msg=str(exc))
+
+    def owned_named(self, name):
+        """This pool's addresses (by Remark) called ``name``, as the API lists them."""
+        found = list_all(self.call, 'ListCloudGtmAddresses', 'Addresses', 'Address', Name=name)
+        return [a for a in found if a.get('Name') == name and owner_of(a.get('Remark')) == self.name]
+
+    @staticmethod
+    def adopter(namesakes, id_key):
+        """``adopt`` for a create: the namesake every run keeps, as the create's answer (None if none)."""
+        def adopt():
+            found = namesakes()
+            return {id_key: oldest(found, id_key)[id_key]} if found else None
+        return adopt
+
+    @staticmethod
+    def settled(created, id_key, namesakes, delete):
+        """After a create, re-read the namesakes: keep the oldest, delete ours if it is not that one.
+
+        Two runs started together both create; both then agree on the oldest (module_utils.gtm.settle),
+        so they leave one object.
+        """
+        keep, extra = settle(namesakes(), created, id_key)
+        for object_id in extra:
+            delete(object_id)
+        return keep
 
     def describe(self, pool_id):
         return normalise_pool(self.call('DescribeCloudGtmAddressPool', AddressPoolId=pool_id))
@@ -426,9 +465,13 @@ class PoolManager(object):
 
     def apply_settings(self, current, settings, after):
         if current is None:
-            pool_id = self.call('CreateCloudGtmAddressPool', AddressPoolName=self.name, AddressPoolType=after['type'],
-                                EnableStatus=enable_str(after['enabled']),
-                                HealthJudgement=after['health_judgement'], ClientToken=client_token())['AddressPoolId']
+            # Safe against a lost reply (ClientToken, and adopt re-reads by name) and a concurrent run (settled).
+            created = self.call('CreateCloudGtmAddressPool', AddressPoolName=self.name, AddressPoolType=after['type'],
+                                EnableStatus=enable_str(after['enabled']), HealthJudgement=after['health_judgement'],
+                                ClientToken=client_token(),
+                                adopt=self.adopter(self.named_pools, 'AddressPoolId'))['AddressPoolId']
+            pool_id = self.settled(created, 'AddressPoolId', self.named_pools, lambda pool_id: self.call(
+                'DeleteCloudGtmAddressPool', AddressPoolId=pool_id, ClientToken=client_token()))
             settings = ['lb_strategy']
         else:
             pool_id = current['pool_id']
@@ -447,7 +490,11 @@ class PoolManager(object):
     def apply_addresses(self, pool_id, plan):
         for view in plan['create']:
             request = address_create_request(view, self.name)
-            view['address_id'] = self.call('CreateCloudGtmAddress', ClientToken=client_token(), **request)['AddressId']
+            namesakes = functools.partial(self.owned_named, view['name'])
+            created = self.call('CreateCloudGtmAddress', ClientToken=client_token(),
+                                adopt=self.adopter(namesakes, 'AddressId'), **request)['AddressId']
+            view['address_id'] = self.settled(created, 'AddressId', namesakes, lambda address_id: self.call(
+                'DeleteCloudGtmAddress', AddressId=address_id, ClientToken=client_token()))
         for have, after, fields in plan['update']:
             for action, request in address_update_calls(have, after, fields):
                 self.call(action, ClientToken=client_token(), **request)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import threading
 import time
 from collections import Counter
 
 import pytest
 from alibabacloud_alidns20150109 import models as d
+from alibabacloud_alidns20150109.client import Client as DnsClient
 from cloud_support import api_error as _fail
-from cloud_support import dns_client, start_lab, stop_lab
+from cloud_support import config, dns_client, start_lab, stop_lab
+
+# The collection's SDK-shape comparison (module_utils/contract.py, cloud_probe uses it), imported the way
+# tests/unit/conftest.py makes the checkout importable.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_COLLECTIONS = os.path.join(_ROOT, ".build", "collections")
+if not os.path.exists(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud")):
+    os.makedirs(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr"), exist_ok=True)
+    os.symlink(_ROOT, os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud"))
+sys.path.insert(0, _COLLECTIONS)
+from ansible_collections.meshdr.alicloud.plugins.module_utils import contract  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -234,7 +247,7 @@ def test_validation_errors(dns):
     err = _fail(lambda: _address(dns, "x", "not-an-ip", None, 80))
     assert err.code == "InvalidParameter"
     err = _fail(lambda: _address(dns, "x", "127.0.0.9", "mtp-404", 80))
-    assert err.code == "MonitorTemplate.NotExists"
+    assert err.code == "CloudGtm.MonitorTemplate.NotExists"
     err = _fail(lambda: dns.create_cloud_gtm_instance_config(d.CreateCloudGtmInstanceConfigRequest(
         charge_type="postpay", schedule_zone_mode="custom", schedule_zone_name="not-hosted.example.org",
         schedule_hostname="www", schedule_rr_type="A", ttl=30)))
@@ -255,20 +268,20 @@ def test_references_block_deletes_and_bad_members(dns, domain):
     assert [c.schedule_domain_name for c in by_pool.instance_configs.instance_config] == [domain["fqdn"]]
     err = _fail(lambda: dns.delete_cloud_gtm_monitor_template(
         d.DeleteCloudGtmMonitorTemplateRequest(template_id=domain["template"])))
-    assert err.code == "MonitorTemplate.InUse"
+    assert err.code == "CloudGtm.MonitorTemplate.InUse"
     err = _fail(lambda: dns.delete_cloud_gtm_address(d.DeleteCloudGtmAddressRequest(address_id=domain["a1"])))
-    assert err.code == "Address.InUse"
+    assert err.code == "CloudGtm.Address.InUse"
     err = _fail(lambda: dns.delete_cloud_gtm_address_pool(
         d.DeleteCloudGtmAddressPoolRequest(address_pool_id=domain["pool"])))
-    assert err.code == "AddressPool.InUse"
+    assert err.code == "CloudGtm.AddressPool.InUse"
     err = _fail(lambda: dns.replace_cloud_gtm_address_pool_address(d.ReplaceCloudGtmAddressPoolAddressRequest(
         address_pool_id=domain["pool"], addresses=[d.ReplaceCloudGtmAddressPoolAddressRequestAddresses(
             address_id="addr-404", weight_value=1)])))
-    assert err.code == "Address.NotExists"
+    assert err.code == "CloudGtm.Address.NotExists"
     err = _fail(lambda: dns.create_cloud_gtm_instance_config(d.CreateCloudGtmInstanceConfigRequest(
         charge_type="postpay", schedule_zone_mode="custom", schedule_zone_name=ZONE, schedule_hostname="www",
         schedule_rr_type="A", ttl=30)))
-    assert err.code == "InstanceConfig.AlreadyExists"
+    assert err.code == "CloudGtm.InstanceConfig.AlreadyExists"
 
 
 def test_teardown_in_dependency_order(lab, dns):
@@ -284,7 +297,7 @@ def test_teardown_in_dependency_order(lab, dns):
     assert ids["instance"] not in [i.instance_id for i in instances]  # pay-as-you-go instance left with it
     assert lab.admin(f"gtm/answer?name={ids['fqdn']}&type=A") is None
     err = _fail(lambda: dns.delete_cloud_gtm_address(d.DeleteCloudGtmAddressRequest(address_id=address)))
-    assert err.code == "Address.NotExists"
+    assert err.code == "CloudGtm.Address.NotExists"
 
 
 def test_list_pagination(dns, domain):
@@ -381,3 +394,152 @@ def test_client_token_makes_a_retried_create_idempotent(dns):
     first = create("token-1")
     assert create("token-1") == first and count() == 1
     assert create("token-2") != first and count() == 2
+
+
+# -- the lab answers what the SDK response models know, and what the collection reads ---------------
+class RecordingClient(DnsClient):
+    """The real SDK client, keeping each raw answer body before from_map() drops unknown keys."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.raw: dict[str, list[dict]] = {}
+
+    def call_api(self, params, request, runtime):
+        answer = super().call_api(params, request, runtime)
+        self.raw.setdefault(params.action, []).append(answer.get("body") or {})
+        return answer
+
+
+# What plugins/module_utils/gtm.py and the GTM modules read, per operation (wire paths).
+READ_PATHS = {
+    "ListCloudGtmMonitorNodes": ["Ipv4IspCityNodes.Ipv4IspCityNode[].CityCode",
+                                 "Ipv4IspCityNodes.Ipv4IspCityNode[].IspCode",
+                                 "Ipv4IspCityNodes.Ipv4IspCityNode[].GroupType",
+                                 "Ipv4IspCityNodes.Ipv4IspCityNode[].EnableStatus"],
+    "DescribeCloudGtmMonitorTemplate": ["TemplateId", "Name", "Protocol", "IpVersion", "Interval", "Timeout",
+                                        "EvaluationCount", "FailureRate", "ExtendInfo",
+                                        "IspCityNodes.IspCityNode[].CityCode", "IspCityNodes.IspCityNode[].IspCode"],
+    "ListCloudGtmMonitorTemplates": ["TotalPages", "Templates.Template[].TemplateId", "Templates.Template[].Name",
+                                     "Templates.Template[].CreateTimestamp", "Templates.Template[].Interval"],
+    "ListCloudGtmAddresses": ["TotalPages", "Addresses.Address[].AddressId", "Addresses.Address[].Name",
+                              "Addresses.Address[].Remark", "Addresses.Address[].CreateTimestamp",
+                              "Addresses.Address[].AvailableMode", "Addresses.Address[].ManualAvailableStatus",
+                              "Addresses.Address[].HealthTasks.HealthTask[].TemplateId",
+                              "Addresses.Address[].HealthTasks.HealthTask[].Port"],
+    "DescribeCloudGtmAddressPool": ["AddressPoolId", "AddressPoolName", "AddressPoolType", "EnableStatus",
+                                    "HealthJudgement", "AddressLbStrategy", "SequenceLbStrategyMode",
+                                    "AvailableStatus", "HealthStatus", "Addresses.Address[].AddressId",
+                                    "Addresses.Address[].WeightValue", "Addresses.Address[].SerialNumber",
+                                    "Addresses.Address[].HealthTasks.HealthTask[].Port"],
+    "ListCloudGtmAddressPools": ["AddressPools.AddressPool[].AddressPoolId",
+                                 "AddressPools.AddressPool[].AddressPoolName",
+                                 "AddressPools.AddressPool[].AddressPoolType",
+                                 "AddressPools.AddressPool[].CreateTimestamp"],
+    "ListCloudGtmInstanceConfigs": ["InstanceConfigs.InstanceConfig[].ConfigId",
+                                    "InstanceConfigs.InstanceConfig[].InstanceId",
+                                    "InstanceConfigs.InstanceConfig[].ScheduleZoneName",
+                                    "InstanceConfigs.InstanceConfig[].ScheduleHostname",
+                                    "InstanceConfigs.InstanceConfig[].ScheduleRrType",
+                                    "InstanceConfigs.InstanceConfig[].CreateTimestamp"],
+    "DescribeCloudGtmInstanceConfigFullInfo": [
+        "ConfigId", "InstanceId", "ScheduleZoneName", "ScheduleHostname", "ScheduleRrType", "ScheduleDomainName",
+        "Ttl", "EnableStatus", "AddressPoolLbStrategy", "SequenceLbStrategyMode", "AvailableStatus", "HealthStatus",
+        "AlertConfig", "AlertGroup", "AddressPools.AddressPool[].AddressPoolId",
+        "AddressPools.AddressPool[].WeightValue", "AddressPools.AddressPool[].SerialNumber",
+        "AddressPools.AddressPool[].Addresses.Address[].Address",
+        "AddressPools.AddressPool[].Addresses.Address[].AvailableStatus"],
+    "DescribeCloudGtmInstanceConfigAlert": ["AlertMode", "AlertConfig.AlertConfig[].NoticeType",
+                                            "AlertGroup.AlertGroup"],
+    "CreateCloudGtmMonitorTemplate": ["TemplateId"], "CreateCloudGtmAddress": ["AddressId"],
+    "CreateCloudGtmAddressPool": ["AddressPoolId"], "CreateCloudGtmInstanceConfig": ["ConfigId", "InstanceId"],
+}
+
+
+# SDK slips the service cannot follow: CreateCloudGtmInstanceConfigResponseBody types ConfigId as bool,
+# while it is the id string (the SDK's own field comment, and TF uses it as the id).
+SDK_SLIPS = {("CreateCloudGtmInstanceConfig", "ConfigId")}
+
+
+def _has_path(model, path):
+    """``path`` (``A.B[].C``) is declared by the SDK model."""
+    current = model
+    for part in path.split("."):
+        fields = contract.model_fields(current) if current is not None else {}
+        name = part.removesuffix("[]")
+        if name not in fields:
+            return False
+        hint = fields[name]
+        args = getattr(hint, "__args__", None)
+        hint = args[0] if args and part.endswith("[]") else hint
+        current = hint if isinstance(hint, type) and hasattr(hint, "to_map") else None
+    return True
+
+
+def _present(data, parts):
+    if not parts:
+        return True
+    head, rest = parts[0], parts[1:]
+    key = head.removesuffix("[]")
+    if not isinstance(data, dict) or key not in data:
+        return False
+    value = data[key]
+    if head.endswith("[]"):
+        return isinstance(value, list) and (not value or any(_present(v, rest) for v in value))
+    return _present(value, rest)
+
+
+def test_every_answer_fits_the_sdk_response_model_and_carries_what_the_collection_reads(lab, domain):
+    rec = RecordingClient(config(lab))
+    rec.list_cloud_gtm_monitor_nodes(d.ListCloudGtmMonitorNodesRequest())
+    template = _template(rec, "shapes", interval=60)
+    rec.describe_cloud_gtm_monitor_template(d.DescribeCloudGtmMonitorTemplateRequest(template_id=template))
+    rec.list_cloud_gtm_monitor_templates(d.ListCloudGtmMonitorTemplatesRequest(page_number=1, page_size=100))
+    address = _address(rec, "shapes", "127.0.0.7", template, 80, mode="manual")
+    rec.describe_cloud_gtm_address(d.DescribeCloudGtmAddressRequest(address_id=address))
+    rec.list_cloud_gtm_addresses(d.ListCloudGtmAddressesRequest(page_number=1, page_size=100))
+    ids = _domain(rec, "shapes", [(address, 1)])
+    rec.describe_cloud_gtm_address_pool(d.DescribeCloudGtmAddressPoolRequest(address_pool_id=ids["pool"]))
+    rec.list_cloud_gtm_address_pools(d.ListCloudGtmAddressPoolsRequest(page_number=1, page_size=100))
+    rec.update_cloud_gtm_instance_config_alert(d.UpdateCloudGtmInstanceConfigAlertRequest(
+        config_id=ids["config"], instance_id=ids["instance"], alert_mode="instance_config", alert_group=["g"],
+        alert_config=[d.UpdateCloudGtmInstanceConfigAlertRequestAlertConfig(notice_type="addr_alert",
+                                                                            email_notice=True)]))
+    for call in (rec.list_cloud_gtm_instance_configs(d.ListCloudGtmInstanceConfigsRequest(page_number=1,
+                                                                                           page_size=100)),
+                 rec.describe_cloud_gtm_instance_config_full_info(d.DescribeCloudGtmInstanceConfigFullInfoRequest(
+                     config_id=ids["config"], instance_id=ids["instance"])),
+                 rec.describe_cloud_gtm_instance_config_alert(d.DescribeCloudGtmInstanceConfigAlertRequest(
+                     config_id=ids["config"], instance_id=ids["instance"])),
+                 rec.list_cloud_gtm_instances(d.ListCloudGtmInstancesRequest()),
+                 rec.describe_cloud_gtm_address_reference(d.DescribeCloudGtmAddressReferenceRequest(address_id=address)),
+                 rec.describe_cloud_gtm_address_pool_reference(
+                     d.DescribeCloudGtmAddressPoolReferenceRequest(address_pool_id=ids["pool"]))):
+        assert call.body.request_id
+    rec.update_cloud_gtm_address_manual_available_status(d.UpdateCloudGtmAddressManualAvailableStatusRequest(
+        address_id=address, available_mode="auto"))
+    problems = {}
+    for action, bodies in rec.raw.items():
+        model = contract.response_body_model("alidns", action)
+        unknown = sorted({f"{where}: {problem}" for body in bodies
+                          for where, problem in contract.shape_differences(model, body)
+                          if (action, where) not in SDK_SLIPS})
+        missing = [p for p in READ_PATHS.get(action, []) if not all(_present(b, p.split(".")) for b in bodies)]
+        not_in_model = [p for p in READ_PATHS.get(action, []) if not _has_path(model, p)]
+        if unknown or missing or not_in_model:
+            problems[action] = {"not as the model declares": unknown, "read but not answered": missing,
+                                "read but not in the model": not_in_model}
+    assert set(READ_PATHS) <= set(rec.raw), set(READ_PATHS) - set(rec.raw)
+    assert not problems, json.dumps(problems, indent=1)
+
+
+def test_the_shape_check_catches_planted_mistakes():
+    full = contract.response_body_model("alidns", "DescribeCloudGtmInstanceConfigFullInfo")
+    # a pool entry of FullInfo carries no Remark and its addresses no HealthTasks (what the lab used to send)
+    planted = {"ConfigId": "c", "AddressPools": {"AddressPool": [{"AddressPoolId": "p", "Remark": "",
+                                                                  "Addresses": {"Address": [{"HealthTasks": {}}]}}]}}
+    assert [w for w, _ in contract.shape_differences(full, planted)] == [
+        "AddressPools.AddressPool[0].Addresses.Address[0].HealthTasks", "AddressPools.AddressPool[0].Remark"]
+    assert not _has_path(full, "AddressPools.AddressPool[].Addresses.Address[].HealthTasks")
+    assert _has_path(contract.response_body_model("alidns", "DescribeCloudGtmAddressPool"),
+                     "Addresses.Address[].HealthTasks.HealthTask[].Port")
+    assert not _present({"Addresses": {"Address": [{"AddressId": "a"}]}}, ["Addresses", "Address[]", "WeightValue"])

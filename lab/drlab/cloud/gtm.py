@@ -9,7 +9,16 @@ availability of addresses, pools and access domains is derived exactly where the
 shows it (``AvailableStatus``/``HealthStatus``), and ``answer()`` picks what DNS returns.
 
 Unknown ids: the Describe calls answer 200 without the id (what Terraform relies on to
-detect deletion); updates and deletes raise ``<Kind>.NotExists`` (an inferred code).
+detect deletion: service_alicloud_alidns_v2.go DescribeAlidnsCloudGtm* treat a body without the id
+as NotFound).  Errors follow the alidns error reference's ``CloudGtm.<Object>.<Reason>`` naming
+(https://help.aliyun.com/zh/dns/api-alidns-2015-01-09-errorcodes lists e.g.
+``CloudGtm.Address.AvailableModeInvalid``, ``CloudGtm.Address.AvailableStatusInvalid``,
+``CloudGtm.Address.DispatchTypeNotMatchMonitorTemplate``); where the reference page could not be read
+for a case (not found, in use, already exists, type mismatch) the <Reason> part is inferred and marked
+so, and docs/api-contract.md lists it as unverified.
+
+Every answer carries only keys of the SDK response model of its operation
+(alibabacloud_alidns20150109 models), which tests/lab/test_cloud_gtm.py checks.
 """
 
 from __future__ import annotations
@@ -25,34 +34,68 @@ from . import ids
 from .errors import ApiError, invalid
 from .params import Params, paginate
 
+# Template limits: TF resource_alicloud_alidns_cloud_gtm_monitor_template.go (interval StringInSlice
+# 15/60/300/900/1800/3600, timeout 2000/3000/5000/10000) and the SDK field comments (15 s on Ultimate only).
 INTERVALS = [15, 60, 300, 900, 1800, 3600]
 TIMEOUTS = [2000, 3000, 5000, 10000]
+# Lab only, with topology gtm.allow_short_intervals (`drlab up --short-intervals`): what a drill on a laptop needs.
+# The module accepts them only with its lab_short_intervals option (plugins/module_utils/gtm.py LAB_*).
+LAB_INTERVALS = list(range(1, 15))
+LAB_TIMEOUTS = [500, 1000]
+# SequenceLbStrategyMode: the SDK and TF docs say non_preemptive; TF's validation and acceptance tests use
+# nonPreemptive (resource_alicloud_alidns_cloud_gtm_address_pool.go).  The lab accepts both and echoes what
+# was sent (which one the service stores is unverified).
+SEQUENCE_MODES = ["preemptive", "non_preemptive", "nonPreemptive"]
 JUDGEMENTS = ["any_ok", "p30_ok", "p50_ok", "p70_ok", "all_ok"]
 LB_STRATEGIES = ["round_robin", "sequence", "weight", "source_nearest"]
 HEALTH = ["ok", "ok_alert", "ok_no_monitor", "exceptional"]
 RR_POOL_TYPE = {"A": "IPv4", "AAAA": "IPv6", "CNAME": "domain"}
 NOTICE_TYPES = ["addr_alert", "addr_resume", "addr_pool_unavailable", "addr_pool_available"]
 
-# The lab's probe points (ListCloudGtmMonitorNodes).  Templates may name any well-formed
-# node so that production inventories with real node codes also run against the lab.
+# The lab's probe points (ListCloudGtmMonitorNodes).  GroupType is BGP (BGP nodes), ISP (carrier nodes) or
+# OVERSEAS (international nodes) per https://help.aliyun.com/zh/dns/api-alidns-2015-01-09-listcloudgtmmonitornodes;
+# GroupName is display text (the zh reference shows "BGP节点" / "国际节点"; the en-US texts are unverified) and
+# nothing may match on it.  Templates may name any well-formed node so that production inventories with real
+# node codes also run against the lab.
 MONITOR_NODES = [
     {"NodeId": "drlab-probe-1", "CityCode": "503", "CityName": "Beijing", "IspCode": "465", "IspName": "BGP",
-     "CountryCode": "629", "CountryName": "China", "GroupName": "Mainland China", "GroupType": "BGP"},
+     "CountryCode": "629", "CountryName": "China", "GroupName": "BGP Nodes", "GroupType": "BGP"},
     {"NodeId": "drlab-probe-2", "CityCode": "357", "CityName": "Hangzhou", "IspCode": "465", "IspName": "BGP",
-     "CountryCode": "629", "CountryName": "China", "GroupName": "Mainland China", "GroupType": "BGP"},
+     "CountryCode": "629", "CountryName": "China", "GroupName": "BGP Nodes", "GroupType": "BGP"},
     {"NodeId": "drlab-probe-3", "CityCode": "738", "CityName": "Singapore", "IspCode": "465", "IspName": "BGP",
-     "CountryCode": "1047", "CountryName": "Singapore", "GroupName": "Asia Pacific", "GroupType": "BGP"},
+     "CountryCode": "1047", "CountryName": "Singapore", "GroupName": "International Nodes", "GroupType": "OVERSEAS"},
     {"NodeId": "drlab-probe-4", "CityCode": "806", "CityName": "Frankfurt", "IspCode": "465", "IspName": "BGP",
-     "CountryCode": "101", "CountryName": "Germany", "GroupName": "Europe", "GroupType": "BGP"},
+     "CountryCode": "101", "CountryName": "Germany", "GroupName": "International Nodes", "GroupType": "OVERSEAS"},
 ]
+# The node keys a template's IspCityNodes entry carries (SDK ...TemplateIspCityNodesIspCityNode: no NodeId).
+TEMPLATE_NODE_KEYS = ("CityCode", "CityName", "CountryCode", "CountryName", "GroupName", "GroupType", "IspCode",
+                      "IspName")
 
 
 def not_exists(kind: str, object_id: str) -> ApiError:
-    return ApiError(400, f"{kind}.NotExists", f"The specified {kind} {object_id} does not exist.")
+    # CloudGtm.<Object>.<Reason> (alidns error reference); the Reason "NotExists" is inferred.
+    return ApiError(400, f"CloudGtm.{kind}.NotExists", f"The specified {kind} {object_id} does not exist.")
 
 
 def in_use(kind: str, object_id: str, users: list[str]) -> ApiError:
-    return ApiError(400, f"{kind}.InUse", f"The {kind} {object_id} is referenced by {', '.join(users)}.")
+    # CloudGtm.<Object>.<Reason> (alidns error reference); the Reason "InUse" is inferred.
+    return ApiError(400, f"CloudGtm.{kind}.InUse", f"The {kind} {object_id} is referenced by {', '.join(users)}.")
+
+
+def _address_mode(p: Params, required: bool) -> str | None:
+    """AvailableMode of an address; a bad value is CloudGtm.Address.AvailableModeInvalid (alidns error reference)."""
+    value = p.req("AvailableMode") if required else p.str("AvailableMode")
+    if value is not None and value not in ("auto", "manual"):
+        raise ApiError(400, "CloudGtm.Address.AvailableModeInvalid", "gtm address availableMode is invalid.")
+    return value
+
+
+def _manual_status(p: Params) -> str | None:
+    """ManualAvailableStatus; a bad value is CloudGtm.Address.AvailableStatusInvalid (alidns error reference)."""
+    value = p.str("ManualAvailableStatus")
+    if value is not None and value not in ("available", "unavailable"):
+        raise ApiError(400, "CloudGtm.Address.AvailableStatusInvalid", "gtm address availableStatus is invalid.")
+    return value
 
 
 def _stamps(obj: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +131,8 @@ class GtmApi:
         self.configs: dict[str, dict] = gtm["configs"]
         self.alert_logs: list[dict] = cloud.data["alert_logs"]
         short = bool(cloud.topology.get("gtm", {}).get("allow_short_intervals"))
-        self.intervals = (list(range(1, 15)) if short else []) + INTERVALS
-        self.timeouts = ([500, 1000] if short else []) + TIMEOUTS
+        self.intervals = (LAB_INTERVALS if short else []) + INTERVALS
+        self.timeouts = (LAB_TIMEOUTS if short else []) + TIMEOUTS
         self._sequence_current: dict[str, str] = {}  # non-preemptive sequence: who serves now
 
     def actions(self) -> dict[str, Callable[[Params], dict]]:
@@ -154,7 +197,7 @@ class GtmApi:
             return None
         if not nodes or not all(isinstance(n, dict) and n.get("CityCode") and n.get("IspCode") for n in nodes):
             raise invalid("IspCityNodes", json.dumps(nodes))
-        known = {(n["CityCode"], n["IspCode"]): n for n in MONITOR_NODES}
+        known = {(n["CityCode"], n["IspCode"]): {k: n[k] for k in TEMPLATE_NODE_KEYS} for n in MONITOR_NODES}
         return [{**known.get((str(n["CityCode"]), str(n["IspCode"])), {}), "CityCode": str(n["CityCode"]),
                  "IspCode": str(n["IspCode"])} for n in nodes]
 
@@ -237,7 +280,7 @@ class GtmApi:
                 "Templates": {"Template": [self._render_template(t) for t in page["_items"]]}}
 
     # -- addresses ------------------------------------------------------------------------
-    def _health_tasks(self, p: Params, required: bool) -> list[dict[str, Any]] | None:
+    def _health_tasks(self, p: Params, required: bool, address_type: str) -> list[dict[str, Any]] | None:
         tasks = p.json("HealthTasks", required=required, kind=list)
         if tasks is None:
             return None
@@ -248,6 +291,10 @@ class GtmApi:
             template = self.templates.get(task["TemplateId"])
             if template is None:
                 raise not_exists("MonitorTemplate", task["TemplateId"])
+            if address_type in ("IPv4", "IPv6") and template["IpVersion"] != address_type:
+                # documented code (alidns error reference); that it means the IP version mismatch is inferred
+                raise ApiError(400, "CloudGtm.Address.DispatchTypeNotMatchMonitorTemplate",
+                               "the address dispatchType is not match monitor template.")
             port = task.get("Port")
             if template["Protocol"] != "ping":
                 if port is None or not 1 <= int(port) <= 65535:
@@ -272,15 +319,14 @@ class GtmApi:
         kind = p.req("Type", choices=["IPv4", "IPv6", "domain"])
         value = p.req("Address")
         self._check_address(kind, value)
-        mode = p.req("AvailableMode", choices=["auto", "manual"])
+        mode = _address_mode(p, required=True)
         now = time.time()
         address = {
             "AddressId": ids.numeric("addr-"), "Name": p.req("Name"), "Address": value, "Type": kind,
             "EnableStatus": p.req("EnableStatus", choices=["enable", "disable"]), "AvailableMode": mode,
-            "ManualAvailableStatus": p.str("ManualAvailableStatus", "available" if mode == "manual" else None,
-                                           choices=["available", "unavailable"]),
+            "ManualAvailableStatus": _manual_status(p) or ("available" if mode == "manual" else None),
             "HealthJudgement": p.req("HealthJudgement", choices=JUDGEMENTS),
-            "HealthTasks": self._health_tasks(p, required=False) or [],
+            "HealthTasks": self._health_tasks(p, required=False, address_type=kind) or [],
             "AttributeInfo": p.str("AttributeInfo", ""), "Remark": p.str("Remark", ""),
             "health": {"HealthStatus": "ok", "AvailableStatus": "available", "since": now},
             "created": now, "updated": now,
@@ -306,7 +352,7 @@ class GtmApi:
             a["HealthJudgement"] = p.req("HealthJudgement", choices=JUDGEMENTS)
         if "AttributeInfo" in p:
             a["AttributeInfo"] = p.req("AttributeInfo")
-        tasks = self._health_tasks(p, required=False)
+        tasks = self._health_tasks(p, required=False, address_type=a["Type"])
         if tasks is not None:
             a["HealthTasks"] = tasks
         return self._touch(a, a["AddressId"])
@@ -319,11 +365,12 @@ class GtmApi:
     def update_address_manual(self, p: Params) -> dict:
         a = self._address(p)
         before = self._availability(a)
-        a["AvailableMode"] = p.req("AvailableMode", choices=["auto", "manual"])
-        manual = p.str("ManualAvailableStatus", choices=["available", "unavailable"])
+        a["AvailableMode"] = _address_mode(p, required=True)
+        manual = _manual_status(p)
         if a["AvailableMode"] == "manual":
             if manual is None:
-                raise invalid("ManualAvailableStatus", "", ["available", "unavailable"])
+                raise ApiError(400, "CloudGtm.Address.AvailableStatusInvalid",
+                               "gtm address availableStatus is invalid.")
             a["ManualAvailableStatus"] = manual
         self._availability_event(a, before, reason="manual")
         return self._touch(a, a["AddressId"])
@@ -438,7 +485,7 @@ class GtmApi:
             if address is None:
                 raise not_exists("Address", member["AddressId"])
             if address["Type"] != pool["AddressPoolType"]:
-                raise ApiError(400, "AddressPool.TypeMismatch",  # inferred code
+                raise ApiError(400, "CloudGtm.AddressPool.TypeMismatch",  # CloudGtm.<Object>.<Reason>; Reason inferred
                                f"Address {address['AddressId']} is {address['Type']}, "
                                f"pool is {pool['AddressPoolType']}.")
         pool["Addresses"] = members
@@ -448,7 +495,7 @@ class GtmApi:
     def update_pool_lb(self, p: Params) -> dict:
         pool = self._pool(p)
         pool["AddressLbStrategy"] = p.req("AddressLbStrategy", choices=LB_STRATEGIES)
-        mode = p.str("SequenceLbStrategyMode", choices=["preemptive", "non_preemptive"])
+        mode = p.str("SequenceLbStrategyMode", choices=SEQUENCE_MODES)
         if mode:
             pool["SequenceLbStrategyMode"] = mode
         return self._touch(pool, pool["AddressPoolId"])
@@ -491,16 +538,22 @@ class GtmApi:
         health = "ok" if available and healthy else "ok_alert" if available else "exceptional"
         return ("available" if available else "unavailable"), health
 
-    def _render_pool(self, pool: dict, with_addresses: bool = True) -> dict:
+    def _render_pool(self, pool: dict, with_addresses: bool = True, in_config: bool = False) -> dict:
+        # in_config: a pool as an access domain lists it (SDK ...FullInfoResponseBodyAddressPoolsAddressPool,
+        # ListCloudGtmInstanceConfigs...AddressPool): no Remark, and its addresses carry no HealthTasks.
         available, health = self.pool_status(pool)
-        out = {k: v for k, v in pool.items() if k not in ("Addresses", "created", "updated")}
+        out = {k: v for k, v in pool.items() if k not in ("Addresses", "created", "updated")
+               and not (in_config and k == "Remark")}
         out.update({"AvailableStatus": available, "HealthStatus": health, **_stamps(pool)})
         if with_addresses:
             rendered = []
             for member in pool["Addresses"]:
                 address = self.addresses.get(member["AddressId"])
                 if address is not None:
-                    rendered.append({**self._render_address(address, with_status=False),
+                    entry = self._render_address(address, with_status=False)
+                    if in_config:
+                        entry.pop("HealthTasks")
+                    rendered.append({**entry,
                                      "WeightValue": member["WeightValue"], "SerialNumber": member["SerialNumber"],
                                      "RequestSource": {"RequestSource": member["RequestSource"]}})
             out["Addresses"] = {"Address": rendered}
@@ -515,8 +568,10 @@ class GtmApi:
         for config in self.configs.values():
             if any(m["AddressPoolId"] == pool_id for m in config["AddressPools"]):
                 rendered = self._render_config(config, full=False)
+                # SDK Describe...ReferenceResponseBody...InstanceConfig: no pools, commodity, zone mode or times
                 refs.append({k: v for k, v in rendered.items() if k not in ("AddressPools", "CommodityCode",
-                                                                          "ScheduleZoneMode")})
+                                                                          "ScheduleZoneMode")
+                             and not k.startswith(("Create", "Update"))})
         return refs
 
     def address_reference(self, p: Params) -> dict:
@@ -588,7 +643,7 @@ class GtmApi:
         ttl = p.int("Ttl", required=True, minimum=1, maximum=86400)
         domain = f"{hostname}.{zone}" if hostname != "@" else zone
         if any(c["ScheduleDomainName"] == domain and c["ScheduleRrType"] == rr_type for c in self.configs.values()):
-            raise ApiError(400, "InstanceConfig.AlreadyExists",  # inferred code
+            raise ApiError(400, "CloudGtm.InstanceConfig.AlreadyExists",  # CloudGtm.<Object>.<Reason>; Reason inferred
                            f"An access domain {domain} {rr_type} already exists.")
         now = time.time()
         if charge == "prepay":
@@ -632,7 +687,7 @@ class GtmApi:
             if pool is None:
                 raise not_exists("AddressPool", member["AddressPoolId"])
             if pool["AddressPoolType"] != RR_POOL_TYPE[config["ScheduleRrType"]]:
-                raise ApiError(400, "AddressPool.TypeMismatch",  # inferred code
+                raise ApiError(400, "CloudGtm.AddressPool.TypeMismatch",  # CloudGtm.<Object>.<Reason>; Reason inferred
                                f"Pool {pool['AddressPoolId']} is {pool['AddressPoolType']}; "
                                f"{config['ScheduleRrType']} needs {RR_POOL_TYPE[config['ScheduleRrType']]}.")
         config["AddressPools"] = members
@@ -658,7 +713,7 @@ class GtmApi:
     def update_config_lb(self, p: Params) -> dict:
         config = self._config(p)
         config["AddressPoolLbStrategy"] = p.req("AddressPoolLbStrategy", choices=LB_STRATEGIES)
-        mode = p.str("SequenceLbStrategyMode", choices=["preemptive", "non_preemptive"])
+        mode = p.str("SequenceLbStrategyMode", choices=SEQUENCE_MODES)
         if mode:
             config["SequenceLbStrategyMode"] = mode
         return self._touch(config, config["ConfigId"])
@@ -697,13 +752,15 @@ class GtmApi:
         instance = self.instances.get(config["InstanceId"], {})
         out.update({"AvailableStatus": available, "HealthStatus": health, "VersionCode": "ultimate",
                     "CommodityCode": instance.get("CommodityCode", ""),
-                    "InstanceName": instance.get("InstanceName", ""),
                     **_stamps(config)})
+        if full:  # FullInfo names the instance; a ListCloudGtmInstanceConfigs entry does not (SDK models)
+            out["InstanceName"] = instance.get("InstanceName", "")
         pools = []
         for member in config["AddressPools"]:
             pool = self.pools.get(member["AddressPoolId"])
             if pool is not None:
-                pools.append({**self._render_pool(pool, with_addresses=full), "WeightValue": member["WeightValue"],
+                pools.append({**self._render_pool(pool, with_addresses=full, in_config=True),
+                              "WeightValue": member["WeightValue"],
                               "SerialNumber": member["SerialNumber"],
                               "RequestSource": {"RequestSource": member["RequestSource"]}})
         out["AddressPools"] = {"AddressPool": pools}
@@ -913,7 +970,7 @@ class GtmApi:
             return None
         if strategy == "sequence":
             current = self._sequence_current.get(key)
-            if mode == "non_preemptive" and current in [o[2] for o in options]:
+            if mode in ("non_preemptive", "nonPreemptive") and current in [o[2] for o in options]:
                 return current
             choice = min(options, key=lambda o: o[1])[2]
             self._sequence_current[key] = choice

@@ -66,6 +66,8 @@ async def probe(task: dict[str, Any], address: str) -> bool:
                                              connector=aiohttp.TCPConnector(force_close=True, ssl=ctx)) as s:
                 async with s.get(url, headers={"Host": host, "User-Agent": "drlab-gtm-probe"},
                                  allow_redirects=bool(task.get("follow_redirect"))) as resp:
+                    # ExtendInfo code 400/500: "a return code greater than the threshold" is abnormal (SDK field
+                    # comment); the lab fails at the threshold itself too (a 500 is a server error); unverified.
                     return resp.status < int(task.get("code") or 400)
         _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
         writer.close()
@@ -97,6 +99,9 @@ class AddressChecker:
         state = self.states[index]
         state.last_failed_share = share
         threshold = float(task.get("failure_rate", 50))
+        # SDK CreateCloudGtmMonitorTemplateRequest.failure_rate and TF's docs say an address is abnormal when the
+        # failing share "exceeds" the rate; read literally, FailureRate=100 could never fail, so the lab fails a
+        # round when the share reaches it.  Which boundary the service uses is unverified (docs/api-contract.md).
         if share >= threshold and share > 0:
             state.fails, state.oks = state.fails + 1, 0
             if state.fails >= int(task.get("evaluation_count", 1)):

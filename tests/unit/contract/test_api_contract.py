@@ -123,7 +123,7 @@ HELPER_SAMPLES = {
     ('ensure_present', 'UpdateMeshFeature'): lambda: [
         ('UpdateMeshFeature', asm.feature_wire_params(asm.changed_features(asm.desired_features(p), CURRENT_FEATURES)))
         for p in MESH_VARIANTS[:4]],
-    ('ensure_present', 'CreateCloudGtmMonitorTemplate'): lambda: [
+    ('create_template', 'CreateCloudGtmMonitorTemplate'): lambda: [
         ('CreateCloudGtmMonitorTemplate', _create_template(template_view())),
         ('CreateCloudGtmMonitorTemplate', _create_template(template_view(protocol='ping', extend_info={
             'packetNum': 20, 'packetLossRate': 10}))),
@@ -138,6 +138,11 @@ HELPER_SAMPLES = {
     ('PoolManager.apply_addresses', 'ReplaceCloudGtmAddressPoolAddress'): lambda: [
         ('ReplaceCloudGtmAddressPoolAddress', {'AddressPoolId': 'pool-1', 'Addresses': gtm.members_request(
             [address_view(), address_view(address_id='addr-2', name='region-2', serial_number=2)])})],
+    ('DomainManager.create', 'CreateCloudGtmInstanceConfig'): lambda: [
+        ('CreateCloudGtmInstanceConfig', dict(gtm.domain_create_request(charge, instance, 'example.com', host, rr, 30,
+                                                                        enabled), ClientToken='tok'))
+        for charge, instance, host, rr, enabled in (('postpay', None, 'www', 'A', True),
+                                                    ('prepay', 'instance-1', '@', 'AAAA', False))],
     ('DomainManager.apply', 'UpdateCloudGtmInstanceConfigAlert'): lambda: [
         ('UpdateCloudGtmInstanceConfigAlert', dict(r, ConfigId='config-1', InstanceId='instance-1'))
         for r in alert_requests()],
@@ -261,7 +266,8 @@ ADDRESS = ['AddressId', 'Name', 'Address', 'Type', 'EnableStatus', 'ManualAvaila
 POOL = ['AddressPoolId', 'AddressPoolName', 'AddressPoolType', 'EnableStatus', 'HealthJudgement', 'AddressLbStrategy',
         'SequenceLbStrategyMode', 'AvailableStatus', 'HealthStatus'] + _expand('Addresses.Address[]', ADDRESS)
 NOTICE = ['NoticeType', 'EmailNotice', 'SmsNotice', 'DingtalkNotice']
-NODE = ['EnableStatus', 'CountryName', 'GroupName', 'GroupType'] + PROBE_POINT
+# gtm.pick_probe_points decides the geography by GroupType only (not CountryName/GroupName display text)
+NODE = ['EnableStatus', 'GroupType'] + PROBE_POINT
 
 # operation -> every path of its answer body the code reads (wire names; '[]' = each list element,
 # '*' = every key).  Reviewed against: asm.py find_meshes/resolve_mesh_id/normalise_mesh/mesh_features/
@@ -281,16 +287,19 @@ READ_PATHS = {
     ('servicemesh', 'RemoveClusterFromServiceMesh'): [],
     ('servicemesh', 'UpdateMeshFeature'): [],
     ('servicemesh', 'DeleteServiceMesh'): [],
-    ('alidns', 'ListCloudGtmMonitorTemplates'): paths('TotalPages', *_expand('Templates.Template[]', TEMPLATE)),
+    ('alidns', 'ListCloudGtmMonitorTemplates'): paths('TotalPages', *_expand('Templates.Template[]',
+                                                                             TEMPLATE + ['CreateTimestamp'])),
     ('alidns', 'ListCloudGtmMonitorNodes'): paths(*_expand('Ipv4IspCityNodes.Ipv4IspCityNode[]', NODE),
                                                   *_expand('Ipv6IspCityNodes.Ipv6IspCityNode[]', NODE)),
     ('alidns', 'CreateCloudGtmMonitorTemplate'): paths('TemplateId'),
     ('alidns', 'DescribeCloudGtmMonitorTemplate'): paths(*TEMPLATE),
     ('alidns', 'UpdateCloudGtmMonitorTemplate'): [],
     ('alidns', 'DeleteCloudGtmMonitorTemplate'): [],
-    ('alidns', 'ListCloudGtmAddressPools'): paths('TotalPages', *_expand('AddressPools.AddressPool[]', POOL)),
+    ('alidns', 'ListCloudGtmAddressPools'): paths('TotalPages', *_expand('AddressPools.AddressPool[]',
+                                                                         POOL + ['CreateTimestamp'])),
     ('alidns', 'DescribeCloudGtmAddressPool'): paths(*POOL),
-    ('alidns', 'ListCloudGtmAddresses'): paths('TotalPages', *_expand('Addresses.Address[]', ADDRESS + ['Remark'])),
+    ('alidns', 'ListCloudGtmAddresses'): paths('TotalPages', *_expand('Addresses.Address[]', ADDRESS + [
+        'Remark', 'CreateTimestamp'])),
     ('alidns', 'CreateCloudGtmAddressPool'): paths('AddressPoolId'),
     ('alidns', 'CreateCloudGtmAddress'): paths('AddressId'),
     ('alidns', 'UpdateCloudGtmAddressPoolBasicConfig'): [],
@@ -303,7 +312,7 @@ READ_PATHS = {
     ('alidns', 'DeleteCloudGtmAddress'): [],
     ('alidns', 'DeleteCloudGtmAddressPool'): [],
     ('alidns', 'ListCloudGtmInstanceConfigs'): paths('TotalPages', *_expand('InstanceConfigs.InstanceConfig[]', [
-        'ConfigId', 'InstanceId', 'ScheduleZoneName', 'ScheduleHostname', 'ScheduleRrType'])),
+        'ConfigId', 'InstanceId', 'ScheduleZoneName', 'ScheduleHostname', 'ScheduleRrType', 'CreateTimestamp'])),
     ('alidns', 'DescribeCloudGtmInstanceConfigFullInfo'): paths(
         'ConfigId', 'InstanceId', 'ScheduleZoneName', 'ScheduleHostname', 'ScheduleRrType', 'ScheduleDomainName',
         'Ttl', 'EnableStatus', 'AddressPoolLbStrategy', 'SequenceLbStrategyMode', 'AvailableStatus', 'HealthStatus',
@@ -336,6 +345,10 @@ ABSENT_OK = {
     ('ListCloudGtmAddresses', 'Addresses.Address.[].WeightValue'):
         'gtm.normalise_address is shared with pool members; gtm_pool overrides weight from the pool '
         '(merge_membership)',
+    **{('DescribeCloudGtmInstanceConfigFullInfo',
+        'AddressPools.AddressPool.[].Addresses.Address.[].HealthTasks.HealthTask.[].' + key):
+       'gtm.normalise_address is shared with pools: FullInfo pool members carry no health tasks (SDK model), '
+       'the .get gives [] and gtm_domain/gtm_info never use them' for key in ('TemplateId', 'Port')},
     ('ListCloudGtmAddresses', 'Addresses.Address.[].SerialNumber'):
         'as WeightValue: the serial number comes from the pool membership',
     **{(action, f'{prefix}.{key}'): 'gtm.normalise_probe_points takes API nodes and views alike: '

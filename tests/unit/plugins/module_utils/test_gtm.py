@@ -6,19 +6,22 @@ import pytest
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils import gtm
 
+# ListCloudGtmMonitorNodes node shape (SDK ListCloudGtmMonitorNodesResponseBodyIpv4IspCityNodesIpv4IspCityNode).
+# GroupName is display text in the caller's language (the zh docs show "BGP节点", "国际节点"); only GroupType
+# (BGP / ISP / OVERSEAS) decides the geography, so the names below are deliberately useless for that.
 NODES = [
     {"CityCode": "503", "CityName": "Beijing", "IspCode": "465", "CountryName": "China",
-     "GroupName": "Mainland China", "EnableStatus": "enable"},
+     "GroupName": "BGP节点", "GroupType": "BGP", "EnableStatus": "enable"},
     {"CityCode": "503", "CityName": "Beijing", "IspCode": "1", "CountryName": "China",
-     "GroupName": "Mainland China", "EnableStatus": "enable"},
+     "GroupName": "运营商节点", "GroupType": "ISP", "EnableStatus": "enable"},
     {"CityCode": "357", "CityName": "Hangzhou", "IspCode": "465", "CountryName": "China",
-     "GroupName": "Mainland China", "EnableStatus": "enable"},
+     "GroupName": "BGP Nodes", "GroupType": "BGP", "EnableStatus": "enable"},
     {"CityCode": "600", "CityName": "Shanghai", "IspCode": "465", "CountryName": "China",
-     "GroupName": "Mainland China", "EnableStatus": "disable"},
+     "GroupName": "BGP Nodes", "GroupType": "BGP", "EnableStatus": "disable"},
     {"CityCode": "738", "CityName": "Singapore", "IspCode": "465", "CountryName": "Singapore",
-     "GroupName": "Asia Pacific", "EnableStatus": "enable"},
-    {"CityCode": "806", "CityName": "Frankfurt", "IspCode": "465", "CountryName": "Germany",
-     "GroupName": "Europe", "EnableStatus": "enable"},
+     "GroupName": "国际节点", "GroupType": "OVERSEAS", "EnableStatus": "enable"},
+    {"CityCode": "806", "CityName": "Frankfurt", "IspCode": "465", "CountryName": "China (mislabelled)",
+     "GroupName": "Mainland China", "GroupType": "OVERSEAS", "EnableStatus": "enable"},
 ]
 
 TEMPLATE_BODY = {
@@ -123,8 +126,16 @@ def test_immutable_template_fields():
     (dict(probe_protocol="tcp", path="/x"), "path applies to protocol http/https"),
     (dict(probe_protocol="http", packet_num=3), "packet_num applies to protocol ping"),
     (dict(probe_protocol="http", sni=True), "sni applies to protocol https"),
-    (dict(interval=0), "interval must be a positive"),
-    (dict(interval=60, timeout=61000), "must not exceed interval"),
+    # the real sets (SDK field comments, TF resource_alicloud_alidns_cloud_gtm_monitor_template.go)
+    (dict(interval=0), "interval must be one of 15, 60, 300, 900, 1800, 3600"),
+    (dict(interval=30), "interval must be one of"),
+    (dict(interval=2), "lab_short_intervals=true allows 1-14 s on drlab only"),
+    (dict(interval=30, lab_short_intervals=True), "interval must be one of"),
+    (dict(timeout=4000), "timeout must be one of 2000, 3000, 5000, 10000"),
+    (dict(timeout=500), "lab_short_intervals=true allows 500 or 1000 ms"),
+    (dict(interval=1, timeout=2000, lab_short_intervals=True), "must not exceed interval"),
+    (dict(probe_protocol="ping", packet_num=30), "packet_num must be one of 20, 50, 100"),
+    (dict(probe_protocol="ping", packet_loss_rate=50), "packet_loss_rate must be one of 10, 30, 40, 80, 90, 100"),
     (dict(path="x"), "path must start with '/'"),
     (dict(probe_points=[]), "at least one probe point"),
     (dict(probe_points=[{"city_code": "", "isp_code": "1"}]), "needs city_code and isp_code"),
@@ -388,3 +399,66 @@ def test_disable_an_address_and_pool_settings():
     params = dict(health_judgement="all_ok", enabled=None, lb_strategy="sequence", sequence_mode=None)
     assert gtm.plan_pool_settings(params, pool) == ["health_judgement", "lb_strategy"]
     assert gtm.plan_pool_settings(dict(params, health_judgement=None, lb_strategy="weight"), pool) == []
+
+
+@pytest.mark.parametrize("interval, timeout, lab", [(15, 2000, False), (3600, 10000, False), (60, 5000, False),
+                                                    (2, 2000, True), (1, 500, True), (60, 1000, True)])
+def test_validate_template_accepts_the_real_sets_and_lab_values_only_with_the_lab_option(interval, timeout, lab):
+    assert gtm.validate_template(template_params(interval=interval, timeout=timeout, lab_short_intervals=lab)) == []
+
+
+def test_real_and_lab_interval_sets_match_the_sdk_and_drlab():
+    # drlab's sets are the lab's contract; the module's lab option must accept exactly what drlab does
+    from drlab.cloud import gtm as lab_gtm
+    assert gtm.INTERVALS == lab_gtm.INTERVALS and gtm.TIMEOUTS == lab_gtm.TIMEOUTS
+    assert gtm.LAB_INTERVALS == lab_gtm.LAB_INTERVALS and gtm.LAB_TIMEOUTS == lab_gtm.LAB_TIMEOUTS
+
+
+def test_settle_keeps_the_oldest_namesake_so_concurrent_runs_agree():
+    mine = {"TemplateId": "mtp-2", "CreateTimestamp": 2000}
+    theirs = {"TemplateId": "mtp-1", "CreateTimestamp": 1000}
+    # the run that created the younger one deletes its own and uses the older one ...
+    assert gtm.settle([mine, theirs], "mtp-2", "TemplateId") == ("mtp-1", ["mtp-2"])
+    # ... the run that created the older one keeps it and deletes nothing, whatever order the List gives
+    assert gtm.settle([theirs, mine], "mtp-1", "TemplateId") == ("mtp-1", [])
+    # alone (the common case), or when the List does not show our create yet: keep ours
+    assert gtm.settle([mine], "mtp-2", "TemplateId") == ("mtp-2", [])
+    assert gtm.settle([], "mtp-2", "TemplateId") == ("mtp-2", [])
+    # same millisecond: the id decides, the same way for both runs
+    a, b = {"AddressId": "addr-b", "CreateTimestamp": 5}, {"AddressId": "addr-a", "CreateTimestamp": 5}
+    assert gtm.settle([a, b], "addr-b", "AddressId") == ("addr-a", ["addr-b"])
+    assert gtm.settle([b, a], "addr-a", "AddressId") == ("addr-a", [])
+
+
+def test_one_client_token_is_reused_by_every_retry_of_one_create():
+    """The service de-duplicates a repeat by its ClientToken (SDK field comment), so every retry of one logical
+    create must carry the same token: AlibabaCloudModule.call builds the SDK request once and resends it."""
+    from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud
+
+    seen = []
+
+    class Client:
+        def create_cloud_gtm_address_with_options(self, request, runtime):
+            seen.append(request.client_token)
+            if len(seen) < 3:
+                raise ConnectionResetError('reset after the request was sent')
+
+            class Body:
+                @staticmethod
+                def to_map():
+                    return {'AddressId': 'addr-1'}
+
+            class Response:
+                body = Body()
+            return Response()
+
+    module = object.__new__(alicloud.AlibabaCloudModule)
+    module._module = object()  # no AnsibleModule: call() needs only the clients and params
+    module._clients = {'alidns': Client()}
+    module.params = dict(api_retries=5, api_retry_max_time=30.0)
+    module.api_calls, module.adopted, module.read_only = [], [], False
+    token = alicloud.client_token()
+    body = module.call('alidns', 'CreateCloudGtmAddress', Name='a', Address='192.0.2.1', Type='IPv4',
+                       EnableStatus='enable', AvailableMode='auto', HealthJudgement='any_ok', ClientToken=token)
+    assert body == {'AddressId': 'addr-1'}
+    assert seen == [token, token, token]

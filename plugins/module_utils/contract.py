@@ -2,137 +2,208 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Answers compared with the official SDK's response models, and with what this collection reads.
+"""Values compared with the official SDK's request and response models.
 
-The SDK models are the one description of the API's answers that neither the modules nor drlab
-wrote.  Their ``from_map`` silently drops what they do not know and passes ``Dict[str, Any]``
-fields through unchecked, so a comparison must walk the model's declared fields itself:
-:func:`model_fields` reads each field's wire name from the model's own ``to_map`` and its type
-from the ``__init__`` annotations.  Used by ``cloud_probe`` against a real account and by the
-contract tests against drlab.
+The SDK models are the one description of the API that neither the modules nor drlab wrote.
+Their ``from_map`` silently drops every key it does not know (``AlibabaCloudModule`` builds each
+request and reads each answer through it), and passes ``Dict[str, Any]`` fields through
+unchecked, so a comparison reads the model's schema from the model itself:
+
+* the wire keys and the attribute each fills, from the source of ``from_map``
+  (``if m.get('Key') is not None: self.attr = ...``): exactly what the SDK keeps;
+* each attribute's type, from the ``__init__`` annotations (``str``, ``int``, ``bool``, ``float``,
+  ``Any``, ``List[X]``, ``Dict[str, X]`` or a nested model).
+
+Every check returns ``(path, problem)`` pairs (empty = fine).  Used by ``cloud_probe`` against a
+real account, and by the contract tests against the modules' requests and drlab's answers.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import sys
+import ast
+import importlib
+import inspect
+import textwrap
 
 try:
     import typing
+except ImportError:  # pragma: no cover - every supported Python has it
+    typing = None
 
-    from Tea.model import TeaModel
-except ImportError:  # the module reports the missing SDK through AlibabaCloudModule
-    TeaModel = None
-
-_FIELDS_CACHE = {}
-
-
-def _is_model(hint):
-    return isinstance(hint, type) and TeaModel is not None and issubclass(hint, TeaModel)
+PACKAGES = {
+    'servicemesh': 'alibabacloud_servicemesh20200111',
+    'alidns': 'alibabacloud_alidns20150109',
+}
 
 
-def _placeholder(hint):
-    if _is_model(hint):
-        return hint()
-    origin = getattr(hint, '__origin__', None)
-    if origin in (list, typing.List):
-        return []
-    if origin in (dict, typing.Dict):
-        return {}
-    return 'x'
+class Type(object):
+    """An SDK field type: ``kind`` is str/int/bool/float/any/model/list/dict."""
+
+    def __init__(self, kind, model=None, item=None):
+        self.kind = kind
+        self.model = model  # for kind == 'model'
+        self.item = item  # for list and dict (the value type)
+
+    def __eq__(self, other):
+        return isinstance(other, Type) and (self.kind, self.model, self.item) == (other.kind, other.model, other.item)
+
+    def __hash__(self):
+        return hash((self.kind, self.model, self.item))
+
+    def __repr__(self):
+        if self.kind == 'model':
+            return self.model.__name__
+        if self.kind == 'list':
+            return 'List[%r]' % (self.item,)
+        if self.kind == 'dict':
+            return 'Dict[str, %r]' % (self.item,)
+        return self.kind
+
+    __str__ = __repr__
 
 
-def model_fields(model_class):
-    """``{wire name: type hint}`` of a Tea model, read from the model's own code."""
-    if model_class in _FIELDS_CACHE:
-        return _FIELDS_CACHE[model_class]
-    namespace = vars(sys.modules[model_class.__module__])
-    hints = typing.get_type_hints(model_class.__init__, namespace)
-    hints.pop('return', None)
-    fields = {}
-    for attribute, hint in hints.items():
-        probe = model_class()
-        setattr(probe, attribute, _placeholder(hint))
-        keys = list(probe.to_map() or {})
-        if len(keys) == 1:
-            fields[keys[0]] = hint
-    _FIELDS_CACHE[model_class] = fields
-    return fields
+ANY = Type('any')
+_SCHEMAS = {}
+
+
+def models(product):
+    return importlib.import_module(PACKAGES[product] + '.models')
+
+
+def request_model(product, action):
+    return getattr(models(product), action + 'Request', None)
 
 
 def response_body_model(product, action):
-    """The SDK's ``<Action>ResponseBody`` class of a product (``servicemesh`` or ``alidns``)."""
-    package = {'servicemesh': 'alibabacloud_servicemesh20200111', 'alidns': 'alibabacloud_alidns20150109'}[product]
-    models = __import__(package + '.models', fromlist=['models'])
-    return getattr(models, action + 'ResponseBody')
+    return getattr(models(product), action + 'ResponseBody', None)
 
 
-def _kind(value):
+def is_model(hint):
+    return inspect.isclass(hint) and hasattr(hint, 'from_map') and hasattr(hint, 'to_map')
+
+
+def type_of(hint):
+    if hint is typing.Any or hint is None:
+        return ANY
+    if hint in (str, bytes):
+        return Type('str')
+    for scalar in (bool, int, float):
+        if hint is scalar:
+            return Type(scalar.__name__)
+    if is_model(hint):
+        return Type('model', model=hint)
+    origin = getattr(hint, '__origin__', None)
+    args = getattr(hint, '__args__', None) or ()
+    if origin in (list, typing.List) or hint is list:
+        return Type('list', item=type_of(args[0]) if args else ANY)
+    if origin in (dict, typing.Dict) or hint is dict:
+        return Type('dict', item=type_of(args[1]) if len(args) == 2 else ANY)
+    return ANY
+
+
+def _from_map_keys(model):
+    """Wire key -> attribute, read from the source of ``model.from_map``."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(model.from_map)))
+    keys = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.If):
+            continue
+        test = node.test
+        if not (isinstance(test, ast.Compare) and isinstance(test.left, ast.Call)
+                and isinstance(test.left.func, ast.Attribute) and test.left.func.attr == 'get'
+                and test.left.args and isinstance(test.left.args[0], ast.Constant)):
+            continue
+        for sub in ast.walk(ast.Module(body=node.body, type_ignores=[])):
+            if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == 'self':
+                keys[test.left.args[0].value] = sub.attr
+                break
+    return keys
+
+
+def schema(model):
+    """Wire key -> :class:`Type` for every key ``model.from_map`` keeps."""
+    if model not in _SCHEMAS:
+        namespace = vars(inspect.getmodule(model))
+        hints = typing.get_type_hints(model.__init__, namespace)
+        _SCHEMAS[model] = dict((key, type_of(hints.get(attr))) for key, attr in _from_map_keys(model).items())
+    return _SCHEMAS[model]
+
+
+def _kind_of(value):
     if isinstance(value, bool):
         return 'bool'
-    if isinstance(value, int):
-        return 'int'
-    if isinstance(value, float):
-        return 'float'
-    if isinstance(value, str):
-        return 'str'
-    if isinstance(value, dict):
-        return 'object'
-    if isinstance(value, list):
-        return 'list'
+    for kind, types in (('str', str), ('int', int), ('float', float), ('list', list), ('dict', dict)):
+        if isinstance(value, types):
+            return kind
     return type(value).__name__
 
 
-def _expected_kind(hint):
-    if _is_model(hint):
-        return 'object'
-    origin = getattr(hint, '__origin__', None)
-    if origin in (list, typing.List):
-        return 'list'
-    if origin in (dict, typing.Dict):
-        return 'object'
-    return {bool: 'bool', int: 'int', float: 'float', str: 'str'}.get(hint)
+def _scalar_ok(value, kind):
+    if kind == 'str':
+        return isinstance(value, str)
+    if kind == 'bool':
+        return isinstance(value, bool)
+    if kind == 'int':
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == 'float':  # JSON does not tell whole numbers from floats
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
 
 
-def shape_differences(model_class, answer, path=''):
-    """Where ``answer`` (a decoded JSON body) leaves the model: ``[(path, problem)]``.
+def value_problems(value, tp, where, ignore=lambda value: False):
+    """Problems of ``value`` against the SDK type ``tp``: unknown keys and values of another type.
 
-    A problem is a key the model does not declare, or a value of another kind than declared
-    (an object where a list is declared, a string where a number is...).  ``float`` accepts
-    whole numbers, as JSON does not tell them apart.
+    ``ignore(value)`` skips values whose type the caller cannot know (a variable in a call site).
     """
+    if value is None or ignore(value) or tp.kind == 'any':
+        return []
+    if tp.kind in ('str', 'int', 'bool', 'float'):
+        if _scalar_ok(value, tp.kind):
+            return []
+        return [(where, 'the SDK types it %s, got %s %r' % (tp.kind, _kind_of(value), value))]
+    if tp.kind in ('list', 'dict'):
+        wanted = list if tp.kind == 'list' else dict
+        if not isinstance(value, wanted):
+            return [(where, 'the SDK types it %s, got %s' % (tp, _kind_of(value)))]
+        items = enumerate(value) if tp.kind == 'list' else sorted(value.items())
+        problems = []
+        for key, item in items:
+            step = '%s[%d]' % (where, key) if tp.kind == 'list' else '%s.%s' % (where, key)
+            problems.extend(value_problems(item, tp.item, step, ignore))
+        return problems
+    return field_problems(value, tp.model, where, ignore)
+
+
+def field_problems(value, model, where='', ignore=lambda value: False):
+    """``value`` (a wire-named dict) against the model, recursively."""
+    if not isinstance(value, dict):
+        return [(where or '(body)', 'the SDK types it %s (an object), got %s' % (model.__name__, _kind_of(value)))]
+    known = schema(model)
     problems = []
-    if not isinstance(answer, dict):
-        return [(path or '(body)', 'expected an object, got %s' % _kind(answer))]
-    fields = model_fields(model_class)
-    for key in sorted(answer):
-        value = answer[key]
-        where = '%s.%s' % (path, key) if path else key
-        if key not in fields:
-            problems.append((where, 'not in the SDK model'))
+    for key in sorted(value):
+        path = '%s.%s' % (where, key) if where else key
+        if key not in known:
+            if value[key] is not None:
+                problems.append((path, 'not a field of %s (from_map drops it)' % model.__name__))
             continue
-        if value is None:
-            continue
-        hint = fields[key]
-        want = _expected_kind(hint)
-        have = _kind(value)
-        if want and have != want and not (want == 'float' and have == 'int'):
-            problems.append((where, 'the SDK declares %s, got %s' % (want, have)))
-            continue
-        if _is_model(hint):
-            problems.extend(shape_differences(hint, value, where))
-        elif want == 'list':
-            element = (getattr(hint, '__args__', None) or (None,))[0]
-            for index, item in enumerate(value):
-                item_path = '%s[%d]' % (where, index)
-                if _is_model(element):
-                    problems.extend(shape_differences(element, item, item_path))
-                else:
-                    item_want = _expected_kind(element)
-                    if item_want and _kind(item) != item_want:
-                        problems.append((item_path, 'the SDK declares %s, got %s' % (item_want, _kind(item))))
+        problems.extend(value_problems(value[key], known[key], path, ignore))
     return problems
+
+
+def shape_differences(model, answer):
+    """Where a decoded answer body leaves the response model: ``[(path, problem)]``.
+
+    A problem is a key the model does not declare (see :func:`is_unknown_field`) or a value of
+    another type than declared (an object where the model has a list, a string where it has a number).
+    """
+    return field_problems(answer, model)
+
+
+def is_unknown_field(problem):
+    """The problem is a key the model does not declare (not a value of the wrong type)."""
+    return problem.startswith('not a field of ')
 
 
 def read_path(answer, path):

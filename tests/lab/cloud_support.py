@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +27,19 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from alibabacloud_tea_openapi.utils import Utils
 
 from drlab.testing import LabHandle
+
+# The collection's own comparison of answers with the SDK models (module_utils/contract.py; cloud_probe
+# runs it against real accounts), importable the way tests/unit/conftest.py makes the checkout importable.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_COLLECTIONS = os.path.join(_ROOT, ".build", "collections")
+if not os.path.exists(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud")):
+    os.makedirs(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr"), exist_ok=True)
+    os.symlink(_ROOT, os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud"))
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
+from ansible_collections.meshdr.alicloud.plugins.module_utils import contract  # noqa: E402
+
+__all__ = ["contract"]
 
 FAST_TIMING = {"timing": {"mesh_create_delay": 0.6, "mesh_delete_delay": 0.4, "mesh_update_delay": 0.4,
                           "gateway_resync": 0}}

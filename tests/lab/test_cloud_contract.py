@@ -36,16 +36,6 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud  #
 
 VERSIONS = {"2020-01-11": "servicemesh", "2015-01-09": "alidns"}
 
-# Answers that do not fit the SDK model on main, being fixed by other helpers of issue 13: strict xfail
-# (remove the entry once the fix is merged: an xpass fails).  (operation, start of the path) -> reason.
-KNOWN_ANSWERS = {
-    ("DescribeServiceMeshDetail", "ServiceMesh.Spec.MeshConfig.LocalityLB.Failover"):
-        "LocalityLB shape: the lab answers Failover/Distribute as lists, the SDK types them Dict[str, Any] "
-        "(issue 13, LocalityLB row)",
-    ("DescribeServiceMeshDetail", "ServiceMesh.Spec.MeshConfig.LocalityLB.Distribute"):
-        "LocalityLB shape: as Failover",
-}
-
 # Where the SDK's own annotation contradicts its field comment: the value is kept as is by from_map, so the
 # comment (the documented contract) wins.  (operation, path) -> the field comment.
 SDK_ERRATA = {
@@ -241,8 +231,7 @@ def answer_problems(answers):
 
 
 def _known(problem):
-    return any(problem.startswith("{} {}".format(*key)) for key in KNOWN_ANSWERS) \
-        or any(problem.startswith("{} {}:".format(*key)) for key in SDK_ERRATA)
+    return any(problem.startswith("{} {}:".format(*key)) for key in SDK_ERRATA)
 
 
 def test_every_operation_the_code_calls_is_answered(answers):
@@ -266,14 +255,6 @@ def test_a_read_missing_from_the_table_is_reported(run):
 def test_lab_answers_fit_the_sdk_models(answers):
     problems = [p for p in answer_problems(answers) if not _known(p)]
     assert problems == [], "\n".join(problems)
-
-
-@pytest.mark.parametrize("action, path", sorted(KNOWN_ANSWERS))
-def test_known_answer_mismatches(answers, action, path):
-    found = [p for p in answer_problems(answers) if p.startswith(f"{action} {path}")]
-    if found:
-        pytest.xfail(KNOWN_ANSWERS[(action, path)] + ": " + found[0])
-    pytest.fail("fixed (remove it from KNOWN_ANSWERS): " + KNOWN_ANSWERS[(action, path)])
 
 
 def test_a_lab_answer_with_an_unknown_key_is_reported(answers):

@@ -14,17 +14,10 @@ import pytest
 from alibabacloud_alidns20150109 import models as d
 from alibabacloud_alidns20150109.client import Client as DnsClient
 from cloud_support import api_error as _fail
-from cloud_support import config, dns_client, start_lab, stop_lab
+from cloud_support import config, contract, dns_client, start_lab, stop_lab
 
-# The collection's SDK-shape comparison (module_utils/contract.py, cloud_probe uses it), imported the way
-# tests/unit/conftest.py makes the checkout importable.
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_COLLECTIONS = os.path.join(_ROOT, ".build", "collections")
-if not os.path.exists(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud")):
-    os.makedirs(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr"), exist_ok=True)
-    os.symlink(_ROOT, os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud"))
-sys.path.insert(0, _COLLECTIONS)
-from ansible_collections.meshdr.alicloud.plugins.module_utils import contract  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit", "contract"))
+import test_api_contract as static  # noqa: E402  (the contract test's read-path table)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -410,8 +403,10 @@ class RecordingClient(DnsClient):
         return answer
 
 
-# What plugins/module_utils/gtm.py and the GTM modules read, per operation (wire paths).
-READ_PATHS = {
+# What the lab must answer on every call because the GTM modules read it unconditionally (wire paths).
+# A subset of the contract test's READ_PATHS (tests/unit/contract), which checks each path against the
+# SDK models and the modules' real reads; this test checks the lab answers carry them.
+LAB_MUST_ANSWER = {
     "ListCloudGtmMonitorNodes": ["Ipv4IspCityNodes.Ipv4IspCityNode[].CityCode",
                                  "Ipv4IspCityNodes.Ipv4IspCityNode[].IspCode",
                                  "Ipv4IspCityNodes.Ipv4IspCityNode[].GroupType",
@@ -458,21 +453,6 @@ READ_PATHS = {
 # SDK slips the service cannot follow: CreateCloudGtmInstanceConfigResponseBody types ConfigId as bool,
 # while it is the id string (the SDK's own field comment, and TF uses it as the id).
 SDK_SLIPS = {("CreateCloudGtmInstanceConfig", "ConfigId")}
-
-
-def _has_path(model, path):
-    """``path`` (``A.B[].C``) is declared by the SDK model."""
-    current = model
-    for part in path.split("."):
-        fields = contract.model_fields(current) if current is not None else {}
-        name = part.removesuffix("[]")
-        if name not in fields:
-            return False
-        hint = fields[name]
-        args = getattr(hint, "__args__", None)
-        hint = args[0] if args and part.endswith("[]") else hint
-        current = hint if isinstance(hint, type) and hasattr(hint, "to_map") else None
-    return True
 
 
 def _present(data, parts):
@@ -523,13 +503,20 @@ def test_every_answer_fits_the_sdk_response_model_and_carries_what_the_collectio
         unknown = sorted({f"{where}: {problem}" for body in bodies
                           for where, problem in contract.shape_differences(model, body)
                           if (action, where) not in SDK_SLIPS})
-        missing = [p for p in READ_PATHS.get(action, []) if not all(_present(b, p.split(".")) for b in bodies)]
-        not_in_model = [p for p in READ_PATHS.get(action, []) if not _has_path(model, p)]
-        if unknown or missing or not_in_model:
-            problems[action] = {"not as the model declares": unknown, "read but not answered": missing,
-                                "read but not in the model": not_in_model}
-    assert set(READ_PATHS) <= set(rec.raw), set(READ_PATHS) - set(rec.raw)
+        missing = [p for p in LAB_MUST_ANSWER.get(action, []) if not all(_present(b, p.split(".")) for b in bodies)]
+        if unknown or missing:
+            problems[action] = {"not as the model declares": unknown, "read but not answered": missing}
+    assert set(LAB_MUST_ANSWER) <= set(rec.raw), set(LAB_MUST_ANSWER) - set(rec.raw)
     assert not problems, json.dumps(problems, indent=1)
+
+
+def test_what_the_lab_must_answer_is_what_the_contract_table_says_the_modules_read():
+    listed = {action: static.READ_PATHS[("alidns", action)] for product, action in static.READ_PATHS
+              if product == "alidns"}
+    for action, wanted in LAB_MUST_ANSWER.items():
+        assert action in listed, action
+        for path in wanted:
+            assert static.sdk.covered("alidns", action, static.paths(path)[0], listed[action]), (action, path)
 
 
 def test_the_shape_check_catches_planted_mistakes():
@@ -539,7 +526,4 @@ def test_the_shape_check_catches_planted_mistakes():
                                                                   "Addresses": {"Address": [{"HealthTasks": {}}]}}]}}
     assert [w for w, _ in contract.shape_differences(full, planted)] == [
         "AddressPools.AddressPool[0].Addresses.Address[0].HealthTasks", "AddressPools.AddressPool[0].Remark"]
-    assert not _has_path(full, "AddressPools.AddressPool[].Addresses.Address[].HealthTasks")
-    assert _has_path(contract.response_body_model("alidns", "DescribeCloudGtmAddressPool"),
-                     "Addresses.Address[].HealthTasks.HealthTask[].Port")
     assert not _present({"Addresses": {"Address": [{"AddressId": "a"}]}}, ["Addresses", "Address[]", "WeightValue"])

@@ -11,8 +11,7 @@ import yaml
 from alibabacloud_servicemesh20200111 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
 from cloud_support import api_error as _fail
-from cloud_support import mesh_client, send, signed_request, start_lab, stop_lab
-from sdk_shape import mismatches
+from cloud_support import contract, mesh_client, send, signed_request, start_lab, stop_lab
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -235,7 +234,7 @@ def test_answers_fit_the_sdk_response_models(lab, client):
         query = {} if action == "DescribeServiceMeshes" else {"ServiceMeshId": mesh_id}
         status, body = send(signed_request(lab, action, "2020-01-11", query))
         assert status == 200, body
-        assert mismatches(model, body) == [], action
+        assert contract.shape_differences(model, body) == [], action
 
 
 def test_the_shape_check_catches_a_wrong_answer():
@@ -244,18 +243,17 @@ def test_the_shape_check_catches_a_wrong_answer():
         "LocalityLB": {"Failover": [{"from": "a", "to": "b"}]},
         "ExtraConfiguration": {"DiscoverySelectors": "", "CRAggregationEnabled": "true"}}},
         "Endpoints": {"PilotEndpoint": ""}}}
-    problems = mismatches(m.DescribeServiceMeshDetailResponseBody, wrong)
-    assert "ServiceMesh.Spec.MeshConfig.LocalityLB.Failover: list, the SDK has an object (Dict)" in problems
-    assert any(p.startswith("ServiceMesh.Spec.MeshConfig.ExtraConfiguration.DiscoverySelectors: str") for p in problems)
-    extra = "ServiceMesh.Spec.MeshConfig.ExtraConfiguration"
-    assert any(p.startswith(f"{extra}.CRAggregationEnabled: str") for p in problems)
-    assert "ServiceMesh.Endpoints.PilotEndpoint: not in DescribeServiceMeshDetailResponseBodyServiceMeshEndpoints" \
-        in problems
+    problems = dict(contract.shape_differences(m.DescribeServiceMeshDetailResponseBody, wrong))
+    config = "ServiceMesh.Spec.MeshConfig"
+    assert problems[f"{config}.LocalityLB.Failover"] == "the SDK types it Dict[str, any], got list"
+    assert problems[f"{config}.ExtraConfiguration.DiscoverySelectors"].endswith("got str")
+    assert problems[f"{config}.ExtraConfiguration.CRAggregationEnabled"] == "the SDK types it bool, got str 'true'"
+    assert contract.is_unknown_field(problems["ServiceMesh.Endpoints.PilotEndpoint"])
     # The list's MeshConfig is slimmer than the detail's: LocalityLB there is a key the model lacks.
     listed = {"ServiceMeshes": [{"Spec": {"MeshConfig": {"LocalityLB": {}}}}]}
-    assert mismatches(m.DescribeServiceMeshesResponseBody, listed) == [
-        "ServiceMeshes[0].Spec.MeshConfig.LocalityLB: not in "
-        "DescribeServiceMeshesResponseBodyServiceMeshesSpecMeshConfig"]
+    assert contract.shape_differences(m.DescribeServiceMeshesResponseBody, listed) == [
+        ("ServiceMeshes[0].Spec.MeshConfig.LocalityLB",
+         "not a field of DescribeServiceMeshesResponseBodyServiceMeshesSpecMeshConfig (from_map drops it)")]
 
 
 def test_delete_needs_clusters_gone_then_mesh_disappears(lab, client):

@@ -93,13 +93,15 @@ def sample_value(node: ast.AST) -> Any:
 class _Function:
     """The function (or module body) a site is in: its local dict assignments, to resolve ``**name``."""
 
-    def __init__(self, node: ast.AST, qualname: str):
+    def __init__(self, node: ast.AST, qualname: str, outer: _Function | None = None):
         self.node = node
         self.qualname = qualname
-        self.params = set()
+        # A lambda sees its enclosing function's names: ``lambda: module.call('x', action, **params)``
+        # inside ``def change(module, action, **params)`` forwards change()'s arguments.
+        self.params = set(outer.params) if outer is not None else set()
         if isinstance(node, (ast.FunctionDef, ast.Lambda)):
             args = node.args
-            self.params = {a.arg for a in args.args + args.kwonlyargs}
+            self.params |= {a.arg for a in args.args + args.kwonlyargs}
             if args.kwarg:
                 self.params.add(args.kwarg.arg)
 
@@ -145,33 +147,38 @@ class _Function:
         return {}, [ast.unparse(expr)]
 
 
-def _forwarders(tree: ast.AST) -> dict[str, tuple[str | None, int | None, int]]:
-    """Functions that pass their arguments on to ``.call``: name -> (fixed product, product index, action index).
+def _forwarders(tree: ast.AST) -> dict[str, tuple[str | None, int | None, int, set[str]]]:
+    """Functions that pass their arguments on to ``.call``: name -> (fixed product, product index, action index,
+    the forwarder's own keyword parameters).
 
     ``def call(self, action, **params): return self.module.call('alidns', action, **params)`` gives
-    ``('alidns', None, 0)``; ``def read(self, product, action, **params): self.module.call(product, action,
-    **params)`` gives ``(None, 0, 1)`` (indexes of the arguments a caller passes, ``self`` not counted).
+    ``('alidns', None, 0, {'action'})``; ``def read(self, product, action, **params): self.module.call(product,
+    action, **params)`` gives ``(None, 0, 1, ...)`` (indexes of the arguments a caller passes, ``self`` not
+    counted).  A caller's keywords naming the forwarder's own parameters (``last=``, ``adopt=``) are options of
+    the forwarder, not wire parameters.
     """
     out = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.FunctionDef):
             continue
         names = [a.arg for a in node.args.args if a.arg != 'self']
+        own = set(names) | {a.arg for a in node.args.kwonlyargs}
         for sub in ast.walk(node):
             if not (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == 'call'
                     and len(sub.args) >= 2 and isinstance(sub.args[1], ast.Name) and sub.args[1].id in names):
                 continue
             first = sub.args[0]
             if isinstance(first, ast.Constant) and first.value in PRODUCTS:
-                out[node.name] = (first.value, None, names.index(sub.args[1].id))
+                out[node.name] = (first.value, None, names.index(sub.args[1].id), own)
             elif isinstance(first, ast.Name) and first.id in names:
-                out[node.name] = (None, names.index(first.id), names.index(sub.args[1].id))
+                out[node.name] = (None, names.index(first.id), names.index(sub.args[1].id), own)
     return out
 
 
-def _is_forwarding(call: ast.Call, func: _Function) -> bool:
+def _is_forwarding(call: ast.Call, func: _Function, action_at: int = 1) -> bool:
     """``module.call('alidns', action, **kw)`` where action and kw are the enclosing function's parameters."""
-    return len(call.args) >= 2 and isinstance(call.args[1], ast.Name) and call.args[1].id in func.params
+    return len(call.args) > action_at and isinstance(call.args[action_at], ast.Name) \
+        and call.args[action_at].id in func.params
 
 
 def _lambda_product(node: ast.AST) -> str | None:
@@ -214,7 +221,7 @@ def scan_source(path: str, text: str) -> list[CallSite]:
                 visit(child, _Function(child, name) if isinstance(child, ast.FunctionDef) else func, name + '.')
                 continue
             if isinstance(child, ast.Lambda):
-                visit(child, _Function(child, func.qualname + '.<lambda>'), prefix)
+                visit(child, _Function(child, func.qualname + '.<lambda>', outer=func), prefix)
                 continue
             if isinstance(child, ast.Call):
                 handle(child, func)
@@ -229,12 +236,13 @@ def scan_source(path: str, text: str) -> list[CallSite]:
             if len(call.args) >= 2 and not _is_forwarding(call, func):  # AlibabaCloudModule.call itself
                 sites.append(_site(path, call, func, first.value, call.args[1], call.keywords, 'call'))
         elif fname in forwarders and fname != 'list_all':
-            product, product_at, action_at = forwarders[fname]
+            product, product_at, action_at, own = forwarders[fname]
             if product_at is not None:
                 node = call.args[product_at] if len(call.args) > product_at else None
                 product = node.value if isinstance(node, ast.Constant) and node.value in PRODUCTS else None
-            if len(call.args) > action_at and not _is_forwarding(call, func):
-                sites.append(_site(path, call, func, product, call.args[action_at], call.keywords, fname))
+            if len(call.args) > action_at and not _is_forwarding(call, func, action_at):
+                keywords = [kw for kw in call.keywords if kw.arg not in own]
+                sites.append(_site(path, call, func, product, call.args[action_at], keywords, fname))
         elif fname == 'call' and not _is_forwarding(call, func):
             # A .call( the scanner cannot read: reported (no product), so a new way of calling is never skipped.
             sites.append(_site(path, call, func, None, first if first is not None else call.func, call.keywords,

@@ -17,43 +17,29 @@ Every check returns a list of human-readable problems (empty = fine), so a test 
 
 from __future__ import annotations
 
-import ast
-import functools
 import importlib
-import inspect
-import textwrap
-import typing
-from dataclasses import dataclass
+import os
+import sys
 from typing import Any
 
-PACKAGES = {
-    'servicemesh': 'alibabacloud_servicemesh20200111',
-    'alidns': 'alibabacloud_alidns20150109',
-}
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_COLLECTIONS = os.path.join(_ROOT, '.build', 'collections')
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
+from ansible_collections.meshdr.alicloud.plugins.module_utils import contract  # noqa: E402
 
 ITEM = '[]'  # a path step into every element of a list
 ANY_KEY = '*'  # a path step into every value of a map (e.g. Endpoints read with .items())
 
-
-@dataclass(frozen=True)
-class Type:
-    """An SDK field type: kind is str/int/bool/float/any/model/list/dict."""
-
-    kind: str
-    model: type | None = None  # for kind == 'model'
-    item: Type | None = None  # for list and dict (the value type)
-
-    def __str__(self) -> str:
-        if self.kind == 'model':
-            return self.model.__name__
-        if self.kind == 'list':
-            return f'List[{self.item}]'
-        if self.kind == 'dict':
-            return f'Dict[str, {self.item}]'
-        return self.kind
-
-
-ANY = Type('any')
+# The schema reader and the type check are the collection's own (cloud_probe runs them against a
+# real account), so the tests judge drlab and the modules with exactly what users run.
+PACKAGES = contract.PACKAGES
+Type = contract.Type
+ANY = contract.ANY
+models = contract.models
+schema = contract.schema
+request_class = contract.request_model
+response_body_class = contract.response_body_model
 
 
 class Unknown:
@@ -66,140 +52,22 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
-def models(product: str):
-    return importlib.import_module(PACKAGES[product] + '.models')
-
-
 def client_class(product: str):
     return importlib.import_module(PACKAGES[product] + '.client').Client
 
 
-def _is_model(tp: Any) -> bool:
-    return inspect.isclass(tp) and hasattr(tp, 'from_map') and hasattr(tp, 'to_map')
-
-
-def type_of(hint: Any) -> Type:
-    if hint is Any or hint is None:
-        return ANY
-    if hint in (str, bytes):
-        return Type('str')
-    if hint is bool:
-        return Type('bool')
-    if hint is int:
-        return Type('int')
-    if hint is float:
-        return Type('float')
-    if _is_model(hint):
-        return Type('model', model=hint)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (list, typing.List):
-        return Type('list', item=type_of(args[0]) if args else ANY)
-    if origin in (dict, typing.Dict):
-        return Type('dict', item=type_of(args[1]) if len(args) == 2 else ANY)
-    if hint is list:
-        return Type('list', item=ANY)
-    if hint is dict:
-        return Type('dict', item=ANY)
-    return ANY
-
-
-def _from_map_keys(cls: type) -> dict[str, str]:
-    """Wire key -> attribute, read from the source of ``cls.from_map``."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls.from_map)))
-    keys: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.If):
-            continue
-        test = node.test
-        if not (isinstance(test, ast.Compare) and isinstance(test.left, ast.Call)
-                and isinstance(test.left.func, ast.Attribute) and test.left.func.attr == 'get'
-                and test.left.args and isinstance(test.left.args[0], ast.Constant)):
-            continue
-        key = test.left.args[0].value
-        for sub in ast.walk(ast.Module(body=node.body, type_ignores=[])):
-            if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == 'self':
-                keys[key] = sub.attr
-                break
-    return keys
-
-
-@functools.cache
-def schema(cls: type) -> dict[str, Type]:
-    """Wire key -> :class:`Type` for every key ``cls.from_map`` keeps."""
-    hints = typing.get_type_hints(cls.__init__)
-    return {key: type_of(hints.get(attr)) for key, attr in _from_map_keys(cls).items()}
-
-
-def request_class(product: str, action: str):
-    return getattr(models(product), action + 'Request', None)
-
-
-def response_body_class(product: str, action: str):
-    return getattr(models(product), action + 'ResponseBody', None)
-
-
-# -- values against types ---------------------------------------------------------------------
-
-def _scalar_ok(value: Any, kind: str) -> bool:
-    if kind == 'str':
-        return isinstance(value, str)
-    if kind == 'bool':
-        return isinstance(value, bool)
-    if kind == 'int':
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == 'float':
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return True
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return 'bool'
-    for kind, types in (('str', str), ('int', int), ('float', float), ('list', list), ('dict', dict)):
-        if isinstance(value, types):
-            return kind
-    return type(value).__name__
+def _unknown(value: Any) -> bool:
+    return isinstance(value, Unknown)
 
 
 def check_value(value: Any, tp: Type, where: str) -> list[str]:
     """Problems of ``value`` against the SDK type ``tp``: unknown keys (dropped by from_map), wrong types."""
-    if value is None or isinstance(value, Unknown) or tp.kind == 'any':
-        return []
-    if tp.kind in ('str', 'int', 'bool', 'float'):
-        if _scalar_ok(value, tp.kind):
-            return []
-        return [f'{where}: the SDK types it {tp.kind}, got {_kind_of(value)} {value!r}']
-    if tp.kind == 'list':
-        if not isinstance(value, list):
-            return [f'{where}: the SDK types it {tp}, got {_kind_of(value)}']
-        problems = []
-        for index, item in enumerate(value):
-            problems.extend(check_value(item, tp.item, f'{where}[{index}]'))
-        return problems
-    if tp.kind == 'dict':
-        if not isinstance(value, dict):
-            return [f'{where}: the SDK types it {tp}, got {_kind_of(value)}']
-        problems = []
-        for key, item in value.items():
-            problems.extend(check_value(item, tp.item, f'{where}.{key}'))
-        return problems
-    return check_fields(value, tp.model, where)
+    return [f'{path}: {problem}' for path, problem in contract.value_problems(value, tp, where, _unknown)]
 
 
 def check_fields(value: Any, cls: type, where: str) -> list[str]:
     """``value`` (a wire-named dict) against the model ``cls``, recursively."""
-    if not isinstance(value, dict):
-        return [f'{where}: the SDK types it {cls.__name__} (an object), got {_kind_of(value)}']
-    known = schema(cls)
-    problems = []
-    for key in sorted(value):
-        path = f'{where}.{key}' if where else key
-        if key not in known:
-            problems.append(f'{path}: not a field of {cls.__name__} (from_map drops it)')
-            continue
-        problems.extend(check_value(value[key], known[key], path))
-    return problems
+    return [f'{path}: {problem}' for path, problem in contract.field_problems(value, cls, where, _unknown)]
 
 
 # -- (a) requests ---------------------------------------------------------------------------------

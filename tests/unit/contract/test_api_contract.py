@@ -118,9 +118,9 @@ def _create_template(view):
 # (function, action or its expression) -> [(action, the parameters the helpers give)]: every call site
 # the scanner cannot resolve by reading must be here (checked below), so a new helper-built call is run.
 HELPER_SAMPLES = {
-    ('ensure_present', 'CreateServiceMesh'): lambda: [
+    ('create_mesh.attempt', 'CreateServiceMesh'): lambda: [
         ('CreateServiceMesh', asm.create_wire_params(p)) for p in MESH_VARIANTS],
-    ('ensure_present', 'UpdateMeshFeature'): lambda: [
+    ('update_mesh.<lambda>', 'UpdateMeshFeature'): lambda: [
         ('UpdateMeshFeature', asm.feature_wire_params(asm.changed_features(asm.desired_features(p), CURRENT_FEATURES)))
         for p in MESH_VARIANTS[:4]],
     ('create_template', 'CreateCloudGtmMonitorTemplate'): lambda: [
@@ -286,6 +286,7 @@ READ_PATHS = {
     ('servicemesh', 'AddClusterIntoServiceMesh'): [],
     ('servicemesh', 'RemoveClusterFromServiceMesh'): [],
     ('servicemesh', 'UpdateMeshFeature'): [],
+    ('servicemesh', 'UpdateMeshCRAggregation'): [],
     ('servicemesh', 'DeleteServiceMesh'): [],
     ('alidns', 'ListCloudGtmMonitorTemplates'): paths('TotalPages', *_expand('Templates.Template[]',
                                                                              TEMPLATE + ['CreateTimestamp'])),
@@ -456,8 +457,8 @@ def test_known_read_path_mismatches(product, action, path):
 def test_planted_misspelt_key_in_a_builder(sites, monkeypatch):
     real = asm.feature_wire_params
 
-    def misspelt(features):
-        wire = real(features)
+    def misspelt(features, **options):
+        wire = real(features, **options)
         wire['AccessLogProjekt'] = wire.pop('AccessLogProject', 'p')
         return wire
 

@@ -8,12 +8,14 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud, c
 DETAIL = contract.response_body_model("servicemesh", "DescribeServiceMeshDetail")
 
 
-def test_fields_come_from_the_model_with_their_wire_names():
-    fields = contract.model_fields(DETAIL)
+def test_fields_come_from_the_model_with_their_wire_names_and_types():
+    fields = contract.schema(DETAIL)
     assert set(fields) == {"RequestId", "ServiceMesh"}
-    mesh_config = contract.model_fields(contract.model_fields(contract.model_fields(fields["ServiceMesh"])["Spec"])[
-        "MeshConfig"])
-    assert "LocalityLB" in mesh_config and "ExtraConfiguration" in mesh_config
+    assert fields["RequestId"] == contract.Type("str")
+    mesh_config = contract.schema(contract.schema(contract.schema(fields["ServiceMesh"].model)["Spec"].model)[
+        "MeshConfig"].model)
+    assert str(mesh_config["LocalityLB"]) == "DescribeServiceMeshDetailResponseBodyServiceMeshSpecMeshConfigLocalityLB"
+    assert "ExtraConfiguration" in mesh_config
 
 
 def test_an_answer_as_the_sdk_declares_it_has_no_difference():
@@ -26,9 +28,10 @@ def test_an_answer_as_the_sdk_declares_it_has_no_difference():
 
 @pytest.mark.parametrize("planted,where,problem", [
     ({"Failover": [{"from": "a", "to": "b"}]}, "ServiceMesh.Spec.MeshConfig.LocalityLB.Failover",
-     "the SDK declares object, got list"),
-    ({"Enabled": "true"}, "ServiceMesh.Spec.MeshConfig.LocalityLB.Enabled", "the SDK declares bool, got str"),
-    ({"Enable": True}, "ServiceMesh.Spec.MeshConfig.LocalityLB.Enable", "not in the SDK model"),
+     "the SDK types it Dict[str, any], got list"),
+    ({"Enabled": "true"}, "ServiceMesh.Spec.MeshConfig.LocalityLB.Enabled", "the SDK types it bool, got str 'true'"),
+    ({"Enable": True}, "ServiceMesh.Spec.MeshConfig.LocalityLB.Enable",
+     "not a field of DescribeServiceMeshDetailResponseBodyServiceMeshSpecMeshConfigLocalityLB (from_map drops it)"),
 ])
 def test_a_planted_difference_is_named_with_its_path(planted, where, problem):
     answer = {"ServiceMesh": {"Spec": {"MeshConfig": {"LocalityLB": planted}}}}
@@ -39,10 +42,11 @@ def test_lists_of_models_are_walked_element_by_element():
     nodes = contract.response_body_model("alidns", "ListCloudGtmMonitorNodes")
     answer = {"Ipv4IspCityNodes": {"Ipv4IspCityNode": [{"CityCode": "503", "GroupType": "BGP"},
                                                        {"CityCode": 503, "Group": "x"}]}}
-    assert contract.shape_differences(nodes, answer) == [
-        ("Ipv4IspCityNodes.Ipv4IspCityNode[1].CityCode", "the SDK declares str, got int"),
-        ("Ipv4IspCityNodes.Ipv4IspCityNode[1].Group", "not in the SDK model"),
-    ]
+    problems = contract.shape_differences(nodes, answer)
+    assert [where for where, _problem in problems] == ["Ipv4IspCityNodes.Ipv4IspCityNode[1].CityCode",
+                                                       "Ipv4IspCityNodes.Ipv4IspCityNode[1].Group"]
+    assert problems[0][1] == "the SDK types it str, got int 503"
+    assert contract.is_unknown_field(problems[1][1]) and not contract.is_unknown_field(problems[0][1])
 
 
 def test_read_path_walks_lists():

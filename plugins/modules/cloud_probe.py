@@ -77,8 +77,15 @@ checks:
     operation: {description: The API operation read., type: str, returned: always, sample: DescribeServiceMeshDetail}
     path: {description: Where in the answer., type: str, returned: always, sample: ServiceMesh.ServiceMeshInfo.State}
     expected: {description: What the collection expects there., type: str, returned: always}
-    found: {description: What the account returned (values seen, or C(not returned))., type: raw, returned: always}
-    status: {description: C(ok), C(difference) or C(not returned)., type: str, returned: always, sample: ok}
+    found:
+      description: What the account returned (values seen, or C(not returned)).
+      type: raw
+      returned: always
+    status:
+      description: C(ok), C(difference) or C(not returned).
+      type: str
+      returned: always
+      sample: ok
 differences:
   description: The checks whose status is C(difference), and answers whose shape leaves the SDK model.
   returned: always

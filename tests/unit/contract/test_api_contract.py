@@ -157,7 +157,7 @@ def operations_called(sites=None):
         if site.action:
             ops.add((site.product, site.action))
         elif site.key in HELPER_SAMPLES:
-            ops.update((site.product, action) for action, _ in HELPER_SAMPLES[site.key]())
+            ops.update((site.product, action) for action, _params in HELPER_SAMPLES[site.key]())
     return ops
 
 
@@ -374,6 +374,7 @@ def probe_reads(path=PROBE):
     tree = ast.parse(open(path, encoding='utf-8').read())
     constants = dict((n.targets[0].id, ast.literal_eval(n.value)) for n in tree.body if isinstance(n, ast.Assign)
                      and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Tuple))
+
     def reading(node):
         return isinstance(node, ast.Call) and getattr(node.func, 'attr', None) in ('present', 'values_in') \
             and len(node.args) >= 3 and isinstance(node.args[0], ast.Constant)

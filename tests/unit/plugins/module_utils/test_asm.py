@@ -384,7 +384,6 @@ def test_kubeconfig_written_0600_and_changed_only_on_content_or_mode(tmp_path):
 def test_decode_ca_accepts_base64_and_pem():
     import base64
 
-
     assert asm.decode_ca(base64.b64encode(PEM_CERT.encode()).decode()) == PEM_CERT
     assert asm.decode_ca(PEM_CERT) == PEM_CERT
     assert asm.decode_ca(None) is None
@@ -554,7 +553,7 @@ def test_create_mesh_adopts_the_mesh_a_concurrent_run_created(monkeypatch):
                        'DescribeServiceMeshes': listed(('theirs', 'mesh-1', 'initial'))},
                       params=mesh_params())
     assert asm_mesh.create_mesh(module, asm_mesh.Deadline(30)) == 'theirs'
-    assert [a for a, _ in module.calls].count('CreateServiceMesh') == 1
+    assert [a for a, _params in module.calls].count('CreateServiceMesh') == 1
 
 
 def test_create_mesh_after_a_lost_reply_adopts_instead_of_creating_twice(monkeypatch):
@@ -571,7 +570,7 @@ def test_create_mesh_after_a_lost_reply_adopts_instead_of_creating_twice(monkeyp
     module = FakeMesh({'CreateServiceMesh': create, 'DescribeServiceMeshes': lambda p, a: state['meshes']},
                       params=mesh_params())
     assert asm_mesh.create_mesh(module, asm_mesh.Deadline(30)) == 'mine'
-    assert [a for a, _ in module.calls].count('CreateServiceMesh') == 1
+    assert [a for a, _params in module.calls].count('CreateServiceMesh') == 1
 
 
 def test_create_mesh_waits_for_a_deleting_namesake_then_creates(monkeypatch):

@@ -33,11 +33,6 @@ ITEM = sdk.ITEM
 PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n'
 PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIGdummy\n-----END PRIVATE KEY-----\n'
 
-# Mismatches on main that other helpers of issue 13 are fixing now: strict xfail, so the mark must go
-# when the fix is merged (an xpass fails).  Key: (operation, the start of the problem text).
-KNOWN = {
-}
-
 
 # -- representative inputs ------------------------------------------------------------------------
 
@@ -196,10 +191,6 @@ def request_problems(sites, samples=None):
     return sorted(set(problems))
 
 
-def _known(problem):
-    return any(problem.split(' ', 1)[-1].startswith(prefix) and op in problem for op, prefix in KNOWN)
-
-
 # -- (a) requests -------------------------------------------------------------------------------
 
 def test_scanner_finds_the_call_sites(sites):
@@ -215,16 +206,8 @@ def test_every_helper_sample_names_a_call_site(sites):
 
 
 def test_requests_match_the_sdk_models(sites):
-    problems = [p for p in request_problems(sites) if not _known(p)]
+    problems = request_problems(sites)
     assert problems == [], '\n'.join(problems)
-
-
-@pytest.mark.parametrize('op, prefix', sorted(KNOWN))
-def test_known_request_mismatches(sites, op, prefix):
-    found = [p for p in request_problems(sites) if _known(p) and op in p and prefix in p]
-    if found:
-        pytest.xfail(KNOWN[(op, prefix)] + ': ' + found[0])
-    pytest.fail('fixed (remove it from KNOWN): ' + KNOWN[(op, prefix)])
 
 
 # -- (b) read paths -----------------------------------------------------------------------------
@@ -336,10 +319,6 @@ READ_PATHS = {
     ('alidns', 'DeleteDomainRecord'): [],
 }
 
-# Read paths the SDK models do not have on main, that other helpers of issue 13 are fixing now.
-KNOWN_PATHS = {
-}
-
 # Reviewed reads of a key the model of that operation lacks, harmless by construction: a shared normaliser
 # reads it with .get() and the caller does not use the result.  (operation, path) -> why.
 ABSENT_OK = {
@@ -432,8 +411,7 @@ def test_read_path_table_covers_every_operation_called(sites):
 
 
 def test_read_paths_exist_in_the_response_models():
-    known = ['{} {}:'.format(a, '.'.join(p)) for (_prod, a, p) in KNOWN_PATHS]
-    known += ['{} {}:'.format(*key) for key in ABSENT_OK]
+    known = ['{} {}:'.format(*key) for key in ABSENT_OK]
     problems = [p for p in path_problems() if not any(p.startswith(k) for k in known)]
     assert problems == [], '\n'.join(problems)
 
@@ -444,13 +422,6 @@ def test_absent_ok_entries_are_still_read_and_still_absent():
                    if '.'.join(path) == shown]
         assert entries, f'ABSENT_OK names a path READ_PATHS no longer has: {action} {shown}'
         assert sdk.check_path(entries[0][0], action, entries[0][1]), f'now in the SDK model: {action} {shown}'
-
-
-@pytest.mark.parametrize('product, action, path', sorted(KNOWN_PATHS), ids=lambda v: '.'.join(v) if
-                         isinstance(v, tuple) else v)
-@pytest.mark.xfail(strict=True, reason='a read path another helper of issue 13 is fixing (see KNOWN_PATHS)')
-def test_known_read_path_mismatches(product, action, path):
-    assert sdk.check_path(product, action, path) == []
 
 
 # -- (d) the checks fail on planted mistakes ------------------------------------------------------

@@ -89,7 +89,7 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
     progress = [float(m) for m in re.findall(r"msg: \+(\d+\.\d+)s \d+ requests", out)]
     gaps = [b - a for a, b in zip([0.0, *progress], [*progress, 60.0], strict=True)]
     assert progress and max(gaps) <= 10.5, progress
-    assert "DRILL PASS" in out
+    assert re.search(r"DRILL (PASS|INCONCLUSIVE)", out), out[-3000:]
     for kind, suffix in (("Markdown report", "report.md"), ("PNG timeline", "timeline.png")):
         path = re.search(kind + r":\s+([^'\s]+)", out).group(1)
         assert path == os.path.join(reports, f"{run_id}-{suffix}") and os.path.getsize(path) > 1000
@@ -97,7 +97,26 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
     journal = ds.journal(reports, run_id)
     summary = journal["run"]["analysis"]
     target = region(lab, TARGET)
-    assert journal["verdict"]["overall"] == "PASS", journal["verdict"]
+    # PASS, or INCONCLUSIVE on a busy machine: then only for client reasons, never a FAIL blaming the system.
+    verdict = journal["verdict"]
+    assert verdict["overall"] in ("PASS", "INCONCLUSIVE"), verdict
+    if verdict["overall"] == "INCONCLUSIVE":
+        assert summary["client_health"]["healthy"] is False and summary["client_health"]["reasons"], verdict
+    # The time to detect is the system's, not the drill's: within 0.5 s of the lab's own event log (gateway
+    # Envoy stopped -> GTM address unavailable).
+    lab_events = ds.lab_events(lab)
+    stopped = next(e["time"] for e in lab_events if e["kind"] == "gateway_envoy_stopped"
+                   and e.get("address") == region(lab, TARGET)["address"] and e["time"] > journal["run"]["start_epoch"])
+    unavailable = next(e["time"] for e in lab_events if e["kind"] == "gtm_address_unavailable"
+                       and e.get("address") == region(lab, TARGET)["address"] and e["time"] >= stopped)
+    lab_detect = unavailable - stopped
+    print(f"time to detect: drill {summary['time_to_detect']} ({summary['detect_source']}), lab {lab_detect:.3f}, "
+          f"GTM API poll {summary['time_to_detect_api']}")
+    assert summary["detect_source"].startswith("DNS watcher"), summary["detect_source"]
+    assert abs(summary["time_to_detect"] - lab_detect) <= 0.5, (summary["time_to_detect"], lab_detect)
+    # The timeline reads in time order, each event with the clock that saw it.
+    times = [e["t"] for e in journal["run"]["events"]]
+    assert times == sorted(times) and all(e.get("source") for e in journal["run"]["events"])
     assert journal["status"] == "completed" and not journal["deviated"]
     assert journal["run"]["aggregates"]["ActualQPS"] >= 95
     # The failover happened: errors after T0, all of them on the failed region's address ...

@@ -380,15 +380,17 @@ def probe_rows_ok(row):
 
 
 def fault_effect(records, probes, address, t_sent):
-    """T0 as the clients saw it: the first failure on ``address`` of a request still in progress
-    when the fault was sent (a load request, or a direct probe).  Its start offset, or None."""
+    """T0 as the clients saw it: the first failure on ``address`` of a request started at or after the
+    fault was sent (a load request, or a direct probe).  Its start offset, or None."""
+    # Only requests started once the fault was sent: an earlier one that failed late (a starved client's
+    # timeout) is not the fault's doing.
     best = None
     for r in records:
-        if r.get('addr') == address and not is_ok(r) and r['t'] + (r.get('latency') or 0) >= t_sent:
+        if r.get('addr') == address and not is_ok(r) and r['t'] >= t_sent:
             best = r['t'] if best is None else min(best, r['t'])
             break  # records are sorted by start: the first one is the earliest
-    for row in (probes or {}).get(address) or []:
-        if not probe_rows_ok(row) and row[0] + (row[3] or 0) >= t_sent:
+    for row in sorted((probes or {}).get(address) or []):
+        if not probe_rows_ok(row) and row[0] >= t_sent:
             best = row[0] if best is None else min(best, row[0])
             break
     return best

@@ -249,7 +249,7 @@ class LoadEngine(object):
         self._cpu0 = time.process_time()
         side_tasks = [loop.create_task(self._monitor())]
         if spec.dns_watch_interval and not spec.literal:
-            self.dns_watch = {'interval': spec.dns_watch_interval, 'queries': 0, 'failures': {}, 'changes': [],
+            self.dns_watch = {'interval': spec.dns_watch_interval, 'queries': 0, 'failures': {}, 'samples': [],
                               'latency': [], 'late': []}
             side_tasks.append(loop.create_task(self._watch_dns()))
         for addr in spec.probe_addresses:
@@ -332,48 +332,62 @@ class LoadEngine(object):
         w = self.dns_watch
         if w is None:
             return None
+        # Every change of the answer, stamped with the query that first saw it (``t``) and the last one
+        # that still saw the previous answer (``prev_t``): the transition happened in between.
+        changes = []
+        last = last_t = None
+        for t, addrs in sorted(w['samples']):
+            if addrs != last:
+                changes.append({'t': t, 'prev_t': last_t, 'addrs': addrs})
+                last = addrs
+            last_t = t
         return {'interval': w['interval'], 'queries': w['queries'], 'failures': dict(w['failures']),
-                'changes': list(w['changes']), 'latency': analysis.latency_summary(w['latency']),
+                'changes': changes, 'latency': analysis.latency_summary(w['latency']),
                 'late': analysis.latency_summary(w['late'])}
 
     # -- the DNS watcher and the direct probes --------------------------------------------------
 
     async def _watch_dns(self):
-        """Query the clients' resolver every ``dns_watch_interval`` s; keep every change of the answer.
-
-        A change is stamped with the query that first saw it (``t``) and the last query that still saw
-        the old answer (``prev_t``): the transition happened in between, whatever GTM's API says.
-        """
+        """Query the clients' resolver every ``dns_watch_interval`` s, each query on its own slot of the
+        clock (a slow or lost answer does not delay the next query); the changes of the answer are
+        derived from the queries in start order (``_dns_watch_result``)."""
         loop = asyncio.get_event_loop()
         w = self.dns_watch
         interval = w['interval']
-        lifetime = min(1.0, self.spec.timeout)
-        last = None
-        last_t = None
         k = 0
         while not self._stop:
             due = self._t_start + k * interval
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            start = loop.time()
-            w['late'].append(start - due)
-            t = round(start - self._t_start, 4)
-            w['queries'] += 1
-            try:
-                addrs = sorted(set(await asyncio.wait_for(self._resolve(lifetime), lifetime + 0.5)))
-            except Exception as exc:  # noqa: BLE001 - a failed query is a measured outcome, classified
-                c = classify(exc, 'dns')
-                w['failures'][c] = w['failures'].get(c, 0) + 1
-                w['latency'].append(loop.time() - start)
-            else:
-                w['latency'].append(loop.time() - start)
-                if addrs != last:
-                    w['changes'].append({'t': t, 'prev_t': last_t, 'addrs': addrs})
-                    last = addrs
-                last_t = t
+            if self._stop:
+                break
+            task = loop.create_task(self._dns_query(loop.time() - due))
+            self._side.add(task)
+            task.add_done_callback(self._side.discard)
             # Next slot after now: a late watcher skips slots rather than bunching queries.
             k = max(k + 1, int((loop.time() - self._t_start) / interval) + 1)
+
+    async def _dns_query(self, late):
+        loop = asyncio.get_event_loop()
+        w = self.dns_watch
+        lifetime = min(1.0, self.spec.timeout)
+        start = loop.time()
+        w['late'].append(max(0.0, late))
+        w['queries'] += 1
+        t = round(start - self._t_start, 4)
+        try:
+            addrs = sorted(set(await asyncio.wait_for(self._resolve(lifetime), lifetime + 0.5)))
+        except asyncio.CancelledError:
+            w['queries'] -= 1  # the run ended first: not a measurement
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed query is a measured outcome, classified
+            c = classify(exc, 'dns')
+            w['failures'][c] = w['failures'].get(c, 0) + 1
+            w['latency'].append(loop.time() - start)
+            return
+        w['latency'].append(loop.time() - start)
+        w['samples'].append((t, addrs))
 
     async def _probe_loop(self, addr):
         loop = asyncio.get_event_loop()

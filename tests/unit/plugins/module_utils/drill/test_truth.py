@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, load, report
 
 from .conftest import ADDR_A, ADDR_B, Backends
-from .synthetic import A, B, REGIONS, drill_records
+from .synthetic import REGIONS, A, B, drill_records
 
 START = 1780000000.0
 SLOS = {'max_error_rate': 0.05, 'max_time_to_detect': 5, 'max_time_to_recover': 10,

@@ -23,7 +23,7 @@ description:
     percentiles; success rate after failover; abort conditions evaluated."
   - "Definitions (all times in seconds from the load start; T0 is O(fault_time)):"
   - "B(Success): an HTTP status from 200 to 399; socket errors, 4xx and 5xx are errors."
-  - "B(T0): when the fault took effect: the first failed request (or direct probe) on O(fault_address) that was in
+  - "B(T0): when the fault took effect: the first refused request (or direct probe) on O(fault_address) that was in
     progress at or after O(fault_time) (when the fault was sent); else O(fault_accepted); else O(fault_time)."
   - "B(Time to detect): when O(fault_address) left the DNS answers, as the load engine's DNS watcher saw it (same
     resolver as the requests, 10 queries/s), minus T0. Without a DNS watcher, the first O(gtm_observations) entry
@@ -90,7 +90,7 @@ options:
   fault_accepted:
     description:
       - When the Kubernetes API answered the fault request (accepted it); same formats as O(fault_time).
-      - T0 is when the fault took effect, the first failed request or direct probe on O(fault_address) in the load
+      - T0 is when the fault took effect, the first refused request or direct probe on O(fault_address) in the load
         results; this is the fallback when no request failed, and a key event of the timeline.
     type: raw
   rollback_started:

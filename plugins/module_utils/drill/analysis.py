@@ -379,18 +379,26 @@ def probe_rows_ok(row):
     return status is not None and 200 <= status < 400
 
 
+def _refusal(status, error):
+    if status is not None and status >= 500:
+        return True
+    return error in ('refused', 'reset')
+
+
 def fault_effect(records, probes, address, t_sent):
-    """T0 as the clients saw it: the first failure on ``address`` of a request started at or after the
+    """T0 as the clients saw it: the first refusal on ``address`` of a request started at or after the
     fault was sent (a load request, or a direct probe).  Its start offset, or None."""
     # Only requests started once the fault was sent: an earlier one that failed late (a starved client's
     # timeout) is not the fault's doing.
+    # And only a *refusal* (or reset, or 5xx): the server side saying no.  A timeout or a DNS failure is
+    # as much the client's as the target's (a starved client times out everywhere).
     best = None
     for r in records:
-        if r.get('addr') == address and not is_ok(r) and r['t'] >= t_sent:
+        if r.get('addr') == address and _refusal(r.get('status'), r.get('error')) and r['t'] >= t_sent:
             best = r['t'] if best is None else min(best, r['t'])
             break  # records are sorted by start: the first one is the earliest
     for row in sorted((probes or {}).get(address) or []):
-        if not probe_rows_ok(row) and row[0] >= t_sent:
+        if _refusal(row[1], row[2]) and row[0] >= t_sent:
             best = row[0] if best is None else min(best, row[0])
             break
     return best
@@ -492,8 +500,8 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
     x-drlab-cluster values (where it was served) to region names.
 
     ``t0`` is when the fault was *sent*; ``t0_accepted`` when the Kubernetes API answered it.  The T0
-    the figures count from is when it took effect: the first failed request (or direct probe) on the
-    fault address, else the API's answer, else the sending (``t0_source`` says which).
+    the figures count from is when it took effect: the first refused request (or direct probe) on the
+    fault address (refused, reset or 5xx), else the API's answer, else the sending (``t0_source`` says which).
     """
     records = sorted(records, key=lambda r: r['t'])
     t_sent = t0
@@ -575,7 +583,7 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         effect = fault_effect(records, probes, fault_address, t_sent)
         out['t0_effect'] = effect
         if effect is not None:
-            t0, out['t0_source'] = effect, 'first failed request on %s' % fault_address
+            t0, out['t0_source'] = effect, 'first refused request on %s' % fault_address
         elif t0_accepted is not None:
             t0, out['t0_source'] = t0_accepted, 'accepted by the Kubernetes API'
         else:
@@ -654,7 +662,7 @@ def key_events(analysis, extra_events=None):
         ('load_start', 0.0, 'load started', 'load engine'),
         ('fault_sent', a.get('t0_sent'), 'fault sent', 'playbook'),
         ('fault_accepted', a.get('t0_accepted'), 'fault accepted by the Kubernetes API', 'playbook'),
-        ('fault_effect', a.get('t0_effect'), 'first failed request on %s (T0)' % fa, 'load engine'),
+        ('fault_effect', a.get('t0_effect'), 'first refused request on %s (T0)' % fa, 'load engine'),
         ('dns_left', a.get('t_dns_left'), '%s left the DNS answers (detected)' % fa, 'DNS watcher'),
         ('gtm_detect_api', a.get('t_detect_api'), 'GTM API shows %s unavailable' % fa, api),
         ('last_error', a.get('last_error'), 'last failed request', 'load engine'),

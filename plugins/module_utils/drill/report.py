@@ -382,7 +382,7 @@ def render_markdown(journal):
     w('## Definitions')
     w('')
     w('- Success: HTTP status 200-399; socket errors, 4xx and 5xx are errors.')
-    w('- T0: when the fault took effect, the first failed request (or direct probe) on the fault address; '
+    w('- T0: when the fault took effect, the first refused request (or direct probe) on the fault address; '
       'else when the Kubernetes API accepted it; else when it was sent.')
     w('- Time to detect: when the fault address left the DNS answers, seen by the DNS watcher inside the load '
       'engine (same resolver as the requests), minus T0; the GTM API poll is a second source, late by its poll.')

@@ -164,7 +164,7 @@ def test_failover_end_to_end_through_analysis(dns_server):
     assert t_dns - 0.1 < out['last_error'] <= t_dns + 0.05
     # T0 is when the fault took effect (the first refused request), detection when the engine's own DNS
     # watcher saw the address leave the answer: the change happened between the two queries it names.
-    assert out['t0_source'] == f'first failed request on {ADDR_A}' and out['t0'] == out['first_error']
+    assert out['t0_source'] == f'first refused request on {ADDR_A}' and out['t0'] == out['first_error']
     assert out['detect_source'].startswith('DNS watcher')
     assert out['t_dns_left_prev'] < t_dns and out['t_dns_left'] >= out['t_dns_left_prev']
     assert out['time_to_detect'] == pytest.approx(out['t_dns_left'] - out['t0'])

@@ -61,7 +61,7 @@ def test_journal_markdown_png(tmp_path):
     md = open(out['paths']['markdown']).read()
     assert md.startswith('# Region failure drill: PASS')
     assert '| max_time_to_detect | <= 5 s | 2.00 s | PASS |' in md
-    assert '| 20.00 | 2026-05-28T20:27:00Z | first failed request on 127.0.1.1 (T0) | load engine |' in md
+    assert '| 20.00 | 2026-05-28T20:27:00Z | first refused request on 127.0.1.1 (T0) | load engine |' in md
     assert '| refused | 150 |' in md
     assert '| during | 20.0-23.0 | 300 | 50.00 % |' in md
     assert '| restore gateway | succeeded | asm_gateway re-applied |' in md

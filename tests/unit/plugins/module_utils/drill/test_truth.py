@@ -64,7 +64,7 @@ def test_t0_is_when_the_fault_took_effect_and_detection_is_the_dns_watchers(tmp_
     out = produce(tmp_path, results(probe_rows={}))
     s = out['summary']
     assert s['t0_sent'] == pytest.approx(19.5) and s['t0_accepted'] == pytest.approx(19.9)
-    assert s['t0_effect'] == 20.0 and s['t0_source'] == f'first failed request on {A}'
+    assert s['t0_effect'] == 20.0 and s['t0_source'] == f'first refused request on {A}'
     assert s['detect_source'] == 'DNS watcher (10 queries/s)' and s['t_dns_left'] == 22.3
     assert s['time_to_detect'] == pytest.approx(2.3)
     # The GTM API poll is kept, as a second source, labelled so.
@@ -237,3 +237,15 @@ def test_the_engine_stops_on_request_and_keeps_what_it_measured():
         servers.stop()
     assert res['interrupted']['reason'] == 'signal SIGINT'
     assert 10 <= len(res['records']) < 600
+
+
+def test_a_starved_clients_timeout_is_not_t0():
+    # A request to A started after the fault was sent timed out (the client was starved): not the fault.
+    records = drill_records()
+    i = next(n for n, r in enumerate(records) if r['addr'] == A and r['t'] >= 19.6)
+    records[i] = dict(records[i], status=-1, error='timeout', latency=3.0, cluster=None)
+    out = analysis.analyze(records, t0=19.5, t0_accepted=19.9, fault_address=A, dns_watch=watch(), duration=60)
+    assert out['t0_effect'] == 20.0 and out['t0_source'] == f'first refused request on {A}'
+    # A refused request that started before the fault was sent is not it either.
+    records[i] = dict(records[i], error='refused', latency=0.001)
+    assert analysis.analyze(records, t0=19.7, fault_address=A, dns_watch=watch(), duration=60)['t0_effect'] == 20.0

@@ -300,6 +300,24 @@ summary:
   type: dict
   sample: {"requests": 6000, "ok": 5850, "errors": 150, "error_rate": 0.025, "achieved_qps": 99.98,
            "errors_by_class": {"refused": 150}, "by_address": {"127.0.1.1": {"200": 2000, "refused": 150}}}
+dns_watch:
+  description:
+    - What the DNS watcher saw (O(dns_watch_interval)) - C(queries), C(failures) by class, C(max_addresses) (the most
+      addresses one answer held) and C(changes) (every change of the answer, C(t) offset, C(prev_t), C(addrs)).
+  returned: when the DNS watcher ran
+  type: dict
+  sample: {"queries": 600, "failures": {}, "max_addresses": 2,
+           "changes": [{"t": 0.0, "prev_t": null, "addrs": ["127.0.1.1", "127.0.2.1"]}]}
+interrupted:
+  description: Why the load stopped before its end (C(reason), C(at) offset), or null.
+  returned: success
+  type: dict
+  sample: {"reason": "the process that started the load (pid 4242) is gone", "at": 23.5}
+client:
+  description: The client's own figures (C(cpu_seconds), C(cpu_share), C(cores), C(loadavg_max), C(dropped)).
+  returned: success
+  type: dict
+  sample: {"cpu_share": 0.12, "dropped": 0}
 records_file:
   description: Path of the full result with per-request records, when O(records_file) was set.
   returned: when records_file was set
@@ -455,6 +473,9 @@ def main():
         report.write_results(module.params['records_file'], result, run_id=module.params['run_id'])
         out['records_file'] = module.params['records_file']
     out['interrupted'] = result.get('interrupted')
+    watch = result.get('dns_watch')
+    if watch is not None:
+        out['dns_watch'] = dict((k, watch[k]) for k in ('queries', 'failures', 'max_addresses', 'changes'))
     out['client'] = result.get('client')
     if result.get('interrupted') and module.params['on_interrupt'] and spec.watch_pid \
             and not load.pid_alive(spec.watch_pid):

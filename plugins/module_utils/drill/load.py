@@ -342,6 +342,8 @@ class LoadEngine(object):
                 last = addrs
             last_t = t
         return {'interval': w['interval'], 'queries': w['queries'], 'failures': dict(w['failures']),
+                # A multi-address client has nothing to fall back to when every answer holds one address.
+                'max_addresses': max([len(a) for _, a in w['samples']] or [0]),
                 'changes': changes, 'latency': analysis.latency_summary(w['latency']),
                 'late': analysis.latency_summary(w['late'])}
 

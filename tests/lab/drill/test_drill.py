@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -204,6 +205,41 @@ def test_interrupted_drill_is_restored_by_the_next_run_a_switchover_without_erro
     assert summary["requests"] >= 100 * 55 and summary["errors"] == 0, summary["errors_by_class"]
     # While it was drained and down, the survivor took every request; afterwards both regions serve again.
     assert journal["steady_states"]["after"]["ok"] is True and not journal["deviated"]
+    assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))
+    assert ds.deployment_exists(target)
+    ds.both_regions_serve(lab)
+
+
+def test_sigint_stops_the_load_rolls_back_and_writes_a_partial_report(lab, tmp_path):
+    """Ctrl-C (SIGINT to the play's process group) right after the fault: ansible-core runs no `always:`,
+    so the load notices its playbook is gone, stops, and starts the drill again in restore mode."""
+    reports = str(tmp_path / "reports")
+    target = region(lab, TARGET)
+    run_id = "drill-interrupted"
+    drill = ds.start(lab, "drill.yml", str(tmp_path / "interrupted.log"), *ds.extra_vars(
+        dr_drill_target_region=TARGET, dr_drill_qps=20, dr_drill_duration=60, dr_drill_fault_delay=3,
+        dr_drill_report_dir=reports, dr_drill_run_id=run_id))
+    wait_for(lambda: not ds.deployment_exists(target) or drill.poll() is not None, 150, "the fault")
+    assert drill.poll() is None, "the drill ended before it could be interrupted"
+    interrupted_at = time.time()
+    os.killpg(drill.pid, signal.SIGINT)
+    drill.wait(timeout=60)
+
+    # The load stopped by itself within 2 s and wrote its partial results ...
+    load_file = os.path.join(reports, f"{run_id}-load.json")
+    wait_for(lambda: os.path.exists(load_file), 30, "the partial load results")
+    with open(load_file, encoding="utf-8") as handle:
+        results = json.load(handle)
+    assert results["interrupted"] and "is gone" in results["interrupted"]["reason"], results["interrupted"]
+    last_start = results["start_epoch"] + max(r[0] for r in results["records"])
+    assert last_start <= interrupted_at + 2, (last_start - interrupted_at)
+    # ... and the restore run it started rolled back and wrote the partial report, marked interrupted.
+    wait_for(lambda: os.path.exists(os.path.join(reports, f"{run_id}-journal.json")), 300, "the partial report")
+    journal = ds.journal(reports, run_id)
+    assert journal["status"] == "interrupted" and journal["verdict"]["overall"] == "INCONCLUSIVE", journal["verdict"]
+    assert journal["verdict"]["reasons"][0].startswith("drill interrupted"), journal["verdict"]
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
+    assert "re-created" in journal["rollbacks"][0]["detail"], journal["rollbacks"]
     assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))
     assert ds.deployment_exists(target)
     ds.both_regions_serve(lab)

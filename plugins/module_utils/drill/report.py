@@ -418,7 +418,7 @@ def render_png(journal, path):
     region_of = dict((r.get('address'), r.get('name')) for r in journal.get('regions') or [])
     xs = [b['t'] for b in buckets]
     addresses = sorted(set(addr for b in buckets for addr in b['by_address']))
-    fig, ax = plt.subplots(figsize=(11, 5), dpi=100)
+    fig, ax = plt.subplots(figsize=(13, 5), dpi=100)
     bottom = [0] * len(buckets)
     for i, addr in enumerate(addresses):
         ok = [sum(n for o, n in b['by_address'].get(addr, {}).items() if o.isdigit() and 200 <= int(o) < 400)
@@ -428,8 +428,19 @@ def render_png(journal, path):
                linewidth=0)
         bottom = [bottom[k] + ok[k] for k in range(len(ok))]
     errors = [b['errors'] for b in buckets]
-    if any(errors):
-        ax.bar(xs, errors, width=1.0, align='edge', bottom=bottom, color='#d62728', label='errors', linewidth=0)
+    # Errors split by the address they went to (DNS failures have none), stacked on the successes.
+    err_colours = ('#d62728', '#ff9896', '#8c564b', '#e377c2')
+    err_addrs = sorted(set(addr for b in buckets for addr, per in b['by_address'].items()
+                           if any(not (o.isdigit() and 200 <= int(o) < 400) for o in per)))
+    for i, addr in enumerate(err_addrs):
+        errs = [sum(n for o, n in b['by_address'].get(addr, {}).items() if not (o.isdigit() and 200 <= int(o) < 400))
+                for b in buckets]
+        label = 'errors on %s' % (('%s (%s)' % (region_of[addr], addr)) if addr in region_of else
+                                  ('no address (DNS failed)' if addr == analysis.UNRESOLVED else addr))
+        ax.bar(xs, errs, width=1.0, align='edge', bottom=bottom, color=err_colours[i % len(err_colours)], label=label,
+               linewidth=0)
+        bottom = [bottom[k] + errs[k] for k in range(len(errs))]
+    errors = [0] * len(buckets)
     top = max([bottom[k] + errors[k] for k in range(len(errors))] or [1]) or 1
     ax.set_ylim(0, top * 1.25)
     lines = [
@@ -475,7 +486,7 @@ def render_png(journal, path):
         {True: 'healthy', False: 'NOT healthy'}.get((a.get('client_health') or {}).get('healthy'), 'not measured')),
         fontsize=9)
     if buckets:
-        ax.legend(loc='lower left', fontsize=8, framealpha=0.9)
+        ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.9)
     else:
         ax.text(0.5, 0.5, 'no per-second timeline from the %s backend' % run.get('backend'), ha='center',
                 va='center', transform=ax.transAxes, fontsize=11, color='#555555')

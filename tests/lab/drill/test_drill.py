@@ -238,6 +238,7 @@ def test_sigint_stops_the_load_rolls_back_and_writes_a_partial_report(lab, tmp_p
     journal = ds.journal(reports, run_id)
     assert journal["status"] == "interrupted" and journal["verdict"]["overall"] == "INCONCLUSIVE", journal["verdict"]
     assert journal["verdict"]["reasons"][0].startswith("drill interrupted"), journal["verdict"]
+    assert journal["run"]["analysis"]["t0_sent"] is not None  # the fault time was kept before the API call
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
     assert "re-created" in journal["rollbacks"][0]["detail"], journal["rollbacks"]
     assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))

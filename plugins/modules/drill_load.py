@@ -159,7 +159,7 @@ options:
   probe_addresses:
     description:
       - IP addresses to send a direct request to (no DNS, same port, path and C(Host)) every 1/O(probe_qps)
-        seconds, new connection each. The drill probes every region's address: the survivor's series is the
+        seconds, new connection each. The drill probes every region's address. The survivor's series is the
         control (can this client reach a healthy region at all?), the target's says when the fault took effect
         and when the region served again.
       - Only with O(backend=builtin).
@@ -177,7 +177,7 @@ options:
         process is found by this module's action plugin; this only works when the module runs on the controller
         (C(localhost)).
       - Ansible does not run C(always) or C(rescue) sections when ansible-playbook gets SIGINT or SIGTERM, and a
-        background (C(async)) job outlives it: this is what stops it.
+        background (C(async)) job outlives it. This is what stops it.
     type: bool
     default: false
   on_interrupt:

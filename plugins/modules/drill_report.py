@@ -101,7 +101,7 @@ options:
   control_address:
     description:
       - The surviving region's address, probed directly by M(meshdr.alicloud.drill_load) (its
-        O(meshdr.alicloud.drill_load#module:probe_addresses)): the control series of the client-health check.
+        O(meshdr.alicloud.drill_load#module:probe_addresses)), the control series of the client-health check.
     type: str
   detect_bound:
     description:

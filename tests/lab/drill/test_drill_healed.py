@@ -22,8 +22,9 @@ def lab(tmp_path_factory):
     handle = LabHandle(directory=str(tmp_path_factory.mktemp("drill-healed-lab")), topology=ds.lab_topology(RESYNC))
     handle.up()
     try:
+        # round_robin: every answer holds every available address (what both_regions_serve checks at the end).
         rc, out = ds.run(handle, "site.yml", os.path.join(handle.dir, "site.log"),
-                         *ds.extra_vars(dr_ratelimit_quota=300), timeout=600)
+                         *ds.extra_vars(dr_ratelimit_quota=300, dr_gtm_lb_strategy="round_robin"), timeout=600)
         assert rc == 0, out[-4000:]
         yield handle
     finally:

@@ -423,6 +423,8 @@ def render_png(journal, path):
     for i, addr in enumerate(addresses):
         ok = [sum(n for o, n in b['by_address'].get(addr, {}).items() if o.isdigit() and 200 <= int(o) < 400)
               for b in buckets]
+        if not any(ok):
+            continue  # no success there (a failed DNS lookup names no address): nothing to stack
         label = '%s ok' % (('%s (%s)' % (region_of[addr], addr)) if addr in region_of else addr)
         ax.bar(xs, ok, width=1.0, align='edge', bottom=bottom, color=_COLOURS[i % len(_COLOURS)], label=label,
                linewidth=0)

@@ -249,3 +249,20 @@ def test_a_starved_clients_timeout_is_not_t0():
     # A refused request that started before the fault was sent is not it either.
     records[i] = dict(records[i], error='refused', latency=0.001)
     assert analysis.analyze(records, t0=19.7, fault_address=A, dns_watch=watch(), duration=60)['t0_effect'] == 20.0
+
+
+def test_the_plot_has_no_unresolved_ok_and_splits_errors_by_address(tmp_path, monkeypatch):
+    records = drill_records()
+    records[100] = dict(records[100], addr=None, status=-1, error='dns_failure', cluster=None)
+    labels = []
+    import matplotlib.axes
+    real_bar = matplotlib.axes.Axes.bar
+
+    def bar(self, *args, **kw):
+        labels.append(kw.get('label'))
+        return real_bar(self, *args, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, 'bar', bar)
+    produce(tmp_path, results(records=records), formats=('png',))
+    assert 'unresolved ok' not in labels
+    assert f'errors on region-a ({A})' in labels and 'errors on no address (DNS failed)' in labels

@@ -201,7 +201,7 @@ def test_interrupted_drill_is_restored_by_the_next_run_a_switchover_without_erro
     # The switchover itself: drained, acted on, restored and undrained during the load, with no client error.
     summary = journal["run"]["analysis"]
     names = [e["name"] for e in journal["run"]["events"]]
-    assert {"drain", "fault", "undrain"} <= set(names), names
+    assert {"drain", "fault_sent", "fault_effect", "undrain"} <= set(names), names
     assert summary["requests"] >= 100 * 55 and summary["errors"] == 0, summary["errors_by_class"]
     # While it was drained and down, the survivor took every request; afterwards both regions serve again.
     assert journal["steady_states"]["after"]["ok"] is True and not journal["deviated"]

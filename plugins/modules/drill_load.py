@@ -146,6 +146,59 @@ options:
       - Identifier of the drill run, written into O(records_file) and picked up by
         M(meshdr.alicloud.drill_report).
     type: str
+  dns_watch_interval:
+    description:
+      - Seconds between two queries of the DNS watcher, which asks the same resolver as the requests (O(nameserver)
+        or the system's) for the name of O(url), on its own clock, and records every change of the answer with
+        the query that first saw it. This is how the drill times GTM's detection (an address leaving the answer)
+        and return. V(0) turns it off. At most 1.
+      - Its query latency, failures and own lateness are part of the client-health figures.
+      - Only with O(backend=builtin); nothing to watch when O(url) has an IP address.
+    type: float
+    default: 0.1
+  probe_addresses:
+    description:
+      - IP addresses to send a direct request to (no DNS, same port, path and C(Host)) every 1/O(probe_qps)
+        seconds, new connection each. The drill probes every region's address. The survivor's series is the
+        control (can this client reach a healthy region at all?), the target's says when the fault took effect
+        and when the region served again.
+      - Only with O(backend=builtin).
+    type: list
+    elements: str
+  probe_qps:
+    description:
+      - Requests per second to each of O(probe_addresses).
+    type: float
+    default: 2
+  watch_controller:
+    description:
+      - Stop the load within a second when the C(ansible-playbook) process that started it is gone (Ctrl-C, an
+        AWX cancel, kill), write the partial results (C(interrupted)), and run O(on_interrupt) if set. The
+        process is found by this module's action plugin; this only works when the module runs on the controller
+        (C(localhost)).
+      - Ansible does not run C(always) or C(rescue) sections when ansible-playbook gets SIGINT or SIGTERM, and a
+        background (C(async)) job outlives it. This is what stops it.
+    type: bool
+    default: false
+  on_interrupt:
+    description:
+      - With O(watch_controller), when the controller process is gone, run the same C(ansible-playbook) command
+        line again with these extra variables (C(-e)), detached, output to O(on_interrupt_log). The drill passes
+        C(dr_drill_mode=restore), which rolls back and writes the interrupted run's partial report.
+    type: dict
+  on_interrupt_log:
+    description:
+      - File for the output of the O(on_interrupt) run (mode C(0600)).
+    type: path
+  watch_pid:
+    description:
+      - Internal, set by the action plugin with O(watch_controller). The process to watch.
+    type: int
+  controller_argv:
+    description:
+      - Internal, set by the action plugin with O(watch_controller). The controller's command line and
+        working directory, for O(on_interrupt).
+    type: dict
 notes:
   - Check mode validates the options and the backend and sends no load; it reports RV(ignore:changed=false).
   - Every run reports RV(ignore:changed=true), since load was sent.
@@ -247,6 +300,24 @@ summary:
   type: dict
   sample: {"requests": 6000, "ok": 5850, "errors": 150, "error_rate": 0.025, "achieved_qps": 99.98,
            "errors_by_class": {"refused": 150}, "by_address": {"127.0.1.1": {"200": 2000, "refused": 150}}}
+dns_watch:
+  description:
+    - What the DNS watcher saw (O(dns_watch_interval)) - C(queries), C(failures) by class, C(max_addresses) (the most
+      addresses one answer held) and C(changes) (every change of the answer, C(t) offset, C(prev_t), C(addrs)).
+  returned: when the DNS watcher ran
+  type: dict
+  sample: {"queries": 600, "failures": {}, "max_addresses": 2,
+           "changes": [{"t": 0.0, "prev_t": null, "addrs": ["127.0.1.1", "127.0.2.1"]}]}
+interrupted:
+  description: Why the load stopped before its end (C(reason), C(at) offset), or null.
+  returned: success
+  type: dict
+  sample: {"reason": "the process that started the load (pid 4242) is gone", "at": 23.5}
+client:
+  description: The client's own figures (C(cpu_seconds), C(cpu_share), C(cores), C(loadavg_max), C(dropped)).
+  returned: success
+  type: dict
+  sample: {"cpu_share": 0.12, "dropped": 0}
 records_file:
   description: Path of the full result with per-request records, when O(records_file) was set.
   returned: when records_file was set
@@ -262,6 +333,7 @@ notes:
 
 import json
 import os
+import subprocess
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -291,6 +363,14 @@ def build_spec(module):
         if not backends.find_tool(p['backend']):
             module.fail_json(msg='backend=%s: %s is not on the PATH of %s' % (p['backend'], p['backend'],
                                                                               os.uname()[1]))
+    if p['watch_controller'] and not p['watch_pid']:
+        # Not on the controller (a non-local connection): the load cannot see the playbook; it still ends
+        # by itself after its duration, as before.
+        module.warn('watch_controller: the controller process is not on this host (non-local connection); the load '
+                    'will not stop early if the playbook is interrupted')
+        p['watch_controller'] = False
+    if p['on_interrupt'] and not (p['watch_controller'] and p['controller_argv']):
+        p['on_interrupt'] = None
     if p['nameserver'] and not load.HAS_DNSPYTHON:
         module.fail_json(msg=missing_required_lib('dnspython'))
     for name in ('records_file', 'progress_file'):
@@ -302,7 +382,10 @@ def build_spec(module):
             keepalive=p['keepalive'], nameserver=p['nameserver'], multi_address=p['multi_address'],
             host_header=p['host_header'], headers=p['headers'], method=p['method'],
             abort_error_rate=p['abort_error_rate'], abort_after_seconds=p['abort_after_seconds'],
-            progress_interval=p['progress_interval'] if p['progress_file'] else 0)
+            progress_interval=p['progress_interval'] if p['progress_file'] else 0,
+            dns_watch_interval=p['dns_watch_interval'] if p['backend'] == 'builtin' else 0,
+            probe_addresses=p['probe_addresses'], probe_qps=p['probe_qps'],
+            watch_pid=p['watch_pid'] if p['watch_controller'] else None)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
 
@@ -354,6 +437,14 @@ def main():
             abort_error_rate=dict(type='float'),
             abort_after_seconds=dict(type='int', default=5),
             run_id=dict(type='str'),
+            dns_watch_interval=dict(type='float', default=0.1),
+            probe_addresses=dict(type='list', elements='str'),
+            probe_qps=dict(type='float', default=2),
+            watch_controller=dict(type='bool', default=False),
+            on_interrupt=dict(type='dict'),
+            on_interrupt_log=dict(type='path'),
+            watch_pid=dict(type='int'),
+            controller_argv=dict(type='dict'),
         ),
         supports_check_mode=True,
     )
@@ -368,7 +459,7 @@ def main():
 
     try:
         result = backends.run_backend(module.params['backend'], spec,
-                                      on_progress=on_progress if progress_file else None)
+                                      on_progress=on_progress if progress_file else None, handle_signals=True)
     except backends.BackendError as exc:
         module.fail_json(msg=str(exc), options=spec.as_dict())
     except Exception as exc:  # noqa: BLE001 - report any engine failure with its traceback
@@ -384,7 +475,39 @@ def main():
         result['run_id'] = module.params['run_id']
         report.write_results(module.params['records_file'], result, run_id=module.params['run_id'])
         out['records_file'] = module.params['records_file']
+    out['interrupted'] = result.get('interrupted')
+    watch = result.get('dns_watch')
+    if watch is not None:
+        out['dns_watch'] = dict((k, watch[k]) for k in ('queries', 'failures', 'max_addresses', 'changes'))
+    out['client'] = result.get('client')
+    if result.get('interrupted') and module.params['on_interrupt'] and spec.watch_pid \
+            and not load.pid_alive(spec.watch_pid):
+        out['on_interrupt_pid'] = run_on_interrupt(module.params)
     module.exit_json(**out)
+
+
+def run_on_interrupt(p):
+    """The controller is gone: run its command line again with the ``on_interrupt`` extra variables.
+
+    Detached in its own session, so that whatever killed the first one's process group spares it.
+    """
+    argv = p['controller_argv']
+    cmd = list(argv['argv']) + ['-e', json.dumps(p['on_interrupt'], sort_keys=True)]
+    log = p['on_interrupt_log'] or os.devnull
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        # An argument list, no shell: the controller's own argv (its python and ansible-playbook script).
+        proc = subprocess.Popen(cmd, cwd=argv.get('cwd') or None, stdin=subprocess.DEVNULL, stdout=fd,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True, env=_controller_env())
+    finally:
+        os.close(fd)
+    return proc.pid
+
+
+def _controller_env():
+    # The module runs with the controller's environment plus Ansible's module variables; the new
+    # ansible-playbook must not inherit the latter.
+    return dict((k, v) for k, v in os.environ.items() if not k.startswith('_ANSIBLE'))
 
 
 if __name__ == '__main__':

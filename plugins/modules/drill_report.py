@@ -23,8 +23,16 @@ description:
     percentiles; success rate after failover; abort conditions evaluated."
   - "Definitions (all times in seconds from the load start; T0 is O(fault_time)):"
   - "B(Success): an HTTP status from 200 to 399; socket errors, 4xx and 5xx are errors."
-  - "B(Time to detect): time of the first O(gtm_observations) entry at or after T0 where O(fault_address) is
-    unavailable, minus T0. Observations are polled, so this is an upper bound (by one poll interval)."
+  - "B(T0): when the fault took effect: the first refused request (or direct probe) on O(fault_address) that was in
+    progress at or after O(fault_time) (when the fault was sent); else O(fault_accepted); else O(fault_time)."
+  - "B(Time to detect): when O(fault_address) left the DNS answers, as the load engine's DNS watcher saw it (same
+    resolver as the requests, 10 queries/s), minus T0. Without a DNS watcher, the first O(gtm_observations) entry
+    at or after the fault where the address is unavailable (polled: late by up to one poll interval plus the
+    playbook's own pace); with one, those observations are reported as a second source."
+  - "B(Client health): when the client, not the system, was the bottleneck (request start lateness p99 above
+    0.1 s, requests not sent, the engine above 90 % of a core, DNS watcher queries failing above 1 % or slower
+    than 0.5 s at p99, the watcher itself late above 0.25 s at p99, control requests to the survivor timing out
+    above 1 %), the verdict is V(INCONCLUSIVE) with the reasons, never V(PASS) or V(FAIL)."
   - "B(Error window): start of the last failed request at or after T0 minus start of the first one."
   - "B(Recovery): T_recover is the start of the first one-second bucket, from the one holding T0 on, after which
     every non-empty second of the run has an error rate <= O(recovery_error_rate); never before T0.
@@ -79,6 +87,27 @@ options:
       - Without it, only the whole-run figures (error rate, latency) are measured; fault-related SLOs fail as not
         measured.
     type: raw
+  fault_accepted:
+    description:
+      - When the Kubernetes API answered the fault request (accepted it); same formats as O(fault_time).
+      - T0 is when the fault took effect, the first refused request or direct probe on O(fault_address) in the load
+        results; this is the fallback when no request failed, and a key event of the timeline.
+    type: raw
+  rollback_started:
+    description:
+      - When the drill's rollback started acting; same formats as O(fault_time). When the failed region served
+        again before it (ASM resync, an operator), the report says who healed.
+    type: raw
+  control_address:
+    description:
+      - The surviving region's address, probed directly by M(meshdr.alicloud.drill_load) (its
+        O(meshdr.alicloud.drill_load#module:probe_addresses)), the control series of the client-health check.
+    type: str
+  detect_bound:
+    description:
+      - GTM's detection bound in seconds (health-check interval x evaluation count + timeout). With O(dns_ttl) it
+        is the physical bound of the error window, drawn on the timeline and printed next to the measured window.
+    type: float
   fault_address:
     description:
       - Address of the failed region's entry point (its GTM address). Default is the address with most errors
@@ -205,6 +234,9 @@ options:
       description:
         description: What happened.
         type: str
+      source:
+        description: Which clock saw it (default C(playbook)).
+        type: str
   formats:
     description:
       - Files to write. V(png) needs matplotlib.
@@ -268,9 +300,16 @@ verdict:
     - Overall verdict. V(PASS) needs every declared SLO met, no abort condition met, O(status=completed) (or an
       abort this module detected), no O(rollbacks) entry with status V(failed) and a O(steady_state_after) that
       held (when given).
+    - V(INCONCLUSIVE) when the client was the bottleneck (see the description) or the run was interrupted
+      (O(status=interrupted), or the load results say so), unless a rollback step failed (V(FAIL)).
   returned: always
   type: str
   sample: PASS
+client_health:
+  description: Whether the client could measure (C(healthy)), its C(figures), the C(limits) and the C(reasons).
+  returned: always
+  type: dict
+  sample: {"healthy": true, "reasons": [], "figures": {"late_p99": 0.002, "dns_latency_p99": 0.001}}
 passed:
   description: Whether the verdict is PASS.
   returned: always
@@ -379,7 +418,8 @@ def validate(module):
         module.fail_json(msg='abort_conditions.error_rate must be between 0 and 1')
     if aborts.get('for_seconds') is not None and aborts['for_seconds'] < 1:
         module.fail_json(msg='abort_conditions.for_seconds must be >= 1')
-    for what, value in [('fault_time', p['fault_time'])] + [
+    for what, value in [('fault_time', p['fault_time']), ('fault_accepted', p['fault_accepted']),
+                        ('rollback_started', p['rollback_started'])] + [
             ('gtm_observations[%d].time' % i, o['time']) for i, o in enumerate(p['gtm_observations'] or [])] + [
             ('events[%d].time' % i, e['time']) for i, e in enumerate(p['events'] or [])]:
         try:
@@ -400,6 +440,10 @@ def main():
             status_reason=dict(type='str'),
             fault_time=dict(type='raw'),
             fault_address=dict(type='str'),
+            fault_accepted=dict(type='raw'),
+            rollback_started=dict(type='raw'),
+            control_address=dict(type='str'),
+            detect_bound=dict(type='float'),
             fault_description=dict(type='str'),
             gtm_observations=dict(type='list', elements='dict', options=dict(
                 time=dict(type='raw', required=True),
@@ -433,6 +477,7 @@ def main():
                 name=dict(type='str', required=True),
                 time=dict(type='raw', required=True),
                 description=dict(type='str'),
+                source=dict(type='str'),
             )),
             formats=dict(type='list', elements='str', choices=list(report.FORMATS), default=list(report.FORMATS)),
             collection_version=dict(type='str'),
@@ -457,7 +502,9 @@ def main():
             rollbacks=p['rollbacks'], status=p['status'], status_reason=p['status_reason'], title=p['title'],
             events=p['events'],
             formats=p['formats'], collection_version=p['collection_version'], load_results_path=p['load_results'],
-            check_mode=module.check_mode)
+            check_mode=module.check_mode, fault_accepted=p['fault_accepted'],
+            rollback_started=p['rollback_started'], control_address=p['control_address'],
+            detect_bound=p['detect_bound'])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # noqa: BLE001 - report any analysis/rendering failure with its traceback

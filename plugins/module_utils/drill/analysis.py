@@ -32,7 +32,8 @@ __metaclass__ = type
 
 import math
 
-RECORD_FIELDS = ('t', 'addr', 'status', 'error', 'latency', 'cluster', 'tries')
+RECORD_FIELDS = ('t', 'addr', 'status', 'error', 'latency', 'cluster', 'tries', 'late')
+PROBE_FIELDS = ('t', 'status', 'error', 'latency')
 ERROR_CLASSES = ('refused', 'reset', 'timeout', 'dns_failure', 'other')
 PERCENTILES = (50, 75, 90, 99, 99.9)
 UNRESOLVED = 'unresolved'
@@ -344,14 +345,166 @@ def recovery_time(buckets, t0, threshold):
     return float(max(recover, t0))
 
 
+def dns_transitions(changes, address, after):
+    """When ``address`` left the DNS answers at or after ``after``, and when it came back.
+
+    ``changes``: the DNS watcher's [{'t', 'prev_t', 'addrs'}] (every change of the answer, stamped with
+    the first query that saw it and the last one that saw the previous answer).  Returns
+    ``(left, left_prev, back, back_prev)``, None where not seen.  If the address was already out of
+    the answer at ``after``, it did not leave because of the fault: nothing is returned.
+    """
+    changes = sorted(changes or [], key=lambda c: c['t'])
+    present = None
+    for c in changes:
+        if c['t'] > after:
+            break
+        present = address in c['addrs']
+    if present is False:
+        return None, None, None, None
+    left = left_prev = back = back_prev = None
+    for c in changes:
+        if c['t'] <= after:
+            continue
+        if left is None:
+            if address not in c['addrs']:
+                left, left_prev = c['t'], c['prev_t']
+        elif address in c['addrs']:
+            back, back_prev = c['t'], c['prev_t']
+            break
+    return left, left_prev, back, back_prev
+
+
+def probe_rows_ok(row):
+    status = row[1]
+    return status is not None and 200 <= status < 400
+
+
+def _refusal(status, error):
+    if status is not None and status >= 500:
+        return True
+    return error in ('refused', 'reset')
+
+
+def fault_effect(records, probes, address, t_sent):
+    """T0 as the clients saw it: the first refusal on ``address`` of a request started at or after the
+    fault was sent (a load request, or a direct probe).  Its start offset, or None."""
+    # Only requests started once the fault was sent: an earlier one that failed late (a starved client's
+    # timeout) is not the fault's doing.
+    # And only a *refusal* (or reset, or 5xx): the server side saying no.  A timeout or a DNS failure is
+    # as much the client's as the target's (a starved client times out everywhere).
+    best = None
+    for r in records:
+        if r.get('addr') == address and _refusal(r.get('status'), r.get('error')) and r['t'] >= t_sent:
+            best = r['t'] if best is None else min(best, r['t'])
+            break  # records are sorted by start: the first one is the earliest
+    for row in sorted((probes or {}).get(address) or []):
+        if _refusal(row[1], row[2]) and row[0] >= t_sent:
+            best = row[0] if best is None else min(best, row[0])
+            break
+    return best
+
+
+def region_back(records, probes, address, after):
+    """First success on ``address`` after ``after`` (direct probes first: they do not wait for DNS)."""
+    rows = [row for row in (probes or {}).get(address) or [] if row[0] > after and probe_rows_ok(row)]
+    if rows:
+        return min(row[0] for row in rows), 'direct probe'
+    ok = [r['t'] for r in records if r.get('addr') == address and r['t'] > after and is_ok(r)]
+    if ok:
+        return min(ok), 'load request'
+    return None, None
+
+
+# Thresholds above which the client, not the system, is the bottleneck (docs/drill.md, "Is the client
+# healthy?").  Lab answers come in well under a millisecond; real resolvers in tens of ms.
+CLIENT_LIMITS = {
+    'late_p99': 0.1,             # s: 99th percentile of how late requests started against their slot
+    'dropped': 0,                # requests the engine could not send at all (more than 1 s behind)
+    'dns_latency_p99': 0.5,      # s: the DNS watcher's queries to the clients' resolver
+    'dns_failure_rate': 0.01,    # share of the watcher's queries that failed or timed out
+    'watch_late_p99': 0.25,      # s: the watcher itself running late (detection times lose resolution)
+    'control_timeout_rate': 0.01,  # share of control requests (to the survivor, directly) that timed out
+    'cpu_share': 0.9,            # CPU the engine used over the run, of one core (it is single-threaded)
+}
+
+
+def client_health(records, client=None, dns_watch=None, control=None, limits=None):
+    """Was the client fit to measure?  ``{'healthy': bool or None, 'reasons', 'figures', 'limits'}``.
+
+    Only client-side evidence counts: the engine's schedule lateness, requests it could not send, its
+    CPU, the DNS watcher's latency and failures to the resolver, and *timeouts* of the control series
+    (requests straight to the surviving region).  A control request refused or answered with an error
+    is the survivor's doing, a system fact, and does not make the run inconclusive.
+    """
+    limits = dict(CLIENT_LIMITS, **(limits or {}))
+    client = client or {}
+    figures = {}
+    reasons = []
+    late = [r.get('late') for r in records if r.get('late') is not None]
+    if late:
+        lat = latency_summary(late)
+        figures['late_p99'] = lat['p99']
+        figures['late_max'] = lat['max']
+        if lat['p99'] > limits['late_p99']:
+            reasons.append('requests started late: p99 %.3f s behind their slot (limit %g s)' % (
+                lat['p99'], limits['late_p99']))
+    figures['dropped'] = client.get('dropped') or 0
+    if figures['dropped'] > limits['dropped']:
+        reasons.append('%d requests could not be sent (the engine fell more than 1 s behind)' % figures['dropped'])
+    if client.get('cpu_share') is not None:
+        figures['cpu_share'] = client['cpu_share']
+        if client['cpu_share'] > limits['cpu_share']:
+            reasons.append('the load engine used %.0f %% of a core (limit %.0f %%)' % (
+                100 * client['cpu_share'], 100 * limits['cpu_share']))
+    if client.get('loadavg_max') is not None:
+        figures['loadavg_max'] = client['loadavg_max']
+        figures['cores'] = client.get('cores')
+    if dns_watch:
+        queries = dns_watch.get('queries') or 0
+        failed = sum((dns_watch.get('failures') or {}).values())
+        figures['dns_queries'] = queries
+        figures['dns_failure_rate'] = (failed / float(queries)) if queries else None
+        figures['dns_latency_p99'] = (dns_watch.get('latency') or {}).get('p99')
+        figures['watch_late_p99'] = (dns_watch.get('late') or {}).get('p99')
+        if queries and figures['dns_failure_rate'] > limits['dns_failure_rate']:
+            reasons.append('%d of %d DNS watcher queries failed (limit %.0f %%)' % (
+                failed, queries, 100 * limits['dns_failure_rate']))
+        if figures['dns_latency_p99'] is not None and figures['dns_latency_p99'] > limits['dns_latency_p99']:
+            reasons.append('DNS queries slow: p99 %.3f s (limit %g s)' % (
+                figures['dns_latency_p99'], limits['dns_latency_p99']))
+        if figures['watch_late_p99'] is not None and figures['watch_late_p99'] > limits['watch_late_p99']:
+            reasons.append('the DNS watcher ran late: p99 %.3f s (limit %g s)' % (
+                figures['watch_late_p99'], limits['watch_late_p99']))
+    if control and control.get('rows'):
+        rows = control['rows']
+        timeouts = sum(1 for row in rows if row[2] in ('timeout', 'dns_failure'))
+        failed = sum(1 for row in rows if not probe_rows_ok(row))
+        figures['control_address'] = control.get('address')
+        figures['control_requests'] = len(rows)
+        figures['control_failures'] = failed
+        figures['control_timeout_rate'] = timeouts / float(len(rows))
+        if figures['control_timeout_rate'] > limits['control_timeout_rate']:
+            reasons.append('%d of %d control requests straight to the surviving region (%s) timed out (limit %.0f %%)'
+                           % (timeouts, len(rows), control.get('address'), 100 * limits['control_timeout_rate']))
+    measured = bool(late) or bool(dns_watch) or bool(control and control.get('rows'))
+    return {'healthy': (not reasons) if measured else None, 'reasons': reasons, 'figures': figures,
+            'limits': limits}
+
+
 def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl=0.0,
-            recovery_error_rate=0.01, duration=None, regions=None):
+            recovery_error_rate=0.01, duration=None, regions=None, t0_accepted=None, dns_watch=None,
+            probes=None, control_address=None, client=None, rollback_started=None):
     """Everything the verdict and the report need, from the records and the observed times.
 
     ``regions``: [{'name', 'address', 'cluster'}] maps addresses (where traffic entered) and
     x-drlab-cluster values (where it was served) to region names.
+
+    ``t0`` is when the fault was *sent*; ``t0_accepted`` when the Kubernetes API answered it.  The T0
+    the figures count from is when it took effect: the first refused request (or direct probe) on the
+    fault address (refused, reset or 5xx), else the API's answer, else the sending (``t0_source`` says which).
     """
     records = sorted(records, key=lambda r: r['t'])
+    t_sent = t0
     regions = regions or []
     regions_by_addr = dict((r['address'], r['name']) for r in regions if r.get('address'))
     regions_by_cluster = dict((r['cluster'], r['name']) for r in regions if r.get('cluster'))
@@ -363,19 +516,31 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
 
     errors_by_class = {}
     errors_by_address = {}
+    errors_by_address_class = {}
     for r in errors:
         c = error_class(r)
         errors_by_class[c] = errors_by_class.get(c, 0) + 1
         a = _addr(r)
         errors_by_address[a] = errors_by_address.get(a, 0) + 1
+        per = errors_by_address_class.setdefault(a, {})
+        per[c] = per.get(c, 0) + 1
 
+    control = None
+    if control_address and (probes or {}).get(control_address) is not None:
+        control = {'address': control_address, 'rows': probes[control_address]}
     out = {
+        'client_health': client_health(records, client, dns_watch, control),
+        't0_sent': t_sent, 't0_accepted': t0_accepted, 't0_effect': None, 't0_source': None,
+        'detect_source': None, 't_dns_left': None, 't_dns_left_prev': None, 't_dns_back': None,
+        't_detect_api': None, 't_available_again_api': None, 'time_to_detect_api': None,
+        't_region_back': None, 'region_back_source': None, 'healed_by': None, 'rollback_started': rollback_started,
         'requests': total, 'ok': ok, 'errors': total - ok,
         'error_rate': ((total - ok) / total) if total else None,
         'success_rate': (ok / total) if total else None,
         'duration': end,
         'errors_by_class': errors_by_class,
         'errors_by_address': errors_by_address,
+        'errors_by_address_class': errors_by_address_class,
         'latency': latency_summary([r.get('latency') for r in records if is_ok(r)]),
         'latency_all': latency_summary([r.get('latency') for r in records]),
         't0': t0, 'fault_address': fault_address,
@@ -391,7 +556,7 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         out['phases']['before'].update({'from': 0.0, 'to': end})
         return out
 
-    after_t0_errors = [r for r in errors if r['t'] >= t0]
+    after_t0_errors = [r for r in errors if r['t'] + (r.get('latency') or 0) >= t_sent]
     if fault_address is None:
         # The failed region's address is the one with most errors after the fault (DNS failures
         # name no address, so they cannot point at one).
@@ -415,10 +580,42 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
     # else: no per-request records (fortio), nothing about the fault can be measured.
 
     if fault_address is not None:
-        detect, again = gtm_transitions(gtm_observations, fault_address, t0)
+        effect = fault_effect(records, probes, fault_address, t_sent)
+        out['t0_effect'] = effect
+        if effect is not None:
+            t0, out['t0_source'] = effect, 'first refused request on %s' % fault_address
+        elif t0_accepted is not None:
+            t0, out['t0_source'] = t0_accepted, 'accepted by the Kubernetes API'
+        else:
+            out['t0_source'] = 'fault sent'
+        out['t0'] = t0
+        # Second source: GTM's API as polled by the playbook (late by the poll and Ansible's own pace).
+        detect_api, again_api = gtm_transitions(gtm_observations, fault_address, t_sent)
+        out['t_detect_api'] = detect_api
+        out['t_available_again_api'] = again_api
+        out['time_to_detect_api'] = (detect_api - t0) if detect_api is not None else None
+        if dns_watch is not None:
+            left, left_prev, back, _ = dns_transitions(dns_watch.get('changes'), fault_address, t_sent)
+            out.update(t_dns_left=left, t_dns_left_prev=left_prev, t_dns_back=back)
+            detect, again = left, back
+            out['detect_source'] = 'DNS watcher (%g queries/s)' % (1.0 / dns_watch['interval']) \
+                if dns_watch.get('interval') else 'DNS watcher'
+        else:
+            detect, again = detect_api, again_api
+            out['detect_source'] = 'GTM API poll' if detect_api is not None else None
         out['t_detect'] = detect
         out['t_available_again'] = again
-        out['time_to_detect'] = (detect - t0) if detect is not None else None
+        out['time_to_detect'] = max(0.0, detect - t0) if detect is not None else None
+        if effect is not None:
+            back, source = region_back(records, probes, fault_address, effect)
+            out['t_region_back'] = back
+            out['region_back_source'] = source
+            if back is not None:
+                if rollback_started is None or back < rollback_started:
+                    out['healed_by'] = 'before the rollback acted (ASM resync or an operator)' \
+                        if rollback_started is not None else 'not the drill (it had not rolled back yet)'
+                else:
+                    out['healed_by'] = 'the rollback'
 
     t_recover = recovery_time(buckets, t0, recovery_error_rate)
     out['t_recover'] = t_recover
@@ -439,40 +636,54 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         p99 = latency_summary([r.get('latency') for r in ok_after])['p99']
         out['p99_latency_ms_after_failover'] = p99 * 1000.0 if p99 is not None else None
 
-    during_end = t_recover if t_recover is not None else float('inf')
-    phases = (
-        ('before', 0.0, t0),
-        ('during', t0, during_end),
-        ('after', during_end, float('inf')),
-    )
+    # The last phase ends with the run (no open bound: the report never prints ``inf``).
+    stop_all = max(end, (records[-1]['t'] + 1) if records else 0)
+    during_end = t_recover if t_recover is not None else stop_all
+    phases = [('before', 0.0, t0), ('during', t0, during_end)]
+    if t_recover is not None:
+        phases.append(('after', during_end, stop_all))
     for name, start, stop in phases:
-        sel = [r for r in records if start <= r['t'] < stop]
+        sel = [r for r in records if start <= r['t'] < stop or (stop == stop_all and r['t'] >= start)]
         stats = _phase_stats(sel, regions_by_addr, regions_by_cluster)
         stats['from'] = start
-        stats['to'] = stop if stop != float('inf') else end
+        stats['to'] = min(stop, end) if stop == stop_all else stop
         stats['latency'] = latency_summary([r.get('latency') for r in sel if is_ok(r)])
         out['phases'][name] = stats
     return out
 
 
 def key_events(analysis, extra_events=None):
-    """The timeline of key events, sorted: [{'name', 't', 'description'}]."""
+    """The timeline of key events, sorted by time (ties keep the causal order below): [{'name', 't',
+    'description', 'source'}].  ``source`` names the clock that saw it."""
     a = analysis
+    fa = a.get('fault_address')
+    api = 'GTM API poll (second source)'
     candidates = [
-        ('load_start', 0.0, 'load started'),
-        ('fault', a.get('t0'), 'fault injected (T0)'),
-        ('first_error', a.get('first_error'), 'first failed request after T0'),
-        ('gtm_detect', a.get('t_detect'), 'GTM marks %s unavailable' % a.get('fault_address')),
-        ('last_error', a.get('last_error'), 'last failed request'),
+        ('load_start', 0.0, 'load started', 'load engine'),
+        ('fault_sent', a.get('t0_sent'), 'fault sent', 'playbook'),
+        ('fault_accepted', a.get('t0_accepted'), 'fault accepted by the Kubernetes API', 'playbook'),
+        ('fault_effect', a.get('t0_effect'), 'first refused request on %s (T0)' % fa, 'load engine'),
+        ('dns_left', a.get('t_dns_left'), '%s left the DNS answers (detected)' % fa, 'DNS watcher'),
+        ('gtm_detect_api', a.get('t_detect_api'), 'GTM API shows %s unavailable' % fa, api),
+        ('last_error', a.get('last_error'), 'last failed request', 'load engine'),
         ('recovered', a.get('t_recover'),
-         'recovered: error rate stays <= %g %% per second' % (100.0 * (a.get('recovery_error_rate') or 0))),
-        ('gtm_available_again', a.get('t_available_again'), 'GTM marks %s available again' % a.get('fault_address')),
-        ('load_end', a.get('duration'), 'load ended'),
+         'recovered: error rate stays <= %g %% per second' % (100.0 * (a.get('recovery_error_rate') or 0)),
+         'load engine'),
+        ('region_back', a.get('t_region_back'), '%s serves again (%s)%s' % (
+            fa, a.get('region_back_source'), (', ' + a['healed_by']) if a.get('healed_by') else ''), 'load engine'),
+        ('dns_back', a.get('t_dns_back'), '%s back in the DNS answers' % fa, 'DNS watcher'),
+        ('gtm_available_again_api', a.get('t_available_again_api'), 'GTM API shows %s available again' % fa, api),
+        ('load_end', a.get('duration'), 'load ended', 'load engine'),
     ]
-    events = [{'name': n, 't': t, 'description': d} for n, t, d in candidates if t is not None]
+    if a.get('t0_effect') is None and a.get('t0') is not None and a.get('t0') not in (a.get('t0_sent'),
+                                                                                    a.get('t0_accepted')):
+        candidates.append(('fault', a.get('t0'), 'fault (T0)', 'playbook'))
+    order = dict((c[0], i) for i, c in enumerate(candidates))
+    events = [{'name': n, 't': t, 'description': d, 'source': src} for n, t, d, src in candidates if t is not None]
     for e in extra_events or []:
-        events.append({'name': e.get('name', 'event'), 't': e['t'], 'description': e.get('description', '')})
-    return sorted(events, key=lambda e: (e['t'], e['name']))
+        events.append({'name': e.get('name', 'event'), 't': e['t'], 'description': e.get('description', ''),
+                       'source': e.get('source') or 'playbook'})
+    return sorted(events, key=lambda e: (e['t'], order.get(e['name'], len(order))))
 
 
 def verdict(analysis, slos, abort=None):
@@ -514,7 +725,7 @@ def _unmeasured_note(key, analysis):
     if analysis.get('t0') is None and key != 'error_rate':
         return 'no fault time given'
     if key == 'time_to_detect':
-        return 'GTM was not observed marking the fault address unavailable'
+        return 'the fault address was not seen leaving the DNS answers (nor unavailable in GTM\'s API)'
     if key == 'time_to_recover':
         return 'the error rate never stayed under the recovery threshold'
     return 'no requests in the measured window'

@@ -46,10 +46,10 @@ def find_tool(name):
     return shutil.which(name)
 
 
-def run_backend(backend, spec, on_progress=None):
+def run_backend(backend, spec, on_progress=None, handle_signals=False):
     """Run ``spec`` (a load.LoadSpec) with ``backend``; returns the common result dict."""
     if backend == 'builtin':
-        result = load.run_load(spec, on_progress=on_progress)
+        result = load.run_load(spec, on_progress=on_progress, handle_signals=handle_signals)
         result['notes'] = []
         return result
     if spec.nameserver:

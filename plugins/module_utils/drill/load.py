@@ -23,6 +23,8 @@ __metaclass__ = type
 
 import asyncio
 import math
+import os
+import signal
 import socket
 import ssl
 import time
@@ -95,7 +97,8 @@ class LoadSpec(object):
 
     def __init__(self, url, qps=100.0, duration=10.0, concurrency=None, timeout=3.0, keepalive=False,
                  nameserver=None, multi_address=False, host_header=None, headers=None, method='GET',
-                 abort_error_rate=None, abort_after_seconds=5, progress_interval=5.0):
+                 abort_error_rate=None, abort_after_seconds=5, progress_interval=5.0, dns_watch_interval=0.1,
+                 probe_addresses=None, probe_qps=2.0, watch_pid=None):
         parts = urlsplit(url)
         if parts.scheme not in ('http', 'https') or not parts.hostname:
             raise ValueError('url must be http:// or https:// with a host, got %r' % url)
@@ -135,6 +138,25 @@ class LoadSpec(object):
         self.abort_error_rate = abort_error_rate
         self.abort_after_seconds = int(abort_after_seconds or 1)
         self.progress_interval = float(progress_interval or 0)
+        # The DNS watcher: the same resolver as the requests, on its own clock (0 = off).  10 queries/s
+        # resolve the moment an address leaves the answer to 0.1 s, whatever the request rate.
+        self.dns_watch_interval = float(dns_watch_interval or 0)
+        if self.dns_watch_interval and self.dns_watch_interval > 1:
+            raise ValueError('dns_watch_interval must be at most 1 s')
+        # Direct probes: requests to each of these addresses (IP literals, no DNS) at probe_qps, new
+        # connection each.  The survivor's series is the control (does this client reach a healthy
+        # region at all?); the target's says when its fault took effect and when it served again.
+        self.probe_addresses = [a for a in (probe_addresses or []) if a]
+        for a in self.probe_addresses:
+            try:
+                socket.inet_aton(a)
+            except (OSError, ValueError):
+                raise ValueError('probe addresses must be IPv4 literals, got %r' % a)
+        if probe_qps is not None and probe_qps <= 0:
+            raise ValueError('probe_qps must be > 0')
+        self.probe_qps = float(probe_qps or 2.0)
+        # Stop when this process is gone (the ansible-playbook that started a background load).
+        self.watch_pid = int(watch_pid) if watch_pid else None
         try:
             socket.inet_aton(self.host)
             self.literal = True
@@ -148,6 +170,8 @@ class LoadSpec(object):
             'nameserver': '%s:%d' % self.nameserver if self.nameserver else None,
             'multi_address': self.multi_address, 'host_header': self.host_header, 'method': self.method,
             'abort_error_rate': self.abort_error_rate, 'abort_after_seconds': self.abort_after_seconds,
+            'dns_watch_interval': self.dns_watch_interval, 'probe_addresses': list(self.probe_addresses),
+            'probe_qps': self.probe_qps, 'watch_pid': self.watch_pid,
         }
 
     def request_bytes(self):
@@ -177,16 +201,37 @@ class LoadEngine(object):
         self._t_start = None
         self._per_second = {}  # second -> (requests, errors), for the live abort check
         self._abort_checked = None
+        self.interrupted = None
+        self.dropped = 0
+        self.dns_watch = None
+        self.probes = dict((a, []) for a in spec.probe_addresses)
+        self._cpu0 = None
+        self._load_max = None
+        self._side = set()  # probe requests in flight
 
     # -- public -------------------------------------------------------------------------------
 
-    def run(self):
-        """Run to completion (at most duration + LATE_GRACE + timeout) and return the result dict."""
+    def run(self, handle_signals=False):
+        """Run to completion (at most duration + LATE_GRACE + timeout) and return the result dict.
+
+        ``handle_signals``: SIGINT/SIGTERM stop the load at once (in-flight requests are cancelled, not
+        waited for) and the partial result is returned with ``interrupted`` set.
+        """
         loop = asyncio.new_event_loop()
         try:
+            if handle_signals:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, self.request_stop, 'signal %s' % signal.Signals(signum).name)
             return loop.run_until_complete(self.run_async())
         finally:
             loop.close()
+
+    def request_stop(self, reason):
+        """Stop the load now (from the loop's thread): the result says it was interrupted and why."""
+        if self.interrupted is None:
+            at = round(time.time() - self.start_epoch, 3) if self.start_epoch else 0.0
+            self.interrupted = {'reason': reason, 'at': at}
+        self._stop = True
 
     async def run_async(self):
         spec = self.spec
@@ -201,11 +246,19 @@ class LoadEngine(object):
         in_flight = set()
         self.start_epoch = time.time()
         self._t_start = loop.time()
-        monitor = loop.create_task(self._monitor())
+        self._cpu0 = time.process_time()
+        side_tasks = [loop.create_task(self._monitor())]
+        if spec.dns_watch_interval and not spec.literal:
+            self.dns_watch = {'interval': spec.dns_watch_interval, 'queries': 0, 'failures': {}, 'samples': [],
+                              'latency': [], 'late': []}
+            side_tasks.append(loop.create_task(self._watch_dns()))
+        for addr in spec.probe_addresses:
+            side_tasks.append(loop.create_task(self._probe_loop(addr)))
         total = int(round(spec.qps * spec.duration))
         try:
             for i in range(total):
-                delay = self._t_start + i / spec.qps - loop.time()
+                due = self._t_start + i / spec.qps
+                delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 else:
@@ -213,23 +266,29 @@ class LoadEngine(object):
                 if self._stop:
                     break
                 await sem.acquire()
-                if loop.time() - self._t_start >= spec.duration + LATE_GRACE:
+                now = loop.time()
+                if now - self._t_start >= spec.duration + LATE_GRACE:
                     sem.release()
-                    break  # far behind schedule (starved, or concurrency too low): stop, bounded
-                task = loop.create_task(self._one())
+                    # Far behind schedule (starved, or concurrency too low): stop, bounded.  What was
+                    # not sent is counted: a client that could not send its load is not a measurement.
+                    self.dropped = total - i
+                    break
+                task = loop.create_task(self._one(now - due))
                 in_flight.add(task)
                 task.add_done_callback(lambda t: (in_flight.discard(t), sem.release()))
-            if in_flight:
+            if in_flight and self.interrupted is None:
                 # Every request is bounded by its timeout; the margin covers scheduling jitter.
                 await asyncio.wait(list(in_flight), timeout=spec.timeout + 2)
         finally:
-            monitor.cancel()
-            for task in list(in_flight):
+            for task in side_tasks + list(in_flight) + list(self._side):
                 task.cancel()
+            # Let the cancelled tasks unwind (closing their sockets) before the loop goes away.
+            await asyncio.gather(*(side_tasks + list(in_flight) + list(self._side)), return_exceptions=True)
             for idle in self._idle:
                 idle[1].close()
             self._idle = []
         self.end_epoch = time.time()
+        self._cpu_seconds = time.process_time() - self._cpu0
         self._progress(final=True)
         return self.result()
 
@@ -251,16 +310,134 @@ class LoadEngine(object):
             'aggregates': aggr,
             'timeline': analysis.timeline(records, duration=spec.duration),
             'records': records,
+            'interrupted': self.interrupted,
+            'client': self.client_figures(),
+            'dns_watch': self._dns_watch_result(),
+            'probes': dict((a, rows) for a, rows in self.probes.items()),
         }
+
+    def client_figures(self):
+        """What the client itself went through: CPU it used, host load, requests it could not send."""
+        wall = (self.end_epoch or time.time()) - (self.start_epoch or time.time())
+        cpu = getattr(self, '_cpu_seconds', None)
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        return {'cpu_seconds': round(cpu, 3) if cpu is not None else None, 'wall_seconds': round(wall, 3),
+                'cpu_share': round(cpu / wall, 3) if cpu is not None and wall > 0 else None,
+                'cores': cores, 'loadavg_max': self._load_max, 'dropped': self.dropped}
+
+    def _dns_watch_result(self):
+        w = self.dns_watch
+        if w is None:
+            return None
+        # Every change of the answer, stamped with the query that first saw it (``t``) and the last one
+        # that still saw the previous answer (``prev_t``): the transition happened in between.
+        changes = []
+        last = last_t = None
+        for t, addrs in sorted(w['samples']):
+            if addrs != last:
+                changes.append({'t': t, 'prev_t': last_t, 'addrs': addrs})
+                last = addrs
+            last_t = t
+        return {'interval': w['interval'], 'queries': w['queries'], 'failures': dict(w['failures']),
+                # A multi-address client has nothing to fall back to when every answer holds one address.
+                'max_addresses': max([len(a) for _, a in w['samples']] or [0]),
+                'changes': changes, 'latency': analysis.latency_summary(w['latency']),
+                'late': analysis.latency_summary(w['late'])}
+
+    # -- the DNS watcher and the direct probes --------------------------------------------------
+
+    async def _watch_dns(self):
+        """Query the clients' resolver every ``dns_watch_interval`` s, each query on its own slot of the
+        clock (a slow or lost answer does not delay the next query); the changes of the answer are
+        derived from the queries in start order (``_dns_watch_result``)."""
+        loop = asyncio.get_event_loop()
+        w = self.dns_watch
+        interval = w['interval']
+        k = 0
+        while not self._stop:
+            due = self._t_start + k * interval
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._stop:
+                break
+            task = loop.create_task(self._dns_query(loop.time() - due))
+            self._side.add(task)
+            task.add_done_callback(self._side.discard)
+            # Next slot after now: a late watcher skips slots rather than bunching queries.
+            k = max(k + 1, int((loop.time() - self._t_start) / interval) + 1)
+
+    async def _dns_query(self, late):
+        loop = asyncio.get_event_loop()
+        w = self.dns_watch
+        lifetime = min(1.0, self.spec.timeout)
+        start = loop.time()
+        w['late'].append(max(0.0, late))
+        w['queries'] += 1
+        t = round(start - self._t_start, 4)
+        try:
+            addrs = sorted(set(await asyncio.wait_for(self._resolve(lifetime), lifetime + 0.5)))
+        except asyncio.CancelledError:
+            w['queries'] -= 1  # the run ended first: not a measurement
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed query is a measured outcome, classified
+            c = classify(exc, 'dns')
+            w['failures'][c] = w['failures'].get(c, 0) + 1
+            w['latency'].append(loop.time() - start)
+            return
+        w['latency'].append(loop.time() - start)
+        w['samples'].append((t, addrs))
+
+    async def _probe_loop(self, addr):
+        loop = asyncio.get_event_loop()
+        j = 0
+        while not self._stop:
+            delay = self._t_start + j / self.spec.probe_qps - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._stop:
+                break
+            task = loop.create_task(self._probe(addr))
+            self._side.add(task)
+            task.add_done_callback(self._side.discard)
+            j = max(j + 1, int((loop.time() - self._t_start) * self.spec.probe_qps) + 1)
+
+    async def _probe(self, addr):
+        """One request straight to ``addr`` (no DNS), new connection: [t, status, error, latency]."""
+        loop = asyncio.get_event_loop()
+        start = loop.time()
+        status, error = -1, None
+        phase = 'connect'
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                addr, self.spec.port, ssl=self._ssl, server_hostname=self.spec.host if self._ssl else None,
+                limit=_READ_LIMIT), self.spec.timeout)
+            phase = 'http'
+            remaining = max(0.001, self.spec.timeout - (loop.time() - start))
+            writer.write(self._request)
+            status = (await asyncio.wait_for(read_response(reader, self.spec.method == 'HEAD'), remaining))[0]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is a measured outcome, classified
+            error = classify(exc, phase)
+        finally:
+            if writer is not None:
+                writer.close()
+        self.probes[addr].append([round(start - self._t_start, 4), status, error, round(loop.time() - start, 6)])
 
     # -- one request --------------------------------------------------------------------------
 
-    async def _one(self):
+    async def _one(self, late=0.0):
         loop = asyncio.get_event_loop()
         t0 = loop.time()
         state = {'phase': 'dns', 'addr': None, 'tries': 0, 'timed_out': False}
+        # ``late``: how far behind its slot on the clock this request started (the client's own health).
         rec = {'t': round(t0 - self._t_start, 4), 'addr': None, 'status': -1, 'error': None,
-               'latency': None, 'cluster': None, 'tries': 0}
+               'latency': None, 'cluster': None, 'tries': 0, 'late': round(max(0.0, late), 4)}
         # The timeout cancels this task itself: cheaper than wait_for, which wraps every request in
         # a second task (it matters at 1,000 new connections per second on a shared core).
         task = asyncio.current_task() if hasattr(asyncio, 'current_task') else asyncio.Task.current_task()
@@ -283,13 +460,13 @@ class LoadEngine(object):
         total, errors = self._per_second.get(sec, (0, 0))
         self._per_second[sec] = (total + 1, errors + (0 if analysis.is_ok(rec) else 1))
 
-    async def _resolve(self):
+    async def _resolve(self, lifetime=None):
         spec = self.spec
         if spec.literal:
             return [spec.host]
         if self._resolver is not None:
             try:
-                answer = await self._resolver.resolve(spec.host, 'A', search=False, lifetime=spec.timeout)
+                answer = await self._resolver.resolve(spec.host, 'A', search=False, lifetime=lifetime or spec.timeout)
             except dns.exception.DNSException as exc:
                 raise DnsFailure(str(exc))
             addrs = [r.address for r in answer]
@@ -364,9 +541,21 @@ class LoadEngine(object):
         loop = asyncio.get_event_loop()
         interval = self.spec.progress_interval
         next_progress = loop.time() + interval if interval else None
+        next_load = loop.time()
         while True:
             await asyncio.sleep(0.25)
             now = loop.time()
+            if self.spec.watch_pid and not pid_alive(self.spec.watch_pid):
+                # The playbook that started this background load is gone (Ctrl-C, AWX cancel, kill):
+                # nobody will collect it, so stop within this tick instead of loading a broken region on.
+                self.request_stop('the process that started the load (pid %d) is gone' % self.spec.watch_pid)
+            if now >= next_load:
+                next_load = now + 1.0
+                try:
+                    one = os.getloadavg()[0]
+                    self._load_max = max(self._load_max or 0.0, round(one, 2))
+                except (AttributeError, OSError):
+                    pass
             if self.spec.abort_error_rate is not None and self.aborted is None:
                 self._check_abort(now - self._t_start)
             if next_progress is not None and now >= next_progress:
@@ -454,6 +643,22 @@ async def read_response(reader, head=False):
     return status, headers, reusable
 
 
+def pid_alive(pid):
+    """Whether ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            # "pid (comm) state ...": comm may hold spaces or parentheses, the state follows the last ')'.
+            return f.read().rpartition(')')[2].split()[0] != 'Z'
+    except (IOError, OSError, IndexError):
+        return True
+
+
 def _expire(task, state):
     state['timed_out'] = True
     task.cancel()
@@ -465,6 +670,6 @@ def _iso(epoch):
     return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(epoch)) + ('.%06dZ' % int((epoch % 1) * 1e6))
 
 
-def run_load(spec, on_progress=None):
+def run_load(spec, on_progress=None, handle_signals=False):
     """Run the built-in engine for ``spec`` (a LoadSpec); blocking."""
-    return LoadEngine(spec, on_progress=on_progress).run()
+    return LoadEngine(spec, on_progress=on_progress).run(handle_signals=handle_signals)

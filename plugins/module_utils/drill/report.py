@@ -174,6 +174,13 @@ def _pct(v):
     return 'n/a' if v is None else '%.2f %%' % (100.0 * v)
 
 
+def _float(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def _ms(v):
     return 'n/a' if v is None else '%.1f' % (v * 1000.0)
 
@@ -221,8 +228,9 @@ def render_markdown(journal):
             ('Regions', ', '.join('%s (%s%s)' % (r.get('name'), r.get('address'),
                                                  ', ' + r['cluster'] if r.get('cluster') else '')
                                   for r in j.get('regions') or []) or 'n/a'),
-            ('Fault', '%s at T0 = %s s' % ((run.get('fault') or {}).get('description') or 'fault',
-                                           _n(a.get('t0'), 2)) if a.get('t0') is not None else 'none')):
+            ('Fault', '%s at T0 = %s s (%s)' % ((run.get('fault') or {}).get('description') or 'fault',
+                                                _n(a.get('t0'), 2), a.get('t0_source') or 'fault sent')
+             if a.get('t0') is not None else 'none')):
         w('| %s | %s |' % (label, value))
     w('')
     w('## SLOs')
@@ -239,20 +247,54 @@ def render_markdown(journal):
     w('')
     w('**Overall: %s**%s' % (v['overall'], ('. ' + '; '.join(v['reasons'])) if v['reasons'] else ''))
     w('')
+    w('## Client health')
+    w('')
+    ch = a.get('client_health') or {}
+    w('Whether this client could measure at all: when one of these is over its limit, the client, not the '
+      'system, was the bottleneck and the verdict is INCONCLUSIVE.')
+    w('')
+    w('| Figure | Measured | Limit |')
+    w('|---|---:|---:|')
+    figs = ch.get('figures') or {}
+    lim = ch.get('limits') or {}
+    for key, label, fmt in (('late_p99', 'request start lateness p99 (s)', 3), ('dropped', 'requests not sent', 0),
+                            ('cpu_share', 'load engine CPU (share of one core)', 2),
+                            ('dns_latency_p99', 'DNS watcher query latency p99 (s)', 3),
+                            ('dns_failure_rate', 'DNS watcher failed queries (share)', 3),
+                            ('watch_late_p99', 'DNS watcher lateness p99 (s)', 3),
+                            ('control_timeout_rate', 'control requests timed out (share)', 3)):
+        if key in figs:
+            w('| %s | %s | %s |' % (label, _n(figs[key], fmt), _n(lim.get(key), fmt)))
+    if 'control_requests' in figs:
+        w('| control requests to %s (failed) | %d (%d) | |' % (figs.get('control_address'), figs['control_requests'],
+                                                               figs.get('control_failures') or 0))
+    if 'loadavg_max' in figs:
+        w('| host load average, max (cores) | %s (%s) | |' % (_n(figs['loadavg_max'], 2), figs.get('cores')))
+    w('')
+    w('Client: %s.' % ('healthy' if ch.get('healthy') else ('NOT healthy: ' + '; '.join(ch.get('reasons') or []))
+                       if ch.get('healthy') is False else 'not measured'))
+    w('')
     w('## Timeline of key events')
     w('')
-    w('| t (s) | UTC | Event |')
-    w('|---:|---|---|')
+    w('| t (s) | UTC | Event | Seen by |')
+    w('|---:|---|---|---|')
     for e in run['events']:
         utc = iso(start + e['t']) if start is not None else 'n/a'
-        w('| %.2f | %s | %s |' % (e['t'], utc, e['description']))
+        w('| %.2f | %s | %s | %s |' % (e['t'], utc, e['description'], e.get('source') or ''))
     w('')
-    w('Time to detect: %s s. Time to recover: %s s. Error window: %s s (%s seconds with errors). '
-      'Errors on other addresses than %s after T0: %s.' % (
-          _n(a.get('time_to_detect'), 2), _n(a.get('time_to_recover'), 2), _n(a.get('error_window'), 2),
-          a.get('error_seconds'), a.get('fault_address') or 'the fault address',
-          _n(a.get('errors_on_other_addresses'))))
+    w('Time to detect: %s s (%s; GTM API poll, second source: %s s). Time to recover: %s s. Error window: %s s '
+      '(%s seconds with errors)%s. Errors on other addresses than %s after T0: %s.' % (
+          _n(a.get('time_to_detect'), 2), a.get('detect_source') or 'not observed',
+          _n(a.get('time_to_detect_api'), 2), _n(a.get('time_to_recover'), 2), _n(a.get('error_window'), 2),
+          a.get('error_seconds'),
+          ('; physical bound (interval x evaluation count + timeout + TTL): %s s' % _n(a['physical_bound'], 1))
+          if a.get('physical_bound') is not None else '',
+          a.get('fault_address') or 'the fault address', _n(a.get('errors_on_other_addresses'))))
     w('')
+    if a.get('t_region_back') is not None:
+        w('Who healed: %s served again at %s s (%s), %s.' % (
+            a.get('fault_address'), _n(a['t_region_back'], 2), a.get('region_back_source'), a.get('healed_by')))
+        w('')
     w('## Traffic')
     w('')
     w('Requests: %d, successful: %d, errors: %d (error rate %s); success rate after failover (from %s s): %s.' % (
@@ -289,7 +331,12 @@ def render_markdown(journal):
         for k, n in sorted(a['errors_by_class'].items(), key=lambda kv: -kv[1]):
             w('| %s | %d |' % (k, n))
         w('')
-        w('By address: %s' % ', '.join('%s: %d' % kv for kv in sorted(a['errors_by_address'].items())))
+        w('| Address | Class | Count |')
+        w('|---|---|---:|')
+        for addr, per in sorted((a.get('errors_by_address_class') or {}).items()):
+            for k, n in sorted(per.items(), key=lambda kv: -kv[1]):
+                w('| %s%s | %s | %d |' % ('no address (DNS failed)' if addr == analysis.UNRESOLVED else addr,
+                                          (' (%s)' % region_of[addr]) if addr in region_of else '', k, n))
     else:
         w('No errors.')
     w('')
@@ -311,7 +358,7 @@ def render_markdown(journal):
         (' (%s)' % ab['reason']) if ab.get('reason') else ''))
     w('')
     if j['rollbacks']:
-        w('| Rollback | Status | Detail |')
+        w('| Rollback step | Status | What it did |')
         w('|---|---|---|')
         for r in j['rollbacks']:
             w('| %s | %s | %s |' % (r.get('name', 'rollback'), r.get('status', 'n/a'), r.get('detail', '')))
@@ -320,16 +367,25 @@ def render_markdown(journal):
     w('')
     w('## Steady state')
     w('')
+    w('| | Held | Success rate | Requests | Successes by region | GTM serving |')
+    w('|---|---|---:|---:|---|---|')
     for when in ('before', 'after'):
-        state = j['steady_states'].get(when)
+        state = j['steady_states'].get(when) or {}
         ok = steady_state_ok(state)
-        w('- %s: %s%s' % (when, 'held' if ok else ('did not hold' if ok is False else 'not recorded'),
-                          (' `%s`' % json.dumps(state, sort_keys=True)) if state else ''))
+        by_region = state.get('successes_by_region') or {}
+        w('| %s | %s | %s | %s | %s | %s |' % (
+            when, 'yes' if ok else ('no' if ok is False else 'not recorded'),
+            _pct(_float(state.get('success_rate'))), state.get('requests', 'n/a'),
+            ', '.join('%s: %s' % kv for kv in sorted(by_region.items())) or '-',
+            ', '.join(state.get('gtm_serving') or []) or '-'))
     w('')
     w('## Definitions')
     w('')
     w('- Success: HTTP status 200-399; socket errors, 4xx and 5xx are errors.')
-    w('- Time to detect: first GTM observation (polled) of the fault address as unavailable, minus T0.')
+    w('- T0: when the fault took effect, the first refused request (or direct probe) on the fault address; '
+      'else when the Kubernetes API accepted it; else when it was sent.')
+    w('- Time to detect: when the fault address left the DNS answers, seen by the DNS watcher inside the load '
+      'engine (same resolver as the requests), minus T0; the GTM API poll is a second source, late by its poll.')
     w('- Recovered: from the first second (not before T0) after which every second has an error rate '
       '<= %s; time to recover = that instant - T0.' % _pct(a.get('recovery_error_rate')))
     w('- Failover point: GTM detection + DNS TTL (%s s), else recovery, else T0.' % _n(a.get('dns_ttl'), 1))
@@ -362,43 +418,77 @@ def render_png(journal, path):
     region_of = dict((r.get('address'), r.get('name')) for r in journal.get('regions') or [])
     xs = [b['t'] for b in buckets]
     addresses = sorted(set(addr for b in buckets for addr in b['by_address']))
-    fig, ax = plt.subplots(figsize=(11, 5), dpi=100)
+    fig, ax = plt.subplots(figsize=(13, 5), dpi=100)
     bottom = [0] * len(buckets)
     for i, addr in enumerate(addresses):
         ok = [sum(n for o, n in b['by_address'].get(addr, {}).items() if o.isdigit() and 200 <= int(o) < 400)
               for b in buckets]
+        if not any(ok):
+            continue  # no success there (a failed DNS lookup names no address): nothing to stack
         label = '%s ok' % (('%s (%s)' % (region_of[addr], addr)) if addr in region_of else addr)
         ax.bar(xs, ok, width=1.0, align='edge', bottom=bottom, color=_COLOURS[i % len(_COLOURS)], label=label,
                linewidth=0)
         bottom = [bottom[k] + ok[k] for k in range(len(ok))]
     errors = [b['errors'] for b in buckets]
-    if any(errors):
-        ax.bar(xs, errors, width=1.0, align='edge', bottom=bottom, color='#d62728', label='errors', linewidth=0)
+    # Errors split by the address they went to (DNS failures have none), stacked on the successes.
+    err_colours = ('#d62728', '#ff9896', '#8c564b', '#e377c2')
+    err_addrs = sorted(set(addr for b in buckets for addr, per in b['by_address'].items()
+                           if any(not (o.isdigit() and 200 <= int(o) < 400) for o in per)))
+    for i, addr in enumerate(err_addrs):
+        errs = [sum(n for o, n in b['by_address'].get(addr, {}).items() if not (o.isdigit() and 200 <= int(o) < 400))
+                for b in buckets]
+        label = 'errors on %s' % (('%s (%s)' % (region_of[addr], addr)) if addr in region_of else
+                                  ('no address (DNS failed)' if addr == analysis.UNRESOLVED else addr))
+        ax.bar(xs, errs, width=1.0, align='edge', bottom=bottom, color=err_colours[i % len(err_colours)], label=label,
+               linewidth=0)
+        bottom = [bottom[k] + errs[k] for k in range(len(errs))]
+    errors = [0] * len(buckets)
     top = max([bottom[k] + errors[k] for k in range(len(errors))] or [1]) or 1
     ax.set_ylim(0, top * 1.25)
-    lines = (
-        ('t0', 'fault (T0)', 'black', '--'),
-        ('t_detect', 'GTM detect', '#ff7f0e', '-.'),
+    lines = [
+        ('t0', 'T0 fault', 'black', '--'),
+        ('t_detect', 'left DNS', '#ff7f0e', '-.'),
+        ('t_detect_api', 'GTM API', '#ffbb78', ':'),
         ('t_recover', 'recovered', '#00441b', '-'),
-        ('t_available_again', 'GTM available', '#9467bd', ':'),
-    )
-    for n, (key, label, colour, style) in enumerate(lines):
-        t = a.get(key)
+        ('t_region_back', 'region serves', '#17becf', '-'),
+        ('t_available_again', 'back in DNS', '#9467bd', ':'),
+    ]
+    marks = dict((key, a.get(key)) for key, _, _, _ in lines)
+    # Switchover and rollback marks come from the playbook's events (drain, restore, undrain, rollback).
+    for e in run.get('events') or []:
+        if e.get('name') in ('drain', 'restore', 'undrain', 'rollback_start'):
+            key = 'event_' + e['name']
+            marks[key] = e['t']
+            lines.append((key, e['name'].replace('_start', ''), '#7f7f7f', '--'))
+    if a.get('physical_bound') is not None and a.get('t0') is not None:
+        # What GTM's health check and the TTL allow at best, against the measured error window.
+        ax.axvspan(a['t0'], a['t0'] + a['physical_bound'], color='#ffdd99', alpha=0.35, zorder=0,
+                   label='physical bound %.1f s (interval x count + timeout + TTL)' % a['physical_bound'])
+    if a.get('first_error') is not None and a.get('last_error') is not None:
+        ax.axvspan(a['first_error'], max(a['last_error'], a['first_error'] + 0.05), ymin=0, ymax=0.04,
+                   color='#d62728', zorder=4, label='error window %.2f s' % (a.get('error_window') or 0))
+    n = 0
+    for key, label, colour, style in lines:
+        t = marks.get(key)
         if t is None:
             continue
-        ax.axvline(t, color=colour, linestyle=style, linewidth=1.8, zorder=3)
-        ax.text(t, top * (1.21 - 0.06 * n), ' %s %.1fs' % (label, t), color=colour, fontsize=9,
-                va='top', ha='left', zorder=4, bbox=dict(facecolor='white', edgecolor='none', alpha=0.85, pad=1))
+        ax.axvline(t, color=colour, linestyle=style, linewidth=1.6, zorder=3)
+        ax.text(t, top * (1.22 - 0.055 * n), ' %s %.1fs' % (label, t), color=colour, fontsize=8,
+                va='top', ha='left', zorder=5, bbox=dict(facecolor='white', edgecolor='none', alpha=0.85, pad=1))
+        n += 1
+    ax.set_ylim(0, top * (1.3 + 0.05 * max(0, n - 4)))
     # Wide enough for every drawn event (GTM may mark the address available after the load ended).
-    shown = [a.get(line[0]) for line in lines if a.get(line[0]) is not None]
+    shown = [t for t in marks.values() if t is not None]
     ax.set_xlim(0, max([xs[-1] + 1 if xs else 1, 1] + [t + 1.5 for t in shown]))
     ax.set_xlabel('seconds since load start (%s UTC)' % (journal.get('start') or '?'))
     ax.set_ylabel('requests per second')
-    ax.set_title('%s %s: %s (detect %s s, recover %s s, error window %s s)' % (
+    ax.set_title('%s %s: %s (detect %s s, recover %s s, error window %s s, client %s)' % (
         journal['title'], journal['run_id'], journal['verdict']['overall'], _n(a.get('time_to_detect'), 1),
-        _n(a.get('time_to_recover'), 1), _n(a.get('error_window'), 1)), fontsize=10)
+        _n(a.get('time_to_recover'), 1), _n(a.get('error_window'), 2),
+        {True: 'healthy', False: 'NOT healthy'}.get((a.get('client_health') or {}).get('healthy'), 'not measured')),
+        fontsize=9)
     if buckets:
-        ax.legend(loc='lower left', fontsize=8, framealpha=0.9)
+        ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.9)
     else:
         ax.text(0.5, 0.5, 'no per-second timeline from the %s backend' % run.get('backend'), ha='center',
                 va='center', transform=ax.transAxes, fontsize=11, color='#555555')
@@ -443,29 +533,54 @@ def to_offset(value, start_epoch):
 FORMATS = ('json', 'markdown', 'png')
 
 
-def judge_run(verdict_out, status='completed', status_reason=None, steady_states=None, rollbacks=None):
-    """The overall verdict: the SLOs (and abort conditions) held, *and* the drill ran to its end, every
-    rollback step succeeded and the steady state held afterwards.  A drill that met its SLOs but left the
-    region broken is a FAIL; the reasons say which of these failed."""
+VERDICTS = ('PASS', 'FAIL', 'INCONCLUSIVE')
+
+
+def judge_run(verdict_out, status='completed', status_reason=None, steady_states=None, rollbacks=None,
+              client=None):
+    """The overall verdict.
+
+    - FAIL when a rollback step failed (the region may be left broken: true whatever the client saw);
+    - else INCONCLUSIVE when the client, not the system, was the bottleneck (``client`` is
+      analysis.client_health: its reasons say why) or the drill was interrupted: nothing measured then
+      can pass or fail the system;
+    - else PASS when the SLOs (and abort conditions) held, the drill ran to its end and the steady state
+      held afterwards; FAIL otherwise.  ``reasons`` says which of these decided it.
+    """
     reasons = []
-    if status != 'completed' and not verdict_out.get('aborted'):
-        reasons.append('drill %s%s' % (status, (': %s' % status_reason) if status_reason else ''))
+    rollback_failed = []
     for step in rollbacks or []:
         if isinstance(step, dict) and str(step.get('status', '')).lower() in ('failed', 'error'):
-            reasons.append('rollback step failed: %s%s' % (
+            rollback_failed.append('rollback step failed: %s%s' % (
                 step.get('name') or '?', (' (%s)' % step['detail']) if step.get('detail') else ''))
+    inconclusive = []
+    if client and client.get('healthy') is False:
+        inconclusive.append('the client, not the system, was the bottleneck: %s' % '; '.join(client['reasons']))
+    if status == 'interrupted':
+        inconclusive.append('drill interrupted%s' % ((': %s' % status_reason) if status_reason else ''))
+    elif status != 'completed' and not verdict_out.get('aborted'):
+        reasons.append('drill %s%s' % (status, (': %s' % status_reason) if status_reason else ''))
     if steady_state_ok((steady_states or {}).get('after')) is False:
         reasons.append('steady state after the drill did not hold')
-    passed = bool(verdict_out['passed']) and not reasons
-    return dict(verdict_out, overall='PASS' if passed else 'FAIL', passed=passed,
-                slos_passed=all(r['passed'] for r in verdict_out['slos']),
-                reasons=list(verdict_out['reasons']) + reasons)
+    slo_reasons = list(verdict_out['reasons'])
+    if rollback_failed:
+        overall = 'FAIL'
+        all_reasons = rollback_failed + inconclusive + slo_reasons + reasons
+    elif inconclusive:
+        overall = 'INCONCLUSIVE'
+        all_reasons = inconclusive + ['not judged: %s' % r for r in slo_reasons + reasons]
+    else:
+        overall = 'PASS' if verdict_out['passed'] and not reasons else 'FAIL'
+        all_reasons = slo_reasons + reasons
+    return dict(verdict_out, overall=overall, passed=overall == 'PASS',
+                slos_passed=all(r['passed'] for r in verdict_out['slos']), reasons=all_reasons)
 
 
 def produce(results, output_dir, run_id=None, fault_time=None, fault_address=None, fault_description=None,
             gtm_observations=None, dns_ttl=0.0, recovery_error_rate=0.01, slos=None, abort_conditions=None,
             regions=None, steady_states=None, rollbacks=None, status='completed', title=None, events=None,
-            formats=FORMATS, collection_version=None, load_results_path=None, check_mode=False, status_reason=None):
+            formats=FORMATS, collection_version=None, load_results_path=None, check_mode=False, status_reason=None,
+            fault_accepted=None, rollback_started=None, control_address=None, detect_bound=None):
     """Analysis + verdict + journal + files.  Returns what drill_report returns (without ``changed``
     folded in: ``changed`` is True when a file was (or, in check mode, would be) written or changed)."""
     start = results.get('start_epoch')
@@ -480,11 +595,19 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
     extra = []
     for e in events or []:
         extra.append({'name': e.get('name', 'event'), 't': to_offset(e.get('time'), start),
-                      'description': e.get('description') or e.get('name', '')})
+                      'description': e.get('description') or e.get('name', ''), 'source': e.get('source')})
     duration = (results.get('options') or {}).get('duration')
+    if results.get('interrupted') and status == 'completed':
+        status = 'interrupted'
+        status_reason = status_reason or results['interrupted'].get('reason')
     out = analysis.analyze(results.get('records') or [], t0=t0, fault_address=fault_address,
                            gtm_observations=observations, dns_ttl=dns_ttl,
-                           recovery_error_rate=recovery_error_rate, duration=duration, regions=regions)
+                           recovery_error_rate=recovery_error_rate, duration=duration, regions=regions,
+                           t0_accepted=to_offset(fault_accepted, start), dns_watch=results.get('dns_watch'),
+                           probes=results.get('probes'), control_address=control_address,
+                           client=results.get('client'), rollback_started=to_offset(rollback_started, start))
+    # The physical bound of the error window: what GTM's health check and the TTL allow at best.
+    out['physical_bound'] = round(float(detect_bound) + float(dns_ttl or 0), 3) if detect_bound is not None else None
     if not results.get('records'):
         # fortio: aggregates only.  The whole-run figures still come from its RetCodes.
         if results.get('timeline'):
@@ -504,7 +627,8 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
                                     max_duration=abort_conditions.get('max_duration'), actual_duration=actual)
     if not abort['triggered'] and results.get('aborted'):
         abort = dict(results['aborted'], triggered=True)
-    verdict_out = judge_run(analysis.verdict(out, slos, abort), status, status_reason, steady_states, rollbacks)
+    verdict_out = judge_run(analysis.verdict(out, slos, abort), status, status_reason, steady_states, rollbacks,
+                            client=out['client_health'])
     paths = {}
     names = {'json': 'journal.json', 'markdown': 'report.md', 'png': 'timeline.png'}
     for fmt in formats:
@@ -540,7 +664,7 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
         'slos': verdict_out['slos'], 'slos_passed': verdict_out['slos_passed'], 'reasons': verdict_out['reasons'],
         'status': journal['status'],
         'deviated': journal['deviated'], 'aborted': abort['triggered'], 'abort': abort, 'paths': paths,
-        'summary': summary(out), 'events': journal['run']['events'],
+        'summary': summary(out), 'events': journal['run']['events'], 'client_health': out['client_health'],
     }
 
 
@@ -560,7 +684,9 @@ def summary(out):
             'time_to_detect', 'first_error', 'last_error', 'error_window', 'error_seconds',
             'errors_on_other_addresses', 't_recover', 'time_to_recover', 'recovered', 't_available_again',
             'failover_point', 'success_rate_after_failover', 'p99_latency_ms_after_failover', 'errors_by_class',
-            'errors_by_address')
+            'errors_by_address', 't0_sent', 't0_accepted', 't0_effect', 't0_source', 'detect_source', 't_dns_left',
+            't_dns_left_prev', 't_dns_back', 't_detect_api', 'time_to_detect_api', 't_region_back',
+            'region_back_source', 'healed_by', 'physical_bound', 'errors_by_address_class')
     s = dict((k, out.get(k)) for k in keys)
     s['latency_ms'] = dict((k, (v * 1000.0 if v is not None else None)) for k, v in out['latency'].items()
                            if k != 'count')

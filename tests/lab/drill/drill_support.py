@@ -132,3 +132,15 @@ def gtm_monitor(lab) -> dict[str, Any]:
     with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all", "main.yml"), encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     return {"monitor": data["dr_gtm_monitor"], "ttl": data["dr_ttl"]}
+
+
+def lab_events(lab) -> list[dict[str, Any]]:
+    """The lab's own event log (DIR/events.jsonl): health transitions as the lab saw them."""
+    out = []
+    with open(os.path.join(lab.dir, "events.jsonl"), encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -85,11 +86,10 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
         out = handle.read()
     assert rc == 0, out[-6000:]
 
-    # The play said so: progress while the load ran (a line at least every 10 s), PASS, readable report paths.
+    # The play said so: PASS (or INCONCLUSIVE, below), readable report paths, progress while the load ran.
+    assert re.search(r"DRILL (PASS|INCONCLUSIVE)", out), out[-3000:]
     progress = [float(m) for m in re.findall(r"msg: \+(\d+\.\d+)s \d+ requests", out)]
-    gaps = [b - a for a, b in zip([0.0, *progress], [*progress, 60.0], strict=True)]
-    assert progress and max(gaps) <= 10.5, progress
-    assert "DRILL PASS" in out
+    assert progress, out[-3000:]
     for kind, suffix in (("Markdown report", "report.md"), ("PNG timeline", "timeline.png")):
         path = re.search(kind + r":\s+([^'\s]+)", out).group(1)
         assert path == os.path.join(reports, f"{run_id}-{suffix}") and os.path.getsize(path) > 1000
@@ -97,7 +97,37 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
     journal = ds.journal(reports, run_id)
     summary = journal["run"]["analysis"]
     target = region(lab, TARGET)
-    assert journal["verdict"]["overall"] == "PASS", journal["verdict"]
+    print("verdict", journal["verdict"]["overall"], "client", summary["client_health"])
+    # PASS, or INCONCLUSIVE on a busy machine: then only for client reasons, never a FAIL blaming the system.
+    verdict = journal["verdict"]
+    assert verdict["overall"] in ("PASS", "INCONCLUSIVE"), verdict
+    # Whatever the client's health, the rollback put the region back and both regions serve.
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
+    assert ds.deployment_exists(target)
+    ds.both_regions_serve(lab)
+    # The time to detect is the system's, not the drill's: within 0.5 s of the lab's own event log (gateway
+    # Envoy stopped -> GTM address unavailable).
+    lab_events = ds.lab_events(lab)
+    stopped = next(e["time"] for e in lab_events if e["kind"] == "gateway_envoy_stopped"
+                   and e.get("address") == region(lab, TARGET)["address"] and e["time"] > journal["run"]["start_epoch"])
+    unavailable = next(e["time"] for e in lab_events if e["kind"] == "gtm_address_unavailable"
+                       and e.get("address") == region(lab, TARGET)["address"] and e["time"] >= stopped)
+    lab_detect = unavailable - stopped
+    print(f"time to detect: drill {summary['time_to_detect']} ({summary['detect_source']}), lab {lab_detect:.3f}, "
+          f"GTM API poll {summary['time_to_detect_api']}")
+    if verdict["overall"] == "INCONCLUSIVE":
+        assert summary["client_health"]["healthy"] is False and summary["client_health"]["reasons"], verdict
+        assert all(r.startswith(("the client, not the system", "not judged: ")) for r in verdict["reasons"]), verdict
+        browser.kill()
+        pytest.skip(f"the client was the bottleneck (busy machine): {summary['client_health']['reasons']}")
+    # A healthy client printed progress at least every 10 s (the playbook kept its pace too).
+    gaps = [b - a for a, b in zip([0.0, *progress], [*progress, 60.0], strict=True)]
+    assert max(gaps) <= 10.5, progress
+    assert summary["detect_source"].startswith("DNS watcher"), summary["detect_source"]
+    assert abs(summary["time_to_detect"] - lab_detect) <= 0.5, (summary["time_to_detect"], lab_detect)
+    # The timeline reads in time order, each event with the clock that saw it.
+    times = [e["t"] for e in journal["run"]["events"]]
+    assert times == sorted(times) and all(e.get("source") for e in journal["run"]["events"])
     assert journal["status"] == "completed" and not journal["deviated"]
     assert journal["run"]["aggregates"]["ActualQPS"] >= 95
     # The failover happened: errors after T0, all of them on the failed region's address ...
@@ -171,10 +201,46 @@ def test_interrupted_drill_is_restored_by_the_next_run_a_switchover_without_erro
     # The switchover itself: drained, acted on, restored and undrained during the load, with no client error.
     summary = journal["run"]["analysis"]
     names = [e["name"] for e in journal["run"]["events"]]
-    assert {"drain", "fault", "undrain"} <= set(names), names
+    assert {"drain", "fault_sent", "fault_effect", "undrain"} <= set(names), names
     assert summary["requests"] >= 100 * 55 and summary["errors"] == 0, summary["errors_by_class"]
     # While it was drained and down, the survivor took every request; afterwards both regions serve again.
     assert journal["steady_states"]["after"]["ok"] is True and not journal["deviated"]
+    assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))
+    assert ds.deployment_exists(target)
+    ds.both_regions_serve(lab)
+
+
+def test_sigint_stops_the_load_rolls_back_and_writes_a_partial_report(lab, tmp_path):
+    """Ctrl-C (SIGINT to the play's process group) right after the fault: ansible-core runs no `always:`,
+    so the load notices its playbook is gone, stops, and starts the drill again in restore mode."""
+    reports = str(tmp_path / "reports")
+    target = region(lab, TARGET)
+    run_id = "drill-interrupted"
+    drill = ds.start(lab, "drill.yml", str(tmp_path / "interrupted.log"), *ds.extra_vars(
+        dr_drill_target_region=TARGET, dr_drill_qps=20, dr_drill_duration=60, dr_drill_fault_delay=3,
+        dr_drill_report_dir=reports, dr_drill_run_id=run_id))
+    wait_for(lambda: not ds.deployment_exists(target) or drill.poll() is not None, 150, "the fault")
+    assert drill.poll() is None, "the drill ended before it could be interrupted"
+    interrupted_at = time.time()
+    os.killpg(drill.pid, signal.SIGINT)
+    drill.wait(timeout=60)
+
+    # The load stopped by itself within 2 s and wrote its partial results ...
+    load_file = os.path.join(reports, f"{run_id}-load.json")
+    wait_for(lambda: os.path.exists(load_file), 30, "the partial load results")
+    with open(load_file, encoding="utf-8") as handle:
+        results = json.load(handle)
+    assert results["interrupted"] and "is gone" in results["interrupted"]["reason"], results["interrupted"]
+    last_start = results["start_epoch"] + max(r[0] for r in results["records"])
+    assert last_start <= interrupted_at + 2, (last_start - interrupted_at)
+    # ... and the restore run it started rolled back and wrote the partial report, marked interrupted.
+    wait_for(lambda: os.path.exists(os.path.join(reports, f"{run_id}-journal.json")), 300, "the partial report")
+    journal = ds.journal(reports, run_id)
+    assert journal["status"] == "interrupted" and journal["verdict"]["overall"] == "INCONCLUSIVE", journal["verdict"]
+    assert journal["verdict"]["reasons"][0].startswith("drill interrupted"), journal["verdict"]
+    assert journal["run"]["analysis"]["t0_sent"] is not None  # the fault time was kept before the API call
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
+    assert "re-created" in journal["rollbacks"][0]["detail"], journal["rollbacks"]
     assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))
     assert ds.deployment_exists(target)
     ds.both_regions_serve(lab)

@@ -161,8 +161,8 @@ def test_percentile_interpolation():
 def test_key_events_sorted():
     out = analysis.analyze(drill_records(), t0=20.0, gtm_observations=gtm_polls(), dns_ttl=1.0, duration=60)
     names = [e['name'] for e in analysis.key_events(out, [{'name': 'rollback', 't': 55.0}])]
-    assert names == ['load_start', 'fault', 'first_error', 'gtm_detect', 'last_error', 'recovered',
-                     'gtm_available_again', 'rollback', 'load_end']
+    assert names == ['load_start', 'fault_sent', 'fault_effect', 'gtm_detect_api', 'last_error', 'recovered',
+                     'gtm_available_again_api', 'rollback', 'load_end']
 
 
 def test_fault_address_never_inferred_from_dns_failures():

@@ -67,7 +67,8 @@ def test_dns_per_connection_through_explicit_nameserver(backends, dns_server):
         resolver.zone[NAME] = [ADDR_B]
 
     threading.Thread(target=switch).start()
-    res = run(f'http://{NAME}:{backends.port}/productpage', qps=50, duration=2, nameserver=nameserver)
+    res = run(f'http://{NAME}:{backends.port}/productpage', qps=50, duration=2, nameserver=nameserver,
+              dns_watch_interval=0)
     assert resolver.queries - before == 100  # one query per connection, no cache
     agg = res['aggregates']
     assert agg['RetCodes'] == {'200': 100}
@@ -153,15 +154,21 @@ def test_failover_end_to_end_through_analysis(dns_server):
     start = res['start_epoch']
     t0 = events['fault'] - start
     t_dns = events['dns'] - start
-    out = analysis.analyze(res['records'], t0=t0, duration=4, dns_ttl=0,
+    out = analysis.analyze(res['records'], t0=t0, duration=4, dns_ttl=0, dns_watch=res['dns_watch'],
                            gtm_observations=[{'time': t_dns, 'address': ADDR_A, 'available': False}])
     assert out['fault_address'] == ADDR_A and out['errors_on_other_addresses'] == 0
     # Refused once the listener is gone; a few connections caught by its shutdown are reset or hang.
     assert set(out['errors_by_class']) <= {'refused', 'reset', 'timeout'} and out['errors_by_class']['refused'] >= 20
     assert 30 <= out['errors'] <= 80  # half of ~1 s at 50/s, plus scheduling slack on a busy host
-    assert t0 <= out['first_error'] < t0 + 0.5
+    assert t0 - 0.01 <= out['first_error'] < t0 + 0.5
     assert t_dns - 0.1 < out['last_error'] <= t_dns + 0.05
-    assert out['time_to_detect'] == t_dns - t0
+    # T0 is when the fault took effect (the first refused request), detection when the engine's own DNS
+    # watcher saw the address leave the answer: the change happened between the two queries it names.
+    assert out['t0_source'] == f'first refused request on {ADDR_A}' and out['t0'] == out['first_error']
+    assert out['detect_source'].startswith('DNS watcher')
+    assert out['t_dns_left_prev'] < t_dns and out['t_dns_left'] >= out['t_dns_left_prev']
+    assert out['time_to_detect'] == pytest.approx(out['t_dns_left'] - out['t0'])
+    assert out['time_to_detect_api'] == pytest.approx(t_dns - out['t0'])  # the second source, labelled
     assert out['t_recover'] == int(out['last_error']) + 1  # the first clean second after the last error
     # Requests in flight when the fault hit may fail too (reset), but nothing failed earlier.
     assert all(r['t'] >= t0 - 0.5 for r in res['records'] if not analysis.is_ok(r))

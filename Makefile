@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 LINK   := .build/collections/ansible_collections/meshdr/alicloud
 
-.PHONY: venv test lint sanity unit lab-tests integration molecule site-tests demo lab-up lab-down clean benchmarks
+.PHONY: venv test lint sanity unit lab-tests integration molecule site-tests demo lab-up lab-down clean benchmarks bench-deps
 
 venv: $(STAMP) $(LINK)
 
@@ -67,7 +67,11 @@ demo: venv
 	@echo
 	@echo "make demo: done. Re-run it: 0 changed. Undo: ansible-playbook playbooks/teardown.yml; stop the lab: drlab down"
 
-benchmarks: venv
+# The load engine benchmark compares against hey (Debian package); root installs it with apt-get.
+bench-deps:
+	command -v hey >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq hey; }
+
+benchmarks: venv bench-deps
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lab-up: venv

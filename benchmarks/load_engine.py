@@ -15,6 +15,15 @@ response, then close), then runs, each bounded to a few seconds:
 
 The machine is shared: figures, not assertions.
 
+What was tried for the CPU goal (<= 1.5x hey's CPU per request), measured here on 2 cores:
+- asyncio streams (the engine before): 2.3-3.5x at 100/s, 1.7-2.5x at 1000/s;
+- a bare asyncio Protocol instead of streams: within the noise of the streams, reverted;
+- uvloop (libuv's loop, same code): 2.0-2.4x at 100/s, 1.24-1.32x at 1000/s, kept (optional import);
+- the floor of CPython here, for reference: a minimal uvloop Protocol client (connect, write, read,
+  close, nothing recorded) costs 1.75x hey at 100/s, a raw ``selectors`` loop 1.3x.  At 100/s the
+  cost per request is the wake-ups between requests, which a Python engine pays more than Go; the
+  100/s goal would need the engine rewritten on raw ``selectors`` (TLS, DNS and keep-alive included).
+
     .venv/bin/python benchmarks/load_engine.py [--seconds 5] [--no-lab] [--lab-qps 50]
 """
 

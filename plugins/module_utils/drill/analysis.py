@@ -597,6 +597,8 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         if dns_watch is not None:
             left, left_prev, back, _ = dns_transitions(dns_watch.get('changes'), fault_address, t_sent)
             out.update(t_dns_left=left, t_dns_left_prev=left_prev, t_dns_back=back)
+            out['t_dns_left_answered'] = next((c.get('answered', left) for c in dns_watch.get('changes') or []
+                                               if c['t'] == left), left)
             detect, again = left, back
             out['detect_source'] = 'DNS watcher (%g queries/s)' % (1.0 / dns_watch['interval']) \
                 if dns_watch.get('interval') else 'DNS watcher'
@@ -623,7 +625,11 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
     out['time_to_recover'] = (t_recover - t0) if t_recover is not None else None
 
     if out['t_detect'] is not None:
-        failover_point = out['t_detect'] + (dns_ttl or 0.0)
+        # From the moment the resolver is known to give the new answer (the watcher's query was
+        # answered): a request started between that query's sending and its answer may still have
+        # been given the old one.
+        seen = max(out['t_detect'], out.get('t_dns_left_answered') or out['t_detect'])
+        failover_point = seen + (dns_ttl or 0.0)
     elif t_recover is not None:
         failover_point = t_recover
     else:

@@ -3,6 +3,9 @@
 import os
 
 import pytest
+import site_support as site
+
+from drlab.testing import LabHandle
 
 
 def pytest_collection_modifyitems(config, items):
@@ -12,3 +15,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/lab/site/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def lab2():
+    """A fresh two-region lab of the site topology, stopped afterwards."""
+    lab = LabHandle(topology=site.topology()).up()
+    try:
+        yield lab
+    finally:
+        lab.down()

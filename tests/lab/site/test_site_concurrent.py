@@ -18,22 +18,11 @@ import subprocess
 import pytest
 import site_support as site
 
-from drlab.testing import LabHandle
-
 pytestmark = pytest.mark.timeout(1200)
 
 # Every create and add site.yml makes, with how many times each happens on two regions.
 CREATES = {"CreateServiceMesh": 2, "AddClusterIntoServiceMesh": 4, "CreateCloudGtmMonitorTemplate": 1,
            "CreateCloudGtmAddress": 2, "CreateCloudGtmAddressPool": 1, "CreateCloudGtmInstanceConfig": 1}
-
-
-@pytest.fixture
-def lab2():
-    lab = LabHandle(topology=site.topology()).up()
-    try:
-        yield lab
-    finally:
-        lab.down()
 
 
 def assert_one_of_everything(lab, inv):

@@ -12,18 +12,7 @@ import time
 import pytest
 import site_support as site
 
-from drlab.testing import LabHandle
-
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture
-def lab2():
-    lab = LabHandle(topology=site.topology()).up()
-    try:
-        yield lab
-    finally:
-        lab.down()
 
 
 def wait_for_call(lab, action: str, timeout: float) -> bool:

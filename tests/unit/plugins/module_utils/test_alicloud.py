@@ -268,13 +268,18 @@ def test_real_sdk_throttling_then_5xx_then_success(error_server):
     assert len(ErrorServer.seen) == 3
 
 
-def test_connection_refused_is_retried_then_reported(error_server):
-    port = error_server.server_address[1]
-    error_server.shutdown()
-    error_server.server_close()
+def _closed_server_client(server):
+    """A client of a server that is gone: connection refused, the request never sent."""
+    port = server.server_address[1]
+    server.shutdown()
+    server.server_close()
     config = open_api_models.Config(access_key_id="a", access_key_secret=SECRET, endpoint=f"127.0.0.1:{port}",
                                     protocol="http", connect_timeout=500, read_timeout=500)
-    client = ServiceMeshClient(config)
+    return ServiceMeshClient(config)
+
+
+def test_connection_refused_is_retried_then_reported(error_server):
+    client = _closed_server_client(error_server)
     request = sm_models.DescribeServiceMeshDetailRequest(service_mesh_id="c0000")
     sleeps = []
     with pytest.raises(alicloud.AlicloudError) as raised:
@@ -320,13 +325,8 @@ def test_lost_reply_of_a_create_without_a_way_to_find_it_is_not_repeated(error_s
 
 
 def test_a_create_that_never_reached_the_service_is_repeated(error_server):
-    port = error_server.server_address[1]
-    error_server.shutdown()
-    error_server.server_close()
-    config = open_api_models.Config(access_key_id="a", access_key_secret=SECRET, endpoint=f"127.0.0.1:{port}",
-                                    protocol="http", connect_timeout=500, read_timeout=500)
+    client = _closed_server_client(error_server)
     request = sm_models.CreateServiceMeshRequest(name="dr-1")
-    client = ServiceMeshClient(config)
     sleeps = []
     with pytest.raises(alicloud.AlicloudError) as raised:
         alicloud.call_with_retry(lambda: client.create_service_mesh_with_options(request, util_models.RuntimeOptions()),

@@ -397,6 +397,9 @@ class AlibabaCloudModule(object):
         self._secrets = [self.params.get('access_key_secret'), self.params.get('security_token')]
         self.api_calls = []
         self.adopted = []
+        # What this run already changed (writes that succeeded, or whose outcome is unknown): a failure
+        # after any of them reports changed=true and lists them, so a user is never told nothing changed.
+        self.writes = []
         # The last answer as the service sent it, before the SDK model dropped what it does not know.
         self.last_answer = None
         if not HAS_TEA:
@@ -408,7 +411,15 @@ class AlibabaCloudModule(object):
 
     def fail_json(self, **kwargs):
         kwargs['msg'] = scrub(kwargs.get('msg', ''), self._secrets)
+        writes = self.__dict__.get('writes')
+        if writes:
+            kwargs['changed'] = True
+            kwargs.setdefault('writes', list(writes))
         self._module.fail_json(**kwargs)
+
+    def wrote(self, what):
+        """Record a write made outside :meth:`call` (a Kubernetes object), for :meth:`fail_json`."""
+        self.__dict__.setdefault('writes', []).append(what)
 
     def fail_api(self, error, msg=None):
         error = fold_exception(error)
@@ -494,10 +505,18 @@ class AlibabaCloudModule(object):
 
         repeatable = not action.startswith(CREATING_PREFIXES) or bool(params.get('ClientToken'))
         attempts = self.params.get('api_retries') if retry else 1
-        return call_with_retry(invoke, action=action, attempts=max(1, attempts),
-                               max_time=self.params.get('api_retry_max_time') or 120.0,
-                               retry_codes=retry_codes, adopt=adopt_existing if adopt else None,
-                               repeatable=repeatable)
+        try:
+            answer = call_with_retry(invoke, action=action, attempts=max(1, attempts),
+                                     max_time=self.params.get('api_retry_max_time') or 120.0,
+                                     retry_codes=retry_codes, adopt=adopt_existing if adopt else None,
+                                     repeatable=repeatable)
+        except AlicloudError as error:
+            if error.outcome_unknown and not action.startswith(READ_PREFIXES):
+                self.wrote('%s (outcome unknown)' % action)
+            raise
+        if not action.startswith(READ_PREFIXES):
+            self.wrote(action)
+        return answer
 
     def exit_json(self, **kwargs):
         self._module.exit_json(**kwargs)

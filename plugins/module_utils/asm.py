@@ -17,6 +17,7 @@ __metaclass__ = type
 import base64
 import copy
 import json
+import re
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import compare_dicts
 
@@ -109,89 +110,179 @@ def pem_equal(a, b):
     return ''.join(a.split()) == ''.join(b.split())
 
 
-# -- asm_mesh: validation ----------------------------------------------------------------------
+# -- validation (every problem at once) ------------------------------------------------------------
 
-def validate_locality_lb_conf(conf):
+# Kubernetes object names.  An IstioGateway or ASMLocalRateLimiter is a namespaced custom resource: its
+# name must be a DNS-1123 subdomain and its namespace a DNS-1123 label (Kubernetes API conventions,
+# "Object Names and IDs", https://kubernetes.io/docs/concepts/overview/working-with-objects/names/;
+# apimachinery pkg/util/validation IsDNS1123Subdomain / IsDNS1123Label).
+DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+DNS1123_SUBDOMAIN_MAX = 253
+DNS1123_LABEL_MAX = 63
+# ASM names the gateway's Deployment/Service istio-<name>; a Service name is a DNS-1123 label (63), so
+# the IstioGateway name has 63 - len('istio-') = 57 characters left.
+GATEWAY_NAME_MAX = 57
+# Mesh names.  The CreateServiceMesh reference (https://www.alibabacloud.com/help/en/asm/developer-reference/
+# api-servicemesh-2020-01-11-createservicemesh) and the SDK field comment ("The name of the ASM instance")
+# state no pattern, and terraform-provider-alicloud (resource_alicloud_service_mesh_service_mesh.go,
+# service_mesh_name) has no ValidateFunc.  The ASM console allows 1-63 characters of letters (Chinese
+# included), digits, '-' and '_' (unverified against the API): that is what this module accepts, so a
+# name with '/', '<', '>', ';', spaces or control characters is refused before it reaches the service.
+MESH_NAME_MAX = 63
+MESH_NAME = re.compile(r'^[^\W_][\w-]*$', re.UNICODE)
+
+
+def dns1123_subdomain_error(option, value):
+    """Why ``value`` is not a Kubernetes object name (DNS-1123 subdomain), or None."""
+    value = value or ''
+    if not value or len(value) > DNS1123_SUBDOMAIN_MAX or not all(
+            DNS1123_LABEL.match(part) for part in value.split('.')):
+        return ('%s must be a DNS-1123 subdomain (at most %d characters: lower-case letters, digits, - and ., '
+                'starting and ending with a letter or digit), got %r' % (option, DNS1123_SUBDOMAIN_MAX, value))
+    return None
+
+
+def dns1123_label_error(option, value, limit=DNS1123_LABEL_MAX):
+    value = value or ''
+    if not value or len(value) > limit or not DNS1123_LABEL.match(value):
+        return ('%s must be a DNS label of at most %d characters (lower-case letters, digits, -), got %r'
+                % (option, limit, value))
+    return None
+
+
+def mesh_name_error(value):
+    value = value or ''
+    if not value or len(value) > MESH_NAME_MAX or not MESH_NAME.match(value):
+        return ('name must be 1-%d characters of letters, digits, - and _ (starting with a letter or digit), '
+                'got %r' % (MESH_NAME_MAX, value))
+    return None
+
+
+def raise_problems(problems):
+    if problems:
+        raise ValidationError('; '.join(problems))
+
+
+def locality_lb_conf_problems(conf):
+    problems = []
     if conf is None:
-        return
+        return problems
     if not isinstance(conf, dict):
-        raise ValidationError('locality_lb_conf must be a dict with distribute and/or failover')
+        return ['locality_lb_conf must be a dict with distribute and/or failover']
     unknown = sorted(set(conf) - set(['distribute', 'failover']))
     if unknown:
-        raise ValidationError('locality_lb_conf: unknown keys %s (expected distribute and/or failover)'
-                              % ', '.join(unknown))
+        problems.append('locality_lb_conf: unknown keys %s (expected distribute and/or failover)'
+                        % ', '.join(unknown))
     if conf.get('distribute') and conf.get('failover'):
-        raise ValidationError('locality_lb_conf: set either distribute or failover, not both '
-                              '(ASM and Istio accept only one of them)')
+        problems.append('locality_lb_conf: set either distribute or failover, not both '
+                        '(ASM and Istio accept only one of them)')
     for index, rule in enumerate(conf.get('failover') or []):
         if not isinstance(rule, dict) or not rule.get('from') or not rule.get('to'):
-            raise ValidationError('locality_lb_conf.failover[%d] needs non-empty from and to (region ids)' % index)
+            problems.append('locality_lb_conf.failover[%d] needs non-empty from and to (region ids)' % index)
     for index, rule in enumerate(conf.get('distribute') or []):
         if not isinstance(rule, dict) or not rule.get('from') or not isinstance(rule.get('to'), dict) \
                 or not rule['to']:
-            raise ValidationError('locality_lb_conf.distribute[%d] needs from (locality) and to '
-                                  '(a dict of locality: weight)' % index)
+            problems.append('locality_lb_conf.distribute[%d] needs from (locality) and to '
+                            '(a dict of locality: weight)' % index)
+            continue
         try:
             weights = [int(w) for w in rule['to'].values()]
         except (TypeError, ValueError):
-            raise ValidationError('locality_lb_conf.distribute[%d].to weights must be integers' % index)
+            problems.append('locality_lb_conf.distribute[%d].to weights must be integers' % index)
+            continue
         if any(w < 0 for w in weights) or sum(weights) != 100:
-            raise ValidationError('locality_lb_conf.distribute[%d].to weights must be >= 0 and add up to 100 '
-                                  '(they add up to %d)' % (index, sum(weights)))
+            problems.append('locality_lb_conf.distribute[%d].to weights must be >= 0 and add up to 100 '
+                            '(they add up to %d)' % (index, sum(weights)))
+    return problems
 
 
-def validate_mesh_params(params):
-    """Everything asm_mesh can check before talking to the API; raises ValidationError."""
+def validate_locality_lb_conf(conf):
+    raise_problems(locality_lb_conf_problems(conf))
+
+
+def mesh_problems(params, check_mode=False):
+    """Everything asm_mesh can check before talking to the API, as a list of messages."""
+    problems = []
     if params.get('state', 'present') != 'present':
-        return
+        return problems
+    error = mesh_name_error(params['name']) if 'name' in params else None
+    if error:
+        problems.append(error)
     if not params.get('region_id'):
-        raise ValidationError('region_id is required (the region of the mesh)')
+        problems.append('region_id is required (the region of the mesh)')
     vpc = params.get('vpc_id')
     if not vpc or not vpc.startswith('vpc-'):
-        raise ValidationError('vpc_id must be a VPC id (vpc-...), got %r' % (vpc,))
+        problems.append('vpc_id must be a VPC id (vpc-...), got %r' % (vpc,))
     vswitches = params.get('vswitches') or []
     if not vswitches:
-        raise ValidationError('vswitches must list at least one vSwitch id')
+        problems.append('vswitches must list at least one vSwitch id')
     bad = [v for v in vswitches if not v or not str(v).startswith('vsw-')]
     if bad:
-        raise ValidationError('vswitches must be vSwitch ids (vsw-...), got %s' % ', '.join(repr(v) for v in bad))
+        problems.append('vswitches must be vSwitch ids (vsw-...), got %s' % ', '.join(repr(v) for v in bad))
     if len(set(vswitches)) != len(vswitches):
-        raise ValidationError('vswitches lists a vSwitch twice')
+        problems.append('vswitches lists a vSwitch twice')
     if params.get('use_existing_ca'):
         ca_type = params.get('existing_ca_type')
         if ca_type not in (1, 2):
-            raise ValidationError('use_existing_ca needs existing_ca_type: 1 (istiod CA: existing_ca_cert and '
-                                  'existing_ca_key) or 2 (plugin cacerts: existing_root_ca_cert and '
-                                  'existing_root_ca_key)')
-        cert_opt, key_opt = ('existing_ca_cert', 'existing_ca_key') if ca_type == 1 else (
-            'existing_root_ca_cert', 'existing_root_ca_key')
-        for opt in (cert_opt, key_opt):
-            if not params.get(opt):
-                raise ValidationError('existing_ca_type %d needs %s' % (ca_type, opt))
-        if 'BEGIN CERTIFICATE' not in params[cert_opt]:
-            raise ValidationError('%s must be a PEM certificate (-----BEGIN CERTIFICATE-----)' % cert_opt)
-        if 'PRIVATE KEY' not in params[key_opt]:
-            raise ValidationError('%s must be a PEM private key' % key_opt)
+            problems.append('use_existing_ca needs existing_ca_type: 1 (istiod CA: existing_ca_cert and '
+                            'existing_ca_key) or 2 (plugin cacerts: existing_root_ca_cert and '
+                            'existing_root_ca_key)')
+        else:
+            cert_opt, key_opt = ('existing_ca_cert', 'existing_ca_key') if ca_type == 1 else (
+                'existing_root_ca_cert', 'existing_root_ca_key')
+            missing = [opt for opt in (cert_opt, key_opt) if not params.get(opt)]
+            for opt in missing:
+                problems.append('existing_ca_type %d needs %s' % (ca_type, opt))
+            if cert_opt not in missing and 'BEGIN CERTIFICATE' not in params[cert_opt]:
+                problems.append('%s must be a PEM certificate (-----BEGIN CERTIFICATE-----)' % cert_opt)
+            if key_opt not in missing and 'PRIVATE KEY' not in params[key_opt]:
+                problems.append('%s must be a PEM private key' % key_opt)
     else:
         given = [o for o in ('existing_ca_type', 'existing_ca_cert', 'existing_ca_key', 'existing_root_ca_cert',
                              'existing_root_ca_key', 'cert_chain') if params.get(o)]
         if given:
-            raise ValidationError('%s given but use_existing_ca is not true' % ', '.join(given))
+            problems.append('%s given but use_existing_ca is not true' % ', '.join(given))
     ids = [c.get('id') for c in params.get('clusters') or []]
     if any(not i for i in ids):
-        raise ValidationError('every entry of clusters needs an id')
-    dupes = sorted(set(i for i in ids if ids.count(i) > 1))
+        problems.append('every entry of clusters needs an id')
+    dupes = sorted(set(i for i in ids if i and ids.count(i) > 1))
     if dupes:
-        raise ValidationError('clusters lists %s more than once' % ', '.join(dupes))
+        problems.append('clusters lists %s more than once' % ', '.join(dupes))
     conf = params.get('locality_lb_conf')
-    validate_locality_lb_conf(conf)
-    if params.get('keep_traffic_in_cluster') and conf and conf.get('distribute'):
-        raise ValidationError('keep_traffic_in_cluster writes the distribute rules itself; '
-                              'do not set locality_lb_conf.distribute as well')
+    problems.extend(locality_lb_conf_problems(conf))
+    if params.get('keep_traffic_in_cluster') and isinstance(conf, dict) and conf.get('distribute'):
+        problems.append('keep_traffic_in_cluster writes the distribute rules itself; '
+                        'do not set locality_lb_conf.distribute as well')
     wants_locality = params.get('keep_traffic_in_cluster') or bool(conf)
     if wants_locality and params.get('locality_load_balancing') is False:
-        raise ValidationError('locality_lb_conf and keep_traffic_in_cluster need locality_load_balancing '
-                              '(leave it unset or true)')
+        problems.append('locality_lb_conf and keep_traffic_in_cluster need locality_load_balancing '
+                        '(leave it unset or true)')
+    wait_timeout = params.get('wait_timeout')
+    if wait_timeout is not None and wait_timeout < 1:
+        problems.append('wait_timeout must be >= 1 second, got %s' % wait_timeout)
+    if not check_mode:  # a dry run of a whole site may predict the directory an earlier task creates
+        problems.extend(kubeconfig_path_problems(params.get('kubeconfig_path')))
+    return problems
+
+
+def kubeconfig_path_problems(path):
+    """Where asm_mesh will write the mesh kubeconfig must be a writable file path, checked before any write."""
+    import os
+
+    if not path:
+        return []
+    if os.path.isdir(path):
+        return ['kubeconfig_path %s is a directory; give the path of the file to write' % path]
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return ['kubeconfig_path: directory %s does not exist' % directory]
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return ['kubeconfig_path: directory %s is not writable' % directory]
+    return []
+
+
+def validate_mesh_params(params, check_mode=False):
+    raise_problems(mesh_problems(params, check_mode))
 
 
 # -- asm_mesh: desired state ---------------------------------------------------------------------
@@ -588,57 +679,83 @@ def mesh_kubeconfig_text(module, mesh_id):
 
 # -- asm_gateway ------------------------------------------------------------------------------------
 
-def validate_gateway_params(params):
+def gateway_problems(params, check_mode=False):
+    problems = []
     if params.get('state', 'present') != 'present':
-        return
-    name = params.get('name') or ''
-    if not name or len(name) > 57 or not all(c.isalnum() and c == c.lower() or c == '-' for c in name) \
-            or name.startswith('-') or name.endswith('-'):
-        raise ValidationError('name must be a DNS label of at most 57 characters (lower-case letters, digits, '
-                              '-), got %r' % name)
+        error = dns1123_label_error('name', params.get('name'), GATEWAY_NAME_MAX)
+        return [error] if error else []
+    error = dns1123_label_error('name', params.get('name'), GATEWAY_NAME_MAX)
+    if error:
+        problems.append(error)
     replicas = params.get('replicas')
     if replicas is not None and replicas < 1:
-        raise ValidationError('replicas must be >= 1, got %d' % replicas)
+        problems.append('replicas must be >= 1, got %d' % replicas)
     hpa = params.get('hpa')
     if hpa:
         low, high = hpa.get('min_replicas'), hpa.get('max_replicas')
         if low is None or high is None:
-            raise ValidationError('hpa needs min_replicas and max_replicas')
-        if low < 1 or high < low:
-            raise ValidationError('hpa needs 1 <= min_replicas <= max_replicas, got %s..%s' % (low, high))
+            problems.append('hpa needs min_replicas and max_replicas')
+        elif low < 1 or high < low:
+            problems.append('hpa needs 1 <= min_replicas <= max_replicas, got %s..%s' % (low, high))
+        elif replicas is not None and not low <= replicas <= high:
+            problems.append('replicas %d is outside hpa min_replicas..max_replicas (%d..%d)' % (replicas, low, high))
         for key in ('cpu_target', 'memory_target'):
             value = hpa.get(key)
             if value is not None and not 1 <= value <= 100:
-                raise ValidationError('hpa.%s is a utilisation percentage (1-100), got %s' % (key, value))
-        if replicas is not None and not low <= replicas <= high:
-            raise ValidationError('replicas %d is outside hpa min_replicas..max_replicas (%d..%d)'
-                                  % (replicas, low, high))
+                problems.append('hpa.%s is a utilisation percentage (1-100), got %s' % (key, value))
     ports = params.get('ports')
     if ports is not None:
         if not ports:
-            raise ValidationError('ports, when given, must list at least one port')
+            problems.append('ports, when given, must list at least one port')
         names = []
         for index, port in enumerate(ports):
             for key in ('port', 'target_port'):
                 value = port.get(key)
                 if value is not None and not 1 <= value <= 65535:
-                    raise ValidationError('ports[%d].%s must be 1-65535, got %s' % (index, key, value))
+                    problems.append('ports[%d].%s must be 1-65535, got %s' % (index, key, value))
+            # A Service port name is a DNS-1123 label (Kubernetes ServicePort.name).
+            error = dns1123_label_error('ports[%d].name' % index, port.get('name'))
+            if error:
+                problems.append(error)
             names.append(port.get('name'))
-        dupes = sorted(set(n for n in names if names.count(n) > 1))
+        dupes = sorted(set(n for n in names if n and names.count(n) > 1))
         if dupes:
-            raise ValidationError('ports: names used twice: %s' % ', '.join(dupes))
+            problems.append('ports: names used twice: %s' % ', '.join(dupes))
     cluster_ids = params.get('cluster_ids')
     if cluster_ids is not None:
         if not cluster_ids or any(not c for c in cluster_ids):
-            raise ValidationError('cluster_ids, when given, must list non-empty cluster ids')
+            problems.append('cluster_ids, when given, must list non-empty cluster ids')
         if len(set(cluster_ids)) != len(cluster_ids):
-            raise ValidationError('cluster_ids lists a cluster twice')
+            problems.append('cluster_ids lists a cluster twice')
     kubeconfigs = params.get('cluster_kubeconfigs') or {}
     if params.get('wait') and cluster_ids:
-        missing = [c for c in cluster_ids if c not in kubeconfigs]
+        missing = [c for c in cluster_ids if c and c not in kubeconfigs]
         if missing:
-            raise ValidationError('wait needs a kubeconfig for every target cluster: cluster_kubeconfigs lacks %s '
-                                  '(or set wait: false)' % ', '.join(missing))
+            problems.append('wait needs a kubeconfig for every target cluster: cluster_kubeconfigs lacks %s '
+                            '(or set wait: false)' % ', '.join(missing))
+    if not check_mode:  # a dry run of a whole site may predict the files an earlier task writes
+        problems.extend(kubeconfig_file_problems('cluster_kubeconfigs.%s' % c, path)
+                        for c, path in sorted(kubeconfigs.items()))
+    wait_timeout = params.get('wait_timeout')
+    if wait_timeout is not None and wait_timeout < 1:
+        problems.append('wait_timeout must be >= 1 second, got %s' % wait_timeout)
+    return [p for p in problems if p]
+
+
+def kubeconfig_file_problems(option, path):
+    """A kubeconfig the module will read must be a readable file (its reachability is checked later, still
+    before any write)."""
+    import os
+
+    if not path or not os.path.isfile(path):
+        return '%s: kubeconfig file %s does not exist' % (option, path)
+    if not os.access(path, os.R_OK):
+        return '%s: kubeconfig file %s is not readable' % (option, path)
+    return None
+
+
+def validate_gateway_params(params, check_mode=False):
+    raise_problems(gateway_problems(params, check_mode))
 
 
 def gateway_spec(params):
@@ -690,46 +807,66 @@ def gateway_target_clusters(spec, cluster_kubeconfigs):
 
 # -- asm_ratelimit ---------------------------------------------------------------------------------
 
-def validate_ratelimit_params(params):
+def ratelimit_problems(params, check_mode=False):
+    problems = []
+    # Names are checked when given (the module always gives them; unit tests may not).
+    if 'name' in params:
+        problems.append(dns1123_subdomain_error('name', params['name']))
+    if 'namespace' in params:
+        problems.append(dns1123_label_error('namespace', params['namespace']))
+    problems = [p for p in problems if p]
     if params.get('state', 'present') != 'present':
-        return
+        return problems
     configs = params.get('configs')
     if not configs:
-        raise ValidationError('configs must list at least one rate limit config')
+        problems.append('configs must list at least one rate limit config')
     if not params.get('workload_selector'):
-        raise ValidationError('workload_selector must give at least one label (e.g. app: istio-ingressgateway)')
+        problems.append('workload_selector must give at least one label (e.g. app: istio-ingressgateway)')
+    if 'gateway_name' in params:
+        error = dns1123_label_error('gateway_name', params['gateway_name'], GATEWAY_NAME_MAX)
+        if error:
+            problems.append(error)
+    if params.get('cluster_kubeconfig') and not check_mode:
+        error = kubeconfig_file_problems('cluster_kubeconfig', params['cluster_kubeconfig'])
+        if error:
+            problems.append(error)
     names = []
-    for index, config in enumerate(configs):
+    for index, config in enumerate(configs or []):
         where = 'configs[%d]' % index
         name = config.get('name')
         if not name:
-            raise ValidationError('%s.name must be non-empty' % where)
+            problems.append('%s.name must be non-empty' % where)
         names.append(name)
         vhost = ((config.get('match') or {}).get('vhost')) or {}
         if not vhost.get('name'):
-            raise ValidationError('%s.match.vhost.name must be non-empty (the host, or * for any)' % where)
+            problems.append('%s.match.vhost.name must be non-empty (the host, or * for any)' % where)
         port = vhost.get('port')
         if port is None or not 1 <= port <= 65535:
-            raise ValidationError('%s.match.vhost.port must be 1-65535, got %s' % (where, port))
+            problems.append('%s.match.vhost.port must be 1-65535, got %s' % (where, port))
         route = vhost.get('route')
         if route is not None and not (route.get('name_match') or '').strip():
-            raise ValidationError('%s.match.vhost.route.name_match must be a non-empty route name' % where)
+            problems.append('%s.match.vhost.route.name_match must be a non-empty route name' % where)
         limit = config.get('limit') or {}
         quota = limit.get('quota')
         if quota is None or quota <= 0:
-            raise ValidationError('%s.limit.quota must be > 0, got %s' % (where, quota))
+            problems.append('%s.limit.quota must be > 0, got %s' % (where, quota))
         interval = limit.get('fill_interval') or {}
         seconds, nanos = interval.get('seconds') or 0, interval.get('nanos') or 0
         if seconds < 0 or not 0 <= nanos < 1000000000:
-            raise ValidationError('%s.limit.fill_interval: seconds >= 0 and 0 <= nanos < 1e9' % where)
-        if seconds == 0 and nanos == 0:
-            raise ValidationError('%s.limit.fill_interval must be > 0' % where)
+            problems.append('%s.limit.fill_interval: seconds >= 0 and 0 <= nanos < 1e9' % where)
+        elif seconds == 0 and nanos == 0:
+            problems.append('%s.limit.fill_interval must be > 0' % where)
         status = limit.get('status')
         if status is not None and not 400 <= status <= 599:
-            raise ValidationError('%s.limit.status must be an HTTP error status (400-599), got %s' % (where, status))
-    dupes = sorted(set(n for n in names if names.count(n) > 1))
+            problems.append('%s.limit.status must be an HTTP error status (400-599), got %s' % (where, status))
+    dupes = sorted(set(n for n in names if n and names.count(n) > 1))
     if dupes:
-        raise ValidationError('configs: names used twice: %s' % ', '.join(dupes))
+        problems.append('configs: names used twice: %s' % ', '.join(dupes))
+    return problems
+
+
+def validate_ratelimit_params(params, check_mode=False):
+    raise_problems(ratelimit_problems(params, check_mode))
 
 
 def ratelimit_spec(params):

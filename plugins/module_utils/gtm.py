@@ -14,7 +14,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
+import re
 
 PROTOCOLS = ['http', 'https', 'tcp', 'ping']
 # Health-check template limits.  Interval: TF resource_alicloud_alidns_cloud_gtm_monitor_template.go
@@ -138,6 +140,8 @@ def validate_template(params):
     errors = []
     if params.get('state') != 'present':
         return errors
+    if not (params.get('name') or '').strip():
+        errors.append('name must be a non-empty template name')
     protocol = params.get('probe_protocol')
     for option, (_key, protocols) in EXTEND_KEYS.items():
         if params.get(option) is not None and protocol not in protocols:
@@ -169,6 +173,12 @@ def validate_template(params):
         for point in points:
             if not str(point.get('city_code') or '').strip() or not str(point.get('isp_code') or '').strip():
                 errors.append('each probe point needs city_code and isp_code, got %s' % point)
+        pairs = [(str(p.get('city_code')), str(p.get('isp_code'))) for p in points]
+        for city, isp in sorted(set(pair for pair in pairs if pairs.count(pair) > 1)):
+            errors.append('probe point city_code=%s isp_code=%s is listed more than once' % (city, isp))
+    host = params.get('host')
+    if host is not None and hostname_error(host.split(':')[0]):
+        errors.append('host: %s' % hostname_error(host.split(':')[0]))
     return errors
 
 
@@ -346,15 +356,26 @@ def validate_pool(params):
     errors = []
     if params.get('state') != 'present':
         return errors
+    if not (params.get('name') or '').strip():
+        errors.append('name must be a non-empty pool name')
     addresses = params.get('addresses')
     if addresses is None:
         return errors
+    if not addresses:
+        # A pool without an address answers no query: the access domain using it would resolve to nothing.
+        errors.append('addresses, when given, must list at least one address (an empty pool serves nothing; '
+                      'use state=absent to remove the pool)')
     names = [a.get('name') for a in addresses]
     for name in sorted(set(n for n in names if names.count(n) > 1)):
         errors.append('address name %s is listed more than once' % name)
     pool_type = params.get('type') or 'IPv4'
+    keys = [address_key(a.get('type') or pool_type, a.get('address')) for a in addresses]
+    for key in sorted(set(k for k in keys if keys.count(k) > 1)):
+        errors.append('address %s is listed more than once (each address may be in a pool once)' % key)
     for index, addr in enumerate(addresses, start=1):
         label = 'addresses[%d] (%s)' % (index, addr.get('name'))
+        if not (addr.get('name') or '').strip():
+            errors.append('%s: name must be non-empty' % label)
         kind = addr.get('type') or pool_type
         if kind != pool_type:
             errors.append('%s: type %s does not match the pool type %s' % (label, kind, pool_type))
@@ -375,18 +396,54 @@ def validate_pool(params):
     return errors
 
 
+# Host names: RFC 1123 section 2.1 (RFC 952 labels, a digit allowed first): labels of 1-63 letters, digits
+# and hyphens, neither starting nor ending with a hyphen, at most 253 characters in all.
+HOST_LABEL = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
+HOST_NAME_MAX = 253
+
+
+def hostname_error(value, wildcard=False, apex=False):
+    """Why ``value`` is not an RFC 1123 host name (optionally ``*.``-prefixed, or ``@``), or None."""
+    if apex and value == '@':
+        return None
+    labels = (value or '').split('.')
+    if wildcard and labels[0] == '*' and len(labels) > 1:
+        labels = labels[1:]
+    elif wildcard and value == '*':
+        return None
+    if not value or len(value) > HOST_NAME_MAX or not all(HOST_LABEL.match(label) for label in labels):
+        return ('%r is not a host name (RFC 1123: labels of letters, digits and -, at most 63 characters each, '
+                'not starting or ending with -)' % (value,))
+    return None
+
+
 def address_value_error(kind, value):
-    """Why ``value`` is not an address of ``kind`` (IPv4, IPv6, domain), or None."""
-    if kind == 'IPv4':
-        parts = value.split('.')
-        if len(parts) != 4 or not all(p.isdigit() and 0 <= int(p) <= 255 and str(int(p)) == p for p in parts):
-            return '%r is not an IPv4 address' % value
-    elif kind == 'IPv6':
-        if ':' not in value or not all(c in '0123456789abcdefABCDEF:.' for c in value) or value.count('::') > 1:
-            return '%r is not an IPv6 address' % value
-    elif not value or ' ' in value or '/' in value or '.' not in value.strip('.'):
+    """Why ``value`` is not an address of ``kind`` (IPv4, IPv6, domain), or None.
+
+    IP addresses are parsed by Python's ``ipaddress`` (the textual forms of RFC 791 / RFC 4291 and 5952);
+    a domain address is an RFC 1123 host name with at least two labels.
+    """
+    if kind in ('IPv4', 'IPv6'):
+        parse = ipaddress.IPv4Address if kind == 'IPv4' else ipaddress.IPv6Address
+        try:
+            parse(value)
+        except ValueError:
+            return '%r is not an %s address' % (value, kind)
+        return None
+    stripped = (value or '').rstrip('.')
+    if '.' not in stripped or hostname_error(stripped):
         return '%r is not a domain name' % value
     return None
+
+
+def address_key(kind, value):
+    """The address as the service compares it (IPv6 in its compressed form, names case-insensitive)."""
+    if kind in ('IPv4', 'IPv6'):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            return value
+    return (value or '').rstrip('.').lower()
 
 
 def resolve_template(ref, templates):
@@ -624,6 +681,14 @@ def validate_domain(params):
                             or (zone and hostname.lower().endswith('.' + zone))):
         errors.append('hostname must be the host part inside zone (for example www, or @ for the apex), got %r'
                       % hostname)
+    elif hostname_error(hostname, wildcard=True, apex=True):
+        errors.append('hostname: %s' % hostname_error(hostname, wildcard=True, apex=True))
+    if '.' not in zone or hostname_error(zone):
+        errors.append('zone must be a domain name (for example example.com): %s'
+                      % (hostname_error(zone) or '%r has a single label' % (params.get('zone'),)))
+    elif hostname not in ('', '@') and not hostname_error(hostname, wildcard=True) \
+            and len(hostname) + 1 + len(zone) > HOST_NAME_MAX:
+        errors.append('hostname.zone is longer than %d characters' % HOST_NAME_MAX)
     pools = params.get('pools') or []
     names = [p['name'] for p in pools]
     for name in sorted(set(n for n in names if names.count(n) > 1)):
@@ -632,8 +697,16 @@ def validate_domain(params):
         weight = pool.get('weight')
         if weight is not None and not 1 <= weight <= 100:
             errors.append('pool %s: weight must be between 1 and 100, got %s' % (pool['name'], weight))
+    if params.get('pools') is not None and not params['pools']:
+        errors.append('pools, when given, must list at least one address pool (a domain without pools answers '
+                      'nothing)')
     record = params.get('business_record')
     if record:
+        error = hostname_error(record.get('zone', '').rstrip('.'))
+        if error or '.' not in record.get('zone', ''):
+            errors.append('business_record.zone must be a domain name: %s' % (error or record.get('zone')))
+        if hostname_error(record.get('rr') or '', wildcard=True, apex=True):
+            errors.append('business_record.rr: %s' % hostname_error(record.get('rr') or '', wildcard=True, apex=True))
         rec_ttl = record.get('ttl')
         if rec_ttl is not None and not 1 <= rec_ttl <= 86400:
             errors.append('business_record.ttl must be between 1 and 86400, got %s' % rec_ttl)

@@ -32,6 +32,10 @@ notes:
   - In check mode, when the mesh named O(mesh_name) or the O(kubeconfig) file does not exist yet (an earlier
     check-mode M(meshdr.alicloud.asm_mesh) task only predicted the mesh), the module predicts the creation
     from its options alone and warns.
+  - Options are checked before any call (every problem in one message); then every target cluster in
+    O(cluster_kubeconfigs) is asked for the gateway Service before the gateway is created or changed, so an
+    unreachable or unauthorised cluster, or (with O(wait)) a target without a kubeconfig, fails the task with nothing
+    written. A failure after a write reports C(changed=true) and lists what was written in C(writes).
   - O(gateway_type) defaults to V(ingress) at creation and is compared only when set.
   - An option left unset is not managed, so leaving it out never removes a field from the spec (for example an
     HPA); set the field to the value wanted instead.
@@ -261,17 +265,37 @@ def wait_removed(module, clients):
         module.fail_json(msg=str(exc), changed=True)
 
 
+def cluster_access(module, targets, need_all):
+    """Clients of the target clusters, each already asked for the gateway Service (a read).
+
+    Done before the mesh is changed: an unreachable or unauthorised cluster API (or, with ``need_all``, a
+    target without a kubeconfig) fails the task while nothing has been written, instead of after the
+    gateway (and with it the gateway's replicas, and so the effective rate limit) was changed.
+    """
+    if need_all:
+        missing = [c for c in targets if c not in (module.params['cluster_kubeconfigs'] or {})]
+        if missing:
+            module.fail_json(msg='cannot wait for gateway %s in cluster(s) %s: no kubeconfig for them in '
+                                 'cluster_kubeconfigs (nothing was changed)' % (module.params['name'],
+                                                                                ', '.join(missing)))
+    clients = cluster_clients(module, targets)
+    states = service_states(clients, 'istio-%s' % module.params['name'])
+    return clients, states
+
+
 def ensure_absent(module, mesh, current):
     before = k8s.managed_view(current)
     if current is None:
         return dict(changed=False, gateway={}, diff=dict(before={}, after={}))
     if not module.check_mode:
-        mesh.delete(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
+        clients = {}
         if module.params['wait']:
             targets = asm.gateway_target_clusters(current.get('spec'), module.params['cluster_kubeconfigs'])
-            clients = cluster_clients(module, targets)
-            if clients:
-                wait_removed(module, clients)
+            clients = cluster_access(module, targets, need_all=False)[0]
+        mesh.delete(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
+        module.wrote('deleted IstioGateway %s/%s' % (asm.GATEWAY_NAMESPACE, module.params['name']))
+        if clients:
+            wait_removed(module, clients)
     return dict(changed=True, gateway={}, diff=dict(before=before, after={}))
 
 
@@ -282,29 +306,30 @@ def ensure_present(module, mesh, current):
     if current is None:
         spec = dict(desired)
         spec.setdefault('gatewayType', 'ingress')
-        obj = asm.gateway_object(params['name'], spec)
+        predicted = asm.gateway_object(params['name'], spec)
         changed = True
-        after = obj if module.check_mode else asm.create_cr(mesh, obj)
     else:
         changed, after_spec = asm.spec_changes(desired, current.get('spec'))
-        after = current
-        if changed and module.check_mode:
-            after = copy.deepcopy(current)
-            after['spec'] = after_spec
-        elif changed:
+        predicted = current
+        if changed:
+            predicted = copy.deepcopy(current)
+            predicted['spec'] = after_spec
+    targets = asm.gateway_target_clusters(predicted.get('spec') or {}, params['cluster_kubeconfigs'])
+    waiting = params['wait'] and not module.check_mode
+    clients, states = cluster_access(module, targets, need_all=waiting)
+    after = predicted
+    if changed and not module.check_mode:
+        where = '%s/%s' % (asm.GATEWAY_NAMESPACE, params['name'])
+        if current is None:
+            after = asm.create_cr(mesh, predicted)
+            module.wrote('created IstioGateway %s' % where)
+        else:
             after = mesh.merge_patch(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, params['name'],
                                      asm.GATEWAY_NAMESPACE, {'spec': desired})
+            module.wrote('patched IstioGateway %s: %s' % (where, ', '.join(sorted(desired))))
     spec = after.get('spec') or {}
-    targets = asm.gateway_target_clusters(spec, params['cluster_kubeconfigs'])
-    clients = cluster_clients(module, targets)
-    if params['wait'] and not module.check_mode:
-        missing = [c for c in targets if c not in clients]
-        if missing:
-            module.fail_json(msg='cannot wait for gateway %s in cluster(s) %s: no kubeconfig for them in '
-                                 'cluster_kubeconfigs' % (params['name'], ', '.join(missing)), changed=changed)
+    if waiting:
         states = wait_addresses(module, clients, spec, changed)
-    else:
-        states = service_states(clients, 'istio-%s' % params['name'])
     addresses = dict((c, (states.get(c) or {}).get('address')) for c in targets)
     return dict(changed=changed, gateway=k8s.public_object(after), addresses=addresses, clusters=targets,
                 diff=dict(before=before, after=k8s.managed_view(after)))
@@ -356,9 +381,9 @@ def main():
                                 mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
                                 required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
     try:
-        asm.validate_gateway_params(module.params)
+        asm.validate_gateway_params(module.params, module.check_mode)
     except asm.ValidationError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg='invalid arguments: %s' % exc)
     try:
         try:
             mesh = asm.open_mesh_kube(module)

@@ -23,6 +23,9 @@ description:
   - In the multi-master disaster-recovery layout every mesh gets the same root CA (O(use_existing_ca)), so
     proxies in different meshes trust each other.
 notes:
+  - Every option is checked before the first write and every problem is reported in one message; a failure
+    after a write reports C(changed=true) and lists what was already written in C(writes).
+  - The directory of O(kubeconfig_path) must exist and be writable; it is checked before the mesh is created.
   - "Create-only settings: O(vpc_id), O(vswitches), O(cluster_spec), O(istio_version) and the CA options. When an
     existing mesh differs in any of them the module fails and names the differences; it never deletes and
     re-creates a mesh by itself. The CA is compared through C(GetCaCert) with O(existing_root_ca_cert) (type 2)
@@ -62,7 +65,9 @@ extends_documentation_fragment:
   - meshdr.alicloud.alicloud.wait
 options:
   name:
-    description: Name of the mesh; with O(region_id) it identifies the mesh.
+    description:
+      - Name of the mesh; with O(region_id) it identifies the mesh.
+      - 1 to 63 letters, digits, C(-) and C(_), starting with a letter or digit.
     type: str
     required: true
   state:
@@ -443,6 +448,7 @@ def handle_kubeconfig(module, mesh_id):
     if not module.check_mode:
         try:
             write_kubeconfig(path, text)
+            module.wrote('wrote the mesh kubeconfig to %s' % path)
         except (IOError, OSError) as exc:
             module.fail_json(msg='cannot write the mesh kubeconfig to %s: %s' % (path, exc))
     return True
@@ -610,9 +616,9 @@ def main():
     module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     try:
-        asm.validate_mesh_params(params)
+        asm.validate_mesh_params(params, module.check_mode)
     except asm.ValidationError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg='invalid arguments: %s' % exc)
     if not params['region_id']:
         module.fail_json(msg='region_id is required (the region of the mesh)')
     try:

@@ -29,7 +29,11 @@ notes:
     check-mode M(meshdr.alicloud.asm_mesh) task only predicted the mesh), the module predicts the creation
     from its options alone and warns.
   - Every config is validated before any call (names and hosts non-empty, port 1-65535, quota > 0,
-    fill interval > 0, status 400-599, config names unique).
+    fill interval > 0, status 400-599, config names unique), O(name) as a Kubernetes object name and
+    O(namespace) as a DNS label, and every problem is reported in one message.
+  - O(cluster_kubeconfig) is read (the gateway Deployment) before the rate limiter is created or changed, so an
+    unreachable or unauthorised cluster fails the task with nothing written. A failure after a write reports
+    C(changed=true) and lists what was written in C(writes).
 extends_documentation_fragment:
   - meshdr.alicloud.alicloud
 options:
@@ -289,9 +293,9 @@ def main():
                                 required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
     params = module.params
     try:
-        asm.validate_ratelimit_params(params)
+        asm.validate_ratelimit_params(params, module.check_mode)
     except asm.ValidationError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg='invalid arguments: %s' % exc)
     api_version = 'istio.alibabacloud.com/%s' % params['api_version']
     name, namespace = params['name'], params['namespace']
     result = dict(changed=False)
@@ -305,13 +309,21 @@ def main():
         if params['state'] == 'absent':
             if current is not None and not module.check_mode:
                 mesh.delete(api_version, asm.RATELIMIT_KIND, name, namespace)
+                module.wrote('deleted %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
             module.exit_json(changed=current is not None, ratelimiter={}, diff=dict(before=before, after={}))
         desired = asm.ratelimit_spec(params)
+        # Read before writing: an unreachable or unauthorised cluster_kubeconfig fails the task while
+        # nothing has been changed (it used to fail after the limiter was created or patched).
+        replicas, source = current_replicas(module, mesh)
         if current is None:
             obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
                    'metadata': {'name': name, 'namespace': namespace}, 'spec': desired}
             result['changed'] = True
-            after_obj = obj if module.check_mode else asm.create_cr(mesh, obj)
+            if module.check_mode:
+                after_obj = obj
+            else:
+                after_obj = asm.create_cr(mesh, obj)
+                module.wrote('created %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
         else:
             changed, after_spec = asm.spec_changes(desired, current.get('spec'))
             result['changed'] = changed
@@ -321,7 +333,7 @@ def main():
                 after_obj['spec'] = after_spec
             elif changed:
                 after_obj = mesh.merge_patch(api_version, asm.RATELIMIT_KIND, name, namespace, {'spec': desired})
-        replicas, source = current_replicas(module, mesh)
+                module.wrote('patched %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
     except k8s.KubeError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
     except AlicloudError as err:

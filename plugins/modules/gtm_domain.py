@@ -144,6 +144,10 @@ options:
         type: str
         default: default
 notes:
+  - Every option is checked before the first write and every problem is reported in one message; a failure
+    after a write reports C(changed=true) and lists what was already written in C(writes).
+  - O(hostname) and O(zone) must be RFC 1123 host names (O(hostname) may also be V(@) or start with V(*.));
+    O(pools), when given, must not be empty, and every pool must exist before anything is written.
   - O(zone), O(hostname) and O(rr_type) identify the access domain; O(charge_type) and O(instance_id) are used
     on create only.
   - Check mode predicts the exact C(domain) result (ids of objects it would create are null); C(resolved) then

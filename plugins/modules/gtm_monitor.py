@@ -117,6 +117,8 @@ options:
     type: int
     choices: [10, 30, 40, 80, 90, 100]
 notes:
+  - Every option is checked before the first write and every problem is reported in one message; a failure
+    after a write reports C(changed=true) and lists what was already written in C(writes).
   - O(probe_protocol) and O(ip_version) are immutable; the module fails rather than re-creating a template that
     addresses may reference.
   - Check mode predicts the exact result (only the template id of a new template is unknown) and calls no write API.
@@ -302,10 +304,22 @@ def create_template(module, request):
     return keep
 
 
-def default_probe_points(module, ip_version):
+def monitor_nodes(module, ip_version):
     body = module.call('alidns', 'ListCloudGtmMonitorNodes')
     key = 'Ipv6IspCityNode' if ip_version == 'IPv6' else 'Ipv4IspCityNode'
-    nodes = (body.get(key + 's') or {}).get(key) or []
+    return (body.get(key + 's') or {}).get(key) or []
+
+
+def unknown_probe_points(module, points, ip_version):
+    """The given probe points ListCloudGtmMonitorNodes does not offer for ``ip_version`` (checked before any write)."""
+    known = set((str(n.get('CityCode')), str(n.get('IspCode'))) for n in monitor_nodes(module, ip_version))
+    return ['probe point city_code=%s isp_code=%s is not an %s node of ListCloudGtmMonitorNodes'
+            % (p['city_code'], p['isp_code'], ip_version) for p in points
+            if (str(p['city_code']), str(p['isp_code'])) not in known]
+
+
+def default_probe_points(module, ip_version):
+    nodes = monitor_nodes(module, ip_version)
     points = pick_probe_points(nodes, module.params.get('region_id'))
     if not points:
         module.fail_json(msg='no probe points available for %s; set probe_points' % (ip_version or 'IPv4'))
@@ -318,8 +332,13 @@ def ensure_present(module, current):
     if errors:
         module.fail_json(msg='; '.join(errors))
     defaults = None
+    ip_version = params.get('ip_version') or (current or {}).get('ip_version') or 'IPv4'
     if current is None and not params.get('probe_points'):
-        defaults = default_probe_points(module, params.get('ip_version') or 'IPv4')
+        defaults = default_probe_points(module, ip_version)
+    elif params.get('probe_points'):
+        errors = unknown_probe_points(module, params['probe_points'], ip_version)
+        if errors:
+            module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
     action, changes, after = plan_template(params, current, defaults)
     if action == 'none' or module.check_mode:
         return action != 'none', changes, after

@@ -121,6 +121,10 @@ options:
             description: Port to probe (not used by ping templates).
             type: int
 notes:
+  - Every option is checked before the first write and every problem is reported in one message; a failure
+    after a write reports C(changed=true) and lists what was already written in C(writes).
+  - O(addresses), when given, must not be empty and must not list one address twice; IPv4 and IPv6 addresses
+    are parsed as such, domain addresses are RFC 1123 host names.
   - O(type) is immutable.
   - Check mode predicts the exact result; ids and statuses of addresses it would create are null.
 '''

@@ -76,6 +76,29 @@ def test_secrets_are_no_log(monkeypatch):
     assert SECRET in module.no_log_values
 
 
+def _failure(capsys, writes, **kwargs):
+    with patch_module_args({"access_key_id": "i", "access_key_secret": SECRET}):
+        module = alicloud.AlibabaCloudModule(argument_spec={})
+        for what in writes:
+            module.wrote(what)
+        with pytest.raises(SystemExit):
+            module.fail_json(**kwargs)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_failure_before_any_write_keeps_changed_as_given(capsys):
+    result = _failure(capsys, [], msg="bad input")
+    assert not result.get("changed") and "writes" not in result
+
+
+def test_a_failure_after_a_write_says_changed_and_lists_the_writes(capsys):
+    """A module never answers changed=false once it wrote, whatever the failing branch passes."""
+    result = _failure(capsys, ["CreateCloudGtmAddressPool", "patched IstioGateway istio-system/ingressgateway"],
+                      msg="later step failed", changed=False)
+    assert result["changed"] is True
+    assert result["writes"] == ["CreateCloudGtmAddressPool", "patched IstioGateway istio-system/ingressgateway"]
+
+
 # -- retry policy --------------------------------------------------------------------
 
 class FakeClock:

@@ -652,3 +652,17 @@ def test_create_cr_adopts_what_a_concurrent_run_created():
     assert asm.create_cr(kube, ours)['spec']['replicaCount'] == 2 and kube.patched == {'spec': {'replicaCount': 2}}
     kube = FakeKube()
     assert asm.create_cr(kube, ours) is ours
+
+
+def test_every_gateway_problem_is_reported_at_once():
+    with pytest.raises(asm.ValidationError) as info:
+        asm.validate_gateway_params({"name": "Bad_Name", "replicas": 0, "ports": [{"name": "p", "port": 0}]})
+    message = str(info.value)
+    for part in ("name must be a DNS label", "replicas must be >= 1", "ports[0].port must be 1-65535"):
+        assert part in message
+
+
+@pytest.mark.parametrize("name, ok", [("mesh-1", True), ("网格_1", True), ("a/b<c>;", False), ("-m", False),
+                                      ("m" * 64, False), ("", False)])
+def test_mesh_names(name, ok):
+    assert (asm.mesh_name_error(name) is None) is ok

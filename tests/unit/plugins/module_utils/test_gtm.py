@@ -462,3 +462,31 @@ def test_one_client_token_is_reused_by_every_retry_of_one_create():
                        EnableStatus='enable', AvailableMode='auto', HealthJudgement='any_ok', ClientToken=token)
     assert body == {'AddressId': 'addr-1'}
     assert seen == [token, token, token]
+
+
+# -- input rules (issue 14) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, ok", [
+    ("www", True), ("a-b.c1", True), ("1abc", True), ("*.gtm", True), ("@", True),
+    ("a/b<c>", False), ("-a", False), ("a-", False), ("a..b", False), ("h" * 64, False), ("a b", False), ("", False),
+])
+def test_hostnames_follow_rfc_1123(value, ok):
+    assert (gtm.hostname_error(value, wildcard=True, apex=True) is None) is ok
+
+
+@pytest.mark.parametrize("kind, value, ok", [
+    ("IPv4", "10.0.0.1", True), ("IPv4", "10.0.0.256", False), ("IPv4", "010.0.0.1", False),
+    ("IPv6", "2001:db8::1", True), ("IPv6", "fe80::1::2", False), ("IPv6", "10.0.0.1", False),
+    ("domain", "app.example.com", True), ("domain", "a/b.example.com", False), ("domain", "localhost", False),
+])
+def test_addresses_are_parsed_as_their_kind(kind, value, ok):
+    assert (gtm.address_value_error(kind, value) is None) is ok
+
+
+def test_a_pool_lists_every_problem_once_each():
+    errors = gtm.validate_pool({"state": "present", "name": "p", "type": "IPv6", "addresses": [
+        {"name": "a", "address": "2001:db8::1"}, {"name": "b", "address": "2001:DB8:0::1", "weight": 0}]})
+    assert errors == ["address 2001:db8::1 is listed more than once (each address may be in a pool once)",
+                      "addresses[2] (b): weight must be between 1 and 100, got 0"]
+    assert gtm.validate_pool({"state": "present", "name": "p", "addresses": []})[0].startswith(
+        "addresses, when given, must list at least one address")

@@ -338,10 +338,11 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, backends, load, report
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, backends, limits, load, report
 
-MAX_QPS = 10000
-MAX_DURATION = 21600
+# One source for the bounds (the dr_drill role checks the same numbers): module_utils/drill/limits.py.
+MAX_QPS = limits.MAX_QPS
+MAX_DURATION = limits.MAX_DURATION
 
 
 def build_spec(module):
@@ -352,8 +353,8 @@ def build_spec(module):
         module.fail_json(msg='duration must be at most %d s, got %g' % (MAX_DURATION, p['duration']))
     if p['progress_interval'] <= 0:
         module.fail_json(msg='progress_interval must be > 0')
-    if p['abort_after_seconds'] < 1:
-        module.fail_json(msg='abort_after_seconds must be >= 1')
+    if p['abort_after_seconds'] < limits.MIN_ABORT_AFTER_SECONDS:
+        module.fail_json(msg='abort_after_seconds must be >= %d' % limits.MIN_ABORT_AFTER_SECONDS)
     if p['backend'] != 'builtin':
         for name in ('nameserver', 'progress_file', 'abort_error_rate'):
             if p[name] is not None:

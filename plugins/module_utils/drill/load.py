@@ -52,7 +52,7 @@ try:
 except ImportError:
     HAS_UVLOOP = False
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, limits
 
 CLUSTER_HEADER = 'x-drlab-cluster'
 USER_AGENT = 'meshdr-drill/1'
@@ -150,8 +150,8 @@ class LoadSpec(object):
         # The DNS watcher: the same resolver as the requests, on its own clock (0 = off).  10 queries/s
         # resolve the moment an address leaves the answer to 0.1 s, whatever the request rate.
         self.dns_watch_interval = float(dns_watch_interval or 0)
-        if self.dns_watch_interval and self.dns_watch_interval > 1:
-            raise ValueError('dns_watch_interval must be at most 1 s')
+        if self.dns_watch_interval and self.dns_watch_interval > limits.MAX_DNS_WATCH_INTERVAL:
+            raise ValueError('dns_watch_interval must be at most %g s' % limits.MAX_DNS_WATCH_INTERVAL)
         # Direct probes: requests to each of these addresses (IP literals, no DNS) at probe_qps, new
         # connection each.  The survivor's series is the control (does this client reach a healthy
         # region at all?); the target's says when its fault took effect and when it served again.

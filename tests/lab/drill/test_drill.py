@@ -192,11 +192,20 @@ def test_interrupted_drill_is_restored_by_the_next_run_a_switchover_without_erro
         dr_drill_fault_delay=5, dr_drill_report_dir=reports, dr_drill_run_id="drill-switchover"), timeout=400)
     assert rc == 0, out[-6000:]
     assert "Drill drill-killed was interrupted after it acted on cn-hangzhou" in out
-    assert "DRILL PASS" in out
     journal = ds.journal(reports, "drill-switchover")
     leftover = [r for r in journal["rollbacks"] if r["name"].startswith("leftover of drill-killed")]
     assert leftover and all(r["status"] == "succeeded" for r in leftover), journal["rollbacks"]
     assert journal["steady_states"]["before"]["ok"] is True
+    verdict = journal["verdict"]
+    if verdict["overall"] == "INCONCLUSIVE":
+        # A busy machine: only for client reasons, and the region is back whatever the verdict.
+        health = journal["run"]["analysis"]["client_health"]
+        assert health["healthy"] is False and health["reasons"], verdict
+        assert all(r.startswith(("the client, not the system", "not judged: ")) for r in verdict["reasons"]), verdict
+        assert ds.deployment_exists(target)
+        ds.both_regions_serve(lab)
+        pytest.skip(f"the client was the bottleneck (busy machine): {health['reasons']}")
+    assert "DRILL PASS" in out
 
     # The switchover itself: drained, acted on, restored and undrained during the load, with no client error.
     summary = journal["run"]["analysis"]

@@ -333,7 +333,6 @@ notes:
 
 import json
 import os
-import subprocess
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -494,21 +493,10 @@ def run_on_interrupt(p):
     """
     argv = p['controller_argv']
     cmd = list(argv['argv']) + ['-e', json.dumps(p['on_interrupt'], sort_keys=True)]
-    log = p['on_interrupt_log'] or os.devnull
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        # An argument list, no shell: the controller's own argv (its python and ansible-playbook script).
-        proc = subprocess.Popen(cmd, cwd=argv.get('cwd') or None, stdin=subprocess.DEVNULL, stdout=fd,  # noqa: S603
-                                stderr=subprocess.STDOUT, start_new_session=True, env=_controller_env())
-    finally:
-        os.close(fd)
-    return proc.pid
-
-
-def _controller_env():
     # The module runs with the controller's environment plus Ansible's module variables; the new
     # ansible-playbook must not inherit the latter.
-    return dict((k, v) for k, v in os.environ.items() if not k.startswith('_ANSIBLE'))
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith('_ANSIBLE'))
+    return load.spawn_detached(cmd, argv.get('cwd') or None, p['on_interrupt_log'] or os.devnull, env)
 
 
 if __name__ == '__main__':

@@ -595,7 +595,7 @@ def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl
         out['t_available_again_api'] = again_api
         out['time_to_detect_api'] = (detect_api - t0) if detect_api is not None else None
         if dns_watch is not None:
-            left, left_prev, back, _ = dns_transitions(dns_watch.get('changes'), fault_address, t_sent)
+            left, left_prev, back, _back_prev = dns_transitions(dns_watch.get('changes'), fault_address, t_sent)
             out.update(t_dns_left=left, t_dns_left_prev=left_prev, t_dns_back=back)
             out['t_dns_left_answered'] = next((c.get('answered', left) for c in dns_watch.get('changes') or []
                                                if c['t'] == left), left)
@@ -681,8 +681,8 @@ def key_events(analysis, extra_events=None):
         ('gtm_available_again_api', a.get('t_available_again_api'), 'GTM API shows %s available again' % fa, api),
         ('load_end', a.get('duration'), 'load ended', 'load engine'),
     ]
-    if a.get('t0_effect') is None and a.get('t0') is not None and a.get('t0') not in (a.get('t0_sent'),
-                                                                                    a.get('t0_accepted')):
+    if a.get('t0_effect') is None and a.get('t0') is not None \
+            and a.get('t0') not in (a.get('t0_sent'), a.get('t0_accepted')):
         candidates.append(('fault', a.get('t0'), 'fault (T0)', 'playbook'))
     order = dict((c[0], i) for i, c in enumerate(candidates))
     events = [{'name': n, 't': t, 'description': d, 'source': src} for n, t, d, src in candidates if t is not None]

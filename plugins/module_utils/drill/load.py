@@ -26,6 +26,7 @@ import math
 import os
 import signal
 import socket
+import subprocess
 import ssl
 import time
 
@@ -652,6 +653,21 @@ async def read_response(reader, head=False):
         await reader.read()  # delimited by the close
         reusable = False
     return status, headers, reusable
+
+
+def spawn_detached(cmd, cwd, log, env):
+    """Start ``cmd`` (an argument list, no shell) in its own session, output to ``log``; return its pid.
+
+    Not ``module.run_command``: that waits for the command, and this one must outlive the module (the
+    restore after an interrupt runs after the playbook that started the load is gone).
+    """
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fd,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    finally:
+        os.close(fd)
+    return proc.pid
 
 
 def pid_alive(pid):

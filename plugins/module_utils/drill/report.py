@@ -453,7 +453,7 @@ def render_png(journal, path):
         ('t_region_back', 'region serves', '#17becf', '-'),
         ('t_available_again', 'back in DNS', '#9467bd', ':'),
     ]
-    marks = dict((key, a.get(key)) for key, _, _, _ in lines)
+    marks = dict((line[0], a.get(line[0])) for line in lines)
     # Switchover and rollback marks come from the playbook's events (drain, restore, undrain, rollback).
     for e in run.get('events') or []:
         if e.get('name') in ('drain', 'restore', 'undrain', 'rollback_start'):

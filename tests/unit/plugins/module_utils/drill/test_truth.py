@@ -69,7 +69,6 @@ def test_t0_is_when_the_fault_took_effect_and_detection_is_the_dns_watchers(tmp_
     assert s['time_to_detect'] == pytest.approx(2.3)
     # The GTM API poll is kept, as a second source, labelled so.
     names = [e['name'] for e in out['events']]
-    assert names == sorted(names, key=lambda n: [e['t'] for e in out['events'] if e['name'] == n][0]) or True
     times = [e['t'] for e in out['events']]
     assert times == sorted(times)
     assert names.index('fault_sent') < names.index('fault_accepted') < names.index('fault_effect') \
@@ -116,7 +115,7 @@ def busy(records):
 
 def test_a_busy_client_is_inconclusive_never_fail(tmp_path):
     rows = probes()
-    rows[B] = [[t, -1, 'timeout', 3.0] if i % 4 == 0 else [t, 200, None, 0.5] for i, (t, *_) in enumerate(rows[B])]
+    rows[B] = [[t, -1, 'timeout', 3.0] if i % 4 == 0 else [t, 200, None, 0.5] for i, (t, *_rest) in enumerate(rows[B])]
     dns = dict(watch(), failures={'dns_failure': 40}, latency=analysis.latency_summary([0.9] * 600))
     out = produce(tmp_path, results(records=busy(drill_records()), client={'cpu_share': 0.95, 'dropped': 12},
                                     dns_watch=dns, probe_rows=rows))
@@ -167,7 +166,7 @@ def test_a_system_failure_with_a_healthy_client_is_a_fail(tmp_path):
 
 
 def test_a_refusing_survivor_is_the_systems_fault_not_the_clients():
-    rows = [[t, -1, 'refused', 0.001] for t, *_ in probes()[B]]
+    rows = [[t, -1, 'refused', 0.001] for t, *_rest in probes()[B]]
     ch = analysis.client_health(drill_records(), {'cpu_share': 0.1}, watch(), {'address': B, 'rows': rows})
     assert ch['healthy'] is True and ch['figures']['control_failures'] == len(rows)
 
@@ -258,11 +257,11 @@ def test_the_plot_has_no_unresolved_ok_and_splits_errors_by_address(tmp_path, mo
     import matplotlib.axes
     real_bar = matplotlib.axes.Axes.bar
 
-    def bar(self, *args, **kw):
+    def recording_bar(self, *args, **kw):
         labels.append(kw.get('label'))
         return real_bar(self, *args, **kw)
 
-    monkeypatch.setattr(matplotlib.axes.Axes, 'bar', bar)
+    monkeypatch.setattr(matplotlib.axes.Axes, 'bar', recording_bar)
     produce(tmp_path, results(records=records), formats=('png',))
     assert 'unresolved ok' not in labels
     assert f'errors on region-a ({A})' in labels and 'errors on no address (DNS failed)' in labels

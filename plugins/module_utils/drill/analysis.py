@@ -345,33 +345,30 @@ def recovery_time(buckets, t0, threshold):
     return float(max(recover, t0))
 
 
-def dns_transitions(changes, address, after):
+def dns_transitions(changes, address, after, min_absence=1.0):
     """When ``address`` left the DNS answers at or after ``after``, and when it came back.
 
     ``changes``: the DNS watcher's [{'t', 'prev_t', 'addrs'}] (every change of the answer, stamped with
     the first query that saw it and the last one that saw the previous answer).  Returns
-    ``(left, left_prev, back, back_prev)``, None where not seen.  If the address was already out of
-    the answer at ``after``, it did not leave because of the fault: nothing is returned.
+    ``(left, left_prev, back, back_prev)``, None where not seen.  A weighted pool answers one address
+    per query, so the answer flips between addresses all the time: the address "left" where its
+    absence starts that lasts ``min_absence`` seconds or to the end, and it was in the answers before
+    ``after`` if any of the last 5 s of answers (or the last answer) held it.  If it was not, it did not
+    leave because of the fault: nothing is returned.
     """
     changes = sorted(changes or [], key=lambda c: c['t'])
-    present = None
-    for c in changes:
-        if c['t'] > after:
-            break
-        present = address in c['addrs']
-    if present is False:
+    before = [c for c in changes if c['t'] <= after]
+    recent = [c for c in before if c['t'] >= after - 5.0] + before[-1:]
+    if not any(address in c['addrs'] for c in recent):
         return None, None, None, None
-    left = left_prev = back = back_prev = None
-    for c in changes:
-        if c['t'] <= after:
+    later = [c for c in changes if c['t'] > after]
+    for i, c in enumerate(later):
+        if address in c['addrs']:
             continue
-        if left is None:
-            if address not in c['addrs']:
-                left, left_prev = c['t'], c['prev_t']
-        elif address in c['addrs']:
-            back, back_prev = c['t'], c['prev_t']
-            break
-    return left, left_prev, back, back_prev
+        again = next((d for d in later[i + 1:] if address in d['addrs']), None)
+        if again is None or again['t'] - c['t'] >= min_absence:
+            return c['t'], c['prev_t'], (again or {}).get('t'), (again or {}).get('prev_t')
+    return None, None, None, None
 
 
 def probe_rows_ok(row):

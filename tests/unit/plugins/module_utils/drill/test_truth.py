@@ -265,3 +265,20 @@ def test_the_plot_has_no_unresolved_ok_and_splits_errors_by_address(tmp_path, mo
     produce(tmp_path, results(records=records), formats=('png',))
     assert 'unresolved ok' not in labels
     assert f'errors on region-a ({A})' in labels and 'errors on no address (DNS failed)' in labels
+
+
+def test_a_weighted_pool_answering_one_address_per_query_is_followed_through_its_flips():
+    """The default drill (GTM weight strategy) sees A and B alternate before the fault; A left when its
+    absence started that lasted, not at the first answer without it."""
+    flips = [{'t': round(0.1 * i, 1), 'prev_t': round(0.1 * i - 0.1, 1) if i else None,
+              'addrs': [A] if i % 2 else [B]} for i in range(0, 200)]
+    # From 12.0 s on GTM answers only B; A comes back at 30.0 s.
+    changes = [c for c in flips if c['t'] < 12.0] + [{'t': 12.0, 'prev_t': 11.9, 'addrs': [B]},
+                                                     {'t': 30.0, 'prev_t': 29.9, 'addrs': [A]}]
+    left, left_prev, back, back_prev = analysis.dns_transitions(changes, A, 10.0)
+    assert (left, left_prev, back, back_prev) == (12.0, 11.9, 30.0, 29.9)
+    # Flips shorter than the absence threshold are not a departure; an address never in the answers
+    # before the fault did not leave because of it.
+    assert analysis.dns_transitions(changes[:50], A, 2.0) == (None, None, None, None)
+    only_b = [{'t': 0.0, 'prev_t': None, 'addrs': [B]}]
+    assert analysis.dns_transitions(only_b, A, 1.0) == (None, None, None, None)

@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: cloud_probe
 short_description: Read-only check that an account answers the way this collection expects
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - meshdr.alicloud maintainers (@meshdr)
 description:

@@ -6,7 +6,10 @@ so a test that tampers with them checks the lab against the real signing rules.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
+import io
 import json
 import os
 import shutil
@@ -37,9 +40,32 @@ if not os.path.exists(os.path.join(_COLLECTIONS, "ansible_collections", "meshdr"
     os.symlink(_ROOT, os.path.join(_COLLECTIONS, "ansible_collections", "meshdr", "alicloud"))
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
+from ansible.module_utils import basic  # noqa: E402
+
 from ansible_collections.meshdr.alicloud.plugins.module_utils import contract  # noqa: E402
 
 __all__ = ["contract"]
+
+
+def run_module(module_name: str, lab, api_retries: int = 2, **args) -> dict:
+    """The collection module's main() in this process, as Ansible would run it, pointed at ``lab``;
+    returns its result (failed or not)."""
+    creds = lab.credentials
+    common = {"access_key_id": creds["access_key_id"], "access_key_secret": creds["access_key_secret"],
+              "servicemesh_endpoint": lab.endpoint, "alidns_endpoint": lab.endpoint, "protocol": "http",
+              "region_id": lab.topology["regions"][0]["id"], "api_retries": api_retries}
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {**common, **args}}).encode()
+    basic._ANSIBLE_PROFILE = "legacy"
+    module = importlib.import_module("ansible_collections.meshdr.alicloud.plugins.modules." + module_name)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            module.main()
+    except SystemExit:
+        pass
+    finally:
+        basic._ANSIBLE_ARGS = None
+    return json.loads(out.getvalue())
 
 FAST_TIMING = {"timing": {"mesh_create_delay": 0.6, "mesh_delete_delay": 0.4, "mesh_update_delay": 0.4,
                           "gateway_resync": 0}}

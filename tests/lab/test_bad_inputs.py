@@ -12,15 +12,12 @@ the suite is the planted-mistake check of every validation.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
 import json
 import os
 
+import cloud_support
 import pytest
 import yaml
-from ansible.module_utils import basic
 from cloud_support import start_lab, stop_lab
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
@@ -35,23 +32,8 @@ LIMITER = ("istio.alibabacloud.com/v1beta1", "ASMLocalRateLimiter", "istio-syste
 
 
 def run_module(module_name: str, lab, **args) -> dict:
-    """The module's main() in this process, as Ansible would run it; returns its result (failed or not)."""
-    creds = lab.credentials
-    common = {"access_key_id": creds["access_key_id"], "access_key_secret": creds["access_key_secret"],
-              "servicemesh_endpoint": lab.endpoint, "alidns_endpoint": lab.endpoint, "protocol": "http",
-              "region_id": lab.topology["regions"][0]["id"], "api_retries": 2}
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {**common, **args}}).encode()
-    basic._ANSIBLE_PROFILE = "legacy"
-    module = importlib.import_module("ansible_collections.meshdr.alicloud.plugins.modules." + module_name)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            module.main()
-    except SystemExit:
-        pass
-    finally:
-        basic._ANSIBLE_ARGS = None
-    return json.loads(out.getvalue())
+    """The module's main() in this process (cloud_support.run_module); returns its result, failed or not."""
+    return cloud_support.run_module(module_name, lab, **{'api_retries': 2, **args})
 
 
 def ok(module_name: str, lab, **args) -> dict:

@@ -10,14 +10,11 @@ every operation the code calls, but for the few listed in NOT_EXERCISED with the
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import importlib
-import io
-import json
 import os
 import sys
 
+import cloud_support
 import pytest
 from alibabacloud_tea_openapi import client as openapi_client
 from cloud_support import start_lab, stop_lab
@@ -30,7 +27,6 @@ if COLLECTIONS not in sys.path:
 
 import sdk_contract as sdk  # noqa: E402
 import test_api_contract as static  # noqa: E402
-from ansible.module_utils import basic  # noqa: E402
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils import alicloud  # noqa: E402
 
@@ -135,23 +131,8 @@ class TracedList(list):
 
 
 def run_module(module_name: str, lab, **args):
-    """The module's main() in this process, as Ansible would run it; returns its result."""
-    creds = lab.credentials
-    common = {"access_key_id": creds["access_key_id"], "access_key_secret": creds["access_key_secret"],
-              "servicemesh_endpoint": lab.endpoint, "alidns_endpoint": lab.endpoint, "protocol": "http",
-              "region_id": lab.topology["regions"][0]["id"], "api_retries": 3}
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {**common, **args}}).encode()
-    basic._ANSIBLE_PROFILE = "legacy"
-    module = importlib.import_module("ansible_collections.meshdr.alicloud.plugins.modules." + module_name)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            module.main()
-    except SystemExit:
-        pass
-    finally:
-        basic._ANSIBLE_ARGS = None
-    result = json.loads(out.getvalue())
+    """The module's main() in this process (cloud_support.run_module); it must succeed."""
+    result = cloud_support.run_module(module_name, lab, **{'api_retries': 3, **args})
     assert not result.get("failed"), (module_name, result.get("msg"))
     return result
 

@@ -16,15 +16,22 @@ response, then close), then runs, each bounded to a few seconds:
 The machine is shared: figures, not assertions.
 
 What was tried for the CPU goal (<= 1.5x hey's CPU per request), measured here on 2 cores:
-- asyncio streams (the engine before): 2.3-3.5x at 100/s, 1.7-2.5x at 1000/s;
+- asyncio streams (the first engine): 2.3-3.5x at 100/s, 1.7-2.5x at 1000/s;
 - a bare asyncio Protocol instead of streams: within the noise of the streams, reverted;
-- uvloop (libuv's loop, same code): 2.0-2.4x at 100/s, 1.24-1.32x at 1000/s, kept (optional import);
-- the floor of CPython here, for reference: a minimal uvloop Protocol client (connect, write, read,
-  close, nothing recorded) costs 1.75x hey at 100/s, a raw ``selectors`` loop 1.3x.  At 100/s the
-  cost per request is the wake-ups between requests, which a Python engine pays more than Go; the
-  100/s goal would need the engine rewritten on raw ``selectors`` (TLS, DNS and keep-alive included).
+- uvloop (libuv's loop, same code): 2.0-2.4x at 100/s, 1.24-1.38x at 1000/s; still the engine of
+  HTTPS and keep-alive runs (``--engine asyncio``);
+- the floor of CPython, for reference: a minimal uvloop Protocol client (connect, write, read,
+  close, nothing recorded) cost 1.75x hey at 100/s, a raw ``selectors`` loop 1.3x: at 100/s the
+  cost is the wake-ups around each request (tasks, futures, timer handles), not the request;
+- one epoll loop, non-blocking sockets, no asyncio (``fastload.py``, the engine of plain HTTP with a
+  new connection per request, the drill's default): 1.02x at 100/s and 0.91x at 1000/s (idle
+  machine, load average 0.9).  What it does not do, because the figures showed the cost: no timer
+  object per request (one deadline queue in start order: every request has the same timeout), no
+  task or future per request, one UDP socket for every DNS query (answers matched by id and
+  question) instead of a socket per query, the monitor (progress, abort, parent alive, load
+  average) on a 0.25 s tick instead of its own timer.
 
-    .venv/bin/python benchmarks/load_engine.py [--seconds 5] [--no-lab] [--lab-qps 50]
+    .venv/bin/python benchmarks/load_engine.py [--seconds 5] [--no-lab] [--lab-qps 50] [--engine asyncio]
 """
 
 from __future__ import annotations
@@ -87,13 +94,13 @@ def cpu(who=resource.RUSAGE_SELF) -> float:
     return r.ru_utime + r.ru_stime
 
 
-def builtin(url: str, qps: float, seconds: float) -> dict:
+def builtin(url: str, qps: float, seconds: float, engine: str | None = None) -> dict:
     before = cpu()
-    res = load.run_load(load.LoadSpec(url, qps=qps, duration=seconds, concurrency=256, timeout=2))
+    res = load.run_load(load.LoadSpec(url, qps=qps, duration=seconds, concurrency=256, timeout=2), engine=engine)
     used = cpu() - before
     n = len(res["records"])
     return {"n": n, "qps": res["aggregates"]["ActualQPS"], "errors": sum(1 for r in res["records"] if r["error"]),
-            "cpu_per_1000": used * 1000.0 / n if n else float("nan")}
+            "cpu_per_1000": used * 1000.0 / n if n else float("nan"), "engine": res["client"]["engine"]}
 
 
 def hey(url: str, qps: float, seconds: float) -> dict | None:
@@ -175,6 +182,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each run (default 5)")
     parser.add_argument("--no-lab", action="store_true", help="skip the drill on a throw-away lab")
     parser.add_argument("--lab-qps", type=float, default=50.0, help="rate of the lab drill (default 50)")
+    parser.add_argument("--engine", choices=("epoll", "asyncio"),
+                        help="force the built-in engine (default: the one the drill would use)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -195,8 +204,8 @@ def main() -> None:
         # Side by side at each rate (one after the other, same server, same machine state): the CPU ratio
         # to hey is only meaningful between runs a few seconds apart on a shared machine.
         for qps in (100, 1000):
-            mine = builtin(url, qps, args.seconds)
-            print(line("builtin", qps, mine), flush=True)
+            mine = builtin(url, qps, args.seconds, args.engine)
+            print(line("builtin", qps, mine) + f"  (engine {mine['engine']})", flush=True)
             time.sleep(1)
             h = hey(url, qps, args.seconds)
             if h is None:

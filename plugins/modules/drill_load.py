@@ -102,8 +102,10 @@ options:
     default: GET
   backend:
     description:
-      - V(builtin) is the asyncio engine of this collection, the only one that records per-request outcomes and
-        addresses (what the drill's timeline needs).
+      - V(builtin) is the load engine of this collection, the only one that records per-request outcomes and
+        addresses (what the drill's timeline needs). Plain HTTP with a new connection per request runs on one
+        epoll loop (about the CPU per request of C(hey), see C(benchmarks/load_engine.py)); HTTPS and O(keepalive)
+        run on asyncio (uvloop when installed). RV(client.engine) says which ran.
       - V(fortio) runs C(fortio load -json) when C(fortio) is on the PATH; the result has fortio's aggregates only
         (no timeline, no records; its C(IPCountMap) counts connections).
       - V(hey) runs C(hey -o csv) (Debian package C(hey)); its CSV has no address and omits failed requests, so
@@ -314,10 +316,13 @@ interrupted:
   type: dict
   sample: {"reason": "the process that started the load (pid 4242) is gone", "at": 23.5}
 client:
-  description: The client's own figures (C(cpu_seconds), C(cpu_share), C(cores), C(loadavg_max), C(dropped)).
+  description:
+    - The client's own figures (C(cpu_seconds), C(cpu_share), C(cores), C(loadavg_max), C(dropped)).
+    - C(engine) is the built-in engine that ran (V(epoll) for plain HTTP, V(asyncio+uvloop) or V(asyncio) for HTTPS and
+      keep-alive).
   returned: success
   type: dict
-  sample: {"cpu_share": 0.12, "dropped": 0}
+  sample: {"cpu_share": 0.12, "dropped": 0, "engine": "epoll"}
 records_file:
   description: Path of the full result with per-request records, when O(records_file) was set.
   returned: when records_file was set

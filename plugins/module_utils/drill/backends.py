@@ -8,7 +8,8 @@ Every backend returns ``{'backend', 'options', 'start_epoch', 'end_epoch', 'star
 'aggregates' (fortio field names), 'timeline' (per-second buckets, [] when the tool cannot tell),
 'records' (per-request, [] when the tool cannot tell), 'notes' (what this backend could not measure)}``.
 
-- ``builtin``: the asyncio engine of ``load.py``: everything, including per-request records.
+- ``builtin``: the engines of ``fastload.py`` (epoll, plain HTTP) and ``load.py`` (asyncio, HTTPS and
+  keep-alive): everything, including per-request records.
 - ``fortio``: ``fortio load -json FILE``; its JSON is an aggregate only (no time series, and
   ``IPCountMap`` counts connections), so the drill's timeline and detection/recovery figures need
   the built-in engine.

@@ -1,5 +1,7 @@
 """The built-in engine against real servers on loopback (aiohttp on two 127.x addresses, a dnslib DNS)."""
 
+import os
+import signal
 import socket
 import struct
 import threading
@@ -7,16 +9,32 @@ import time
 
 import pytest
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, load
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, fastload, load
 
 from .conftest import ADDR_A, ADDR_B, ADDR_CLOSED, Backends
 
 NAME = 'productpage.drill.test'
 
 
+ENGINE = {'name': None}
+
+
+@pytest.fixture(autouse=True, params=['epoll', 'asyncio'])
+def engine(request):
+    """Every behaviour below holds for both engines (epoll: plain HTTP, new connections; asyncio: the rest)."""
+    if request.param == 'epoll' and not fastload.HAS_EPOLL:
+        pytest.skip('no epoll on this platform')
+    ENGINE['name'] = request.param
+    yield request.param
+    ENGINE['name'] = None
+
+
 def run(url, **kw):
     kw.setdefault('timeout', 1.0)
-    return load.run_load(load.LoadSpec(url, **kw))
+    spec = load.LoadSpec(url, **kw)
+    res = load.run_load(spec, engine=ENGINE['name'] if fastload.supports(spec) else 'asyncio')
+    assert res['client']['engine'].startswith(ENGINE['name'] if fastload.supports(spec) else 'asyncio')
+    return res
 
 
 def test_open_loop_rate_at_100_per_second(backends):
@@ -62,8 +80,10 @@ def test_dns_per_connection_through_explicit_nameserver(backends, dns_server):
     resolver.zone[NAME] = [ADDR_A]
     before = resolver.queries
 
-    def switch():  # what GTM does when it drops a region
-        time.sleep(1.0)
+    def switch():  # what GTM does when it drops a region: after the 60th query (1.2 s in), not on a timer
+        deadline = time.monotonic() + 10
+        while resolver.queries - before < 60 and time.monotonic() < deadline:
+            time.sleep(0.002)
         resolver.zone[NAME] = [ADDR_B]
 
     threading.Thread(target=switch).start()
@@ -74,7 +94,8 @@ def test_dns_per_connection_through_explicit_nameserver(backends, dns_server):
     assert agg['RetCodes'] == {'200': 100}
     assert set(agg['IPCountMap']) == {ADDR_A, ADDR_B}
     tl = res['timeline']
-    assert set(tl[0]['by_address']) == {ADDR_A} and set(tl[1]['by_address']) == {ADDR_B}
+    assert set(tl[0]['by_address']) == {ADDR_A} and ADDR_B in tl[1]['by_address']
+    assert res['records'][-1]['addr'] == ADDR_B
     clusters = {r['addr']: r['cluster'] for r in res['records']}
     assert clusters == {ADDR_A: 'cluster-a', ADDR_B: 'cluster-b'}
 
@@ -110,9 +131,9 @@ def test_multi_address_falls_back_on_refused(backends, dns_server, multi):
 def test_live_abort_stops_the_run_early(backends):
     started = time.monotonic()
     progress = []
-    res = load.run_load(load.LoadSpec(f'http://{ADDR_CLOSED}:{backends.port}/', qps=50, duration=20,
-                                      timeout=1, abort_error_rate=0.5, abort_after_seconds=1,
-                                      progress_interval=0.5), on_progress=progress.append)
+    spec = load.LoadSpec(f'http://{ADDR_CLOSED}:{backends.port}/', qps=50, duration=20, timeout=1,
+                         abort_error_rate=0.5, abort_after_seconds=1, progress_interval=0.5)
+    res = load.run_load(spec, on_progress=progress.append, engine=ENGINE['name'])
     assert time.monotonic() - started < 5
     assert res['aborted']['triggered'] and 'error rate above 0.5' in res['aborted']['reason']
     assert progress and progress[-1]['final'] and progress[0]['errors'] > 0
@@ -228,3 +249,21 @@ def test_multi_address_resends_a_reset_get_to_the_next_address(backends, dns_ser
         assert {(r['addr'], r['tries']) for r in res['records']} == {(ADDR_B, 2)}
     else:
         assert {(r['error'], r['addr']) for r in res['records']} == {('reset', resetting_server)}
+
+
+def test_a_signal_stops_the_run_and_keeps_what_it_measured(backends, dns_server):
+    resolver, nameserver = dns_server
+    resolver.zone[NAME] = [ADDR_A]
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    began = time.monotonic()
+    res = load.run_load(load.LoadSpec(f'http://{NAME}:{backends.port}/', qps=50, duration=30, timeout=1,
+                                      nameserver=nameserver, probe_addresses=[ADDR_B]),
+                        handle_signals=True, engine=ENGINE['name'])
+    assert time.monotonic() - began < 15  # far from the asked 30 s
+    assert res['interrupted']['reason'] == 'signal SIGTERM'
+    assert res['records'] and {r['addr'] for r in res['records']} == {ADDR_A}
+    assert res['probes'][ADDR_B]
+    assert res['dns_watch']['changes'][0]['addrs'] == [ADDR_A]
+    if ENGINE['name'] == 'epoll':
+        assert signal.getsignal(signal.SIGTERM) == before  # the handler is the run's only

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, load, report
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, fastload, load, report
 
 from .conftest import ADDR_A, ADDR_B, Backends
 from .synthetic import REGIONS, A, B, drill_records
@@ -220,10 +220,11 @@ def test_the_engine_stops_when_the_process_that_started_it_is_gone():
     assert all(r['late'] is not None for r in res['records'])
 
 
-def test_the_engine_stops_on_request_and_keeps_what_it_measured():
+@pytest.mark.parametrize('engine_class', [load.LoadEngine, fastload.SelectorEngine])
+def test_the_engine_stops_on_request_and_keeps_what_it_measured(engine_class):
     servers = Backends().start()
     try:
-        engine = load.LoadEngine(load.LoadSpec(f'http://{ADDR_A}:{servers.port}/', qps=20, duration=60, timeout=1))
+        engine = engine_class(load.LoadSpec(f'http://{ADDR_A}:{servers.port}/', qps=20, duration=60, timeout=1))
 
         def stop_soon(snapshot):
             if snapshot['requests'] >= 10:

@@ -57,6 +57,23 @@ class AnalysisError(ValueError):
     pass
 
 
+def rounded(value, digits=4, key=None):
+    """``value`` with every float rounded where it is made, so no reader sees 2.3000000000000007.
+
+    Seconds keep 4 decimals (0.1 ms), figures in milliseconds (keys ending in ``_ms``) 1 decimal; an
+    infinite or undefined figure becomes None (JSON has no ``inf``, and a reader should see "n/a").
+    """
+    if isinstance(value, float):
+        if math.isinf(value) or math.isnan(value):
+            return None
+        return round(value, 1 if key and str(key).endswith('_ms') else digits)
+    if isinstance(value, dict):
+        return dict((k, rounded(v, digits, k)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits, key) for v in value]
+    return value
+
+
 # --- records -------------------------------------------------------------------------------------
 
 def is_ok(rec):
@@ -119,7 +136,7 @@ def latency_summary(latencies):
     out['avg'] = sum(values) / len(values)
     for p in PERCENTILES:
         out['p%s' % _pname(p)] = percentile(values, p)
-    return out
+    return rounded(out)
 
 
 def _pname(p):
@@ -176,7 +193,7 @@ def aggregates(records, requested_qps=None, requested_duration=None, num_threads
     if actual_duration is None:
         actual_duration = max([r['t'] + (r.get('latency') or 0) for r in records] or [0])
     count = len(records)
-    return {
+    return rounded({
         'RunType': 'HTTP',
         'Labels': labels or '',
         'StartTime': start_time,
@@ -190,7 +207,7 @@ def aggregates(records, requested_qps=None, requested_duration=None, num_threads
         'ErrorsDurationHistogram': histogram(err_lat),
         'RetCodes': ret_codes,
         'IPCountMap': ip_count,
-    }
+    })
 
 
 # --- timeline ------------------------------------------------------------------------------------
@@ -491,6 +508,16 @@ def client_health(records, client=None, dns_watch=None, control=None, limits=Non
 def analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl=0.0,
             recovery_error_rate=0.01, duration=None, regions=None, t0_accepted=None, dns_watch=None,
             probes=None, control_address=None, client=None, rollback_started=None):
+    """``_analyze``, its figures rounded (``rounded``)."""
+    return rounded(_analyze(records, t0=t0, fault_address=fault_address, gtm_observations=gtm_observations,
+                            dns_ttl=dns_ttl, recovery_error_rate=recovery_error_rate, duration=duration,
+                            regions=regions, t0_accepted=t0_accepted, dns_watch=dns_watch, probes=probes,
+                            control_address=control_address, client=client, rollback_started=rollback_started))
+
+
+def _analyze(records, t0=None, fault_address=None, gtm_observations=None, dns_ttl=0.0,
+             recovery_error_rate=0.01, duration=None, regions=None, t0_accepted=None, dns_watch=None,
+             probes=None, control_address=None, client=None, rollback_started=None):
     """Everything the verdict and the report need, from the records and the observed times.
 
     ``regions``: [{'name', 'address', 'cluster'}] maps addresses (where traffic entered) and

@@ -120,7 +120,7 @@ def build_journal(results, analysis_out, verdict_out, abort_out, run_id, status=
     start = results.get('start_epoch')
     end = results.get('end_epoch')
     run_analysis = dict((k, v) for k, v in analysis_out.items() if k != 'timeline')
-    return {
+    return analysis.rounded({
         'run_id': run_id,
         'title': title or 'Region failure drill',
         'collection_version': collection_version or COLLECTION_VERSION,
@@ -155,7 +155,7 @@ def build_journal(results, analysis_out, verdict_out, abort_out, run_id, status=
         'rollbacks': rollbacks or [],
         'verdict': verdict_out,
         'attachments': attachments or {},
-    }
+    })
 
 
 # --- Markdown ----------------------------------------------------------------------------------
@@ -179,6 +179,24 @@ def _float(v):
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def _sec(v, digits=2):
+    return 'n/a' if v is None else ('%.' + str(digits) + 'f s') % v
+
+
+def _abort_text(conditions):
+    """The abort conditions in words (the journal keeps the dict)."""
+    conditions = conditions or {}
+    parts = []
+    if conditions.get('error_rate') is not None:
+        parts.append('error rate above %s for %s consecutive seconds' % (
+            _pct(_float(conditions['error_rate'])), conditions.get('for_seconds') or 5))
+    if conditions.get('max_duration') is not None:
+        parts.append('load longer than %g s' % float(conditions['max_duration']))
+    for k in sorted(set(conditions) - {'error_rate', 'for_seconds', 'max_duration'}):
+        parts.append('%s %s' % (k, conditions[k]))
+    return '; '.join(parts) or 'none'
 
 
 def _ms(v):
@@ -282,10 +300,10 @@ def render_markdown(journal):
         utc = iso(start + e['t']) if start is not None else 'n/a'
         w('| %.2f | %s | %s | %s |' % (e['t'], utc, e['description'], e.get('source') or ''))
     w('')
-    w('Time to detect: %s s (%s; GTM API poll, second source: %s s). Time to recover: %s s. Error window: %s s '
+    w('Time to detect: %s (%s; GTM API poll, second source: %s). Time to recover: %s. Error window: %s '
       '(%s seconds with errors)%s. Errors on other addresses than %s after T0: %s.' % (
-          _n(a.get('time_to_detect'), 2), a.get('detect_source') or 'not observed',
-          _n(a.get('time_to_detect_api'), 2), _n(a.get('time_to_recover'), 2), _n(a.get('error_window'), 2),
+          _sec(a.get('time_to_detect')), a.get('detect_source') or 'not observed',
+          _sec(a.get('time_to_detect_api')), _sec(a.get('time_to_recover')), _sec(a.get('error_window')),
           a.get('error_seconds'),
           ('; physical bound (interval x evaluation count + timeout + TTL): %s s' % _n(a['physical_bound'], 1))
           if a.get('physical_bound') is not None else '',
@@ -354,7 +372,7 @@ def render_markdown(journal):
     w('')
     ab = run.get('abort') or {}
     w('Abort conditions: %s. Aborted: %s%s.' % (
-        json.dumps(j.get('abort_conditions') or {}, sort_keys=True), _n(bool(ab.get('triggered'))),
+        _abort_text(j.get('abort_conditions')), _n(bool(ab.get('triggered'))),
         (' (%s)' % ab['reason']) if ab.get('reason') else ''))
     w('')
     if j['rollbacks']:
@@ -429,16 +447,15 @@ def render_png(journal, path):
         ax.bar(xs, ok, width=1.0, align='edge', bottom=bottom, color=_COLOURS[i % len(_COLOURS)], label=label,
                linewidth=0)
         bottom = [bottom[k] + ok[k] for k in range(len(ok))]
-    errors = [b['errors'] for b in buckets]
-    # Errors split by the address they went to (DNS failures have none), stacked on the successes.
-    err_colours = ('#d62728', '#ff9896', '#8c564b', '#e377c2')
-    err_addrs = sorted(set(addr for b in buckets for addr, per in b['by_address'].items()
-                           if any(not (o.isdigit() and 200 <= int(o) < 400) for o in per)))
-    for i, addr in enumerate(err_addrs):
-        errs = [sum(n for o, n in b['by_address'].get(addr, {}).items() if not (o.isdigit() and 200 <= int(o) < 400))
-                for b in buckets]
-        label = 'errors on %s' % (('%s (%s)' % (region_of[addr], addr)) if addr in region_of else
-                                  ('no address (DNS failed)' if addr == analysis.UNRESOLVED else addr))
+    # Errors split by the address they went to (DNS failures have none) and by class, stacked on the successes.
+    err_colours = ('#d62728', '#ff9896', '#8c564b', '#e377c2', '#bcbd22', '#7f7f7f')
+    pairs = sorted(set((addr, o) for b in buckets for addr, per in b['by_address'].items() for o in per
+                       if not (o.isdigit() and 200 <= int(o) < 400)))
+    for i, (addr, cls) in enumerate(pairs):
+        errs = [b['by_address'].get(addr, {}).get(cls, 0) for b in buckets]
+        where = ('%s (%s)' % (region_of[addr], addr)) if addr in region_of else (
+            'no address' if addr == analysis.UNRESOLVED else addr)
+        label = '%s on %s' % (('HTTP %s' % cls) if cls.isdigit() else cls.replace('_', ' '), where)
         ax.bar(xs, errs, width=1.0, align='edge', bottom=bottom, color=err_colours[i % len(err_colours)], label=label,
                linewidth=0)
         bottom = [bottom[k] + errs[k] for k in range(len(errs))]
@@ -482,9 +499,9 @@ def render_png(journal, path):
     ax.set_xlim(0, max([xs[-1] + 1 if xs else 1, 1] + [t + 1.5 for t in shown]))
     ax.set_xlabel('seconds since load start (%s UTC)' % (journal.get('start') or '?'))
     ax.set_ylabel('requests per second')
-    ax.set_title('%s %s: %s (detect %s s, recover %s s, error window %s s, client %s)' % (
-        journal['title'], journal['run_id'], journal['verdict']['overall'], _n(a.get('time_to_detect'), 1),
-        _n(a.get('time_to_recover'), 1), _n(a.get('error_window'), 2),
+    ax.set_title('%s %s: %s (detect %s, recover %s, error window %s, client %s)' % (
+        journal['title'], journal['run_id'], journal['verdict']['overall'], _sec(a.get('time_to_detect'), 1),
+        _sec(a.get('time_to_recover'), 1), _sec(a.get('error_window')),
         {True: 'healthy', False: 'NOT healthy'}.get((a.get('client_health') or {}).get('healthy'), 'not measured')),
         fontsize=9)
     if buckets:

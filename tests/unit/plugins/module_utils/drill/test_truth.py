@@ -251,21 +251,37 @@ def test_a_starved_clients_timeout_is_not_t0():
     assert analysis.analyze(records, t0=19.7, fault_address=A, dns_watch=watch(), duration=60)['t0_effect'] == 20.0
 
 
-def test_the_plot_has_no_unresolved_ok_and_splits_errors_by_address(tmp_path, monkeypatch):
+def test_the_plot_has_no_unresolved_ok_and_splits_errors_by_address_and_class(tmp_path, monkeypatch):
     records = drill_records()
     records[100] = dict(records[100], addr=None, status=-1, error='dns_failure', cluster=None)
-    labels = []
+    i = next(n for n, r in enumerate(records) if r['addr'] == A and r['error'] == 'refused')
+    records[i] = dict(records[i], error='reset')
+    labels, marks = [], []
     import matplotlib.axes
-    real_bar = matplotlib.axes.Axes.bar
+    real_bar, real_text = matplotlib.axes.Axes.bar, matplotlib.axes.Axes.text
 
     def recording_bar(self, *args, **kw):
         labels.append(kw.get('label'))
         return real_bar(self, *args, **kw)
 
+    def recording_text(self, x, y, s, *args, **kw):
+        marks.append(s.strip())
+        return real_text(self, x, y, s, *args, **kw)
+
     monkeypatch.setattr(matplotlib.axes.Axes, 'bar', recording_bar)
-    produce(tmp_path, results(records=records), formats=('png',))
+    monkeypatch.setattr(matplotlib.axes.Axes, 'text', recording_text)
+    events = [{'name': n, 'time': START + t} for n, t in (('drain', 15.0), ('restore', 45.0), ('undrain', 50.0))]
+    produce(tmp_path, results(records=records), formats=('png',), events=events)
     assert 'unresolved ok' not in labels
-    assert f'errors on region-a ({A})' in labels and 'errors on no address (DNS failed)' in labels
+    assert {f'refused on region-a ({A})', f'reset on region-a ({A})', 'dns failure on no address'} <= set(labels)
+    assert {'drain 15.0s', 'restore 45.0s', 'undrain 50.0s', 'T0 fault 20.0s'} <= set(marks), marks
+
+
+def test_the_json_journal_has_no_unrounded_floats_and_no_inf(tmp_path):
+    out = produce(tmp_path, results(records=drill_records(error_seconds=40)), formats=('json',))
+    text = open(out['paths']['json']).read()
+    assert not re.search(r'\d\.\d{5,}', text), re.findall(r'"(\w+)": (-?\d+\.\d{5,})', text)[:5]
+    assert not re.search(r'\b(inf|Infinity|NaN)\b', text)
 
 
 def test_a_weighted_pool_answering_one_address_per_query_is_followed_through_its_flips():

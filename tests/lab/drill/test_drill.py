@@ -253,3 +253,39 @@ def test_sigint_stops_the_load_rolls_back_and_writes_a_partial_report(lab, tmp_p
     assert not os.path.exists(os.path.join(reports, "pending-rollback.json"))
     assert ds.deployment_exists(target)
     ds.both_regions_serve(lab)
+
+
+def test_multi_address_failure_drill_on_a_round_robin_pool_has_no_client_error(lab, tmp_path):
+    """Item 5 of issue 15: the drill's own load as browser-like clients (next address of the answer on a refused
+    connection or a reset GET), on the pool of this lab (round_robin: GTM answers with every available address,
+    AddressLbStrategy of UpdateCloudGtmAddressPoolLbStrategyRequest).  The region fails, nobody sees it."""
+    reports = str(tmp_path / "reports")
+    run_id = "drill-multi"
+    target = region(lab, TARGET)
+    rc, out = ds.run(lab, "drill.yml", str(tmp_path / "multi.log"), *ds.extra_vars(
+        dr_drill_target_region=TARGET, dr_drill_multi_address=True, dr_drill_qps=50, dr_drill_duration=40,
+        dr_drill_fault_delay=12, dr_drill_report_dir=reports, dr_drill_run_id=run_id), timeout=400)
+    assert rc == 0, out[-6000:]
+    assert "held one address" not in out  # the answers carried both regions: the check let it through
+    journal = ds.journal(reports, run_id)
+    summary = journal["run"]["analysis"]
+    assert journal["run"]["options"]["multi_address"] is True
+    verdict = journal["verdict"]
+    assert verdict["overall"] in ("PASS", "INCONCLUSIVE"), verdict
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
+    assert ds.deployment_exists(target)
+    ds.both_regions_serve(lab)
+    # The fault happened and was seen (the direct probe on the target, the DNS watcher), and no request failed
+    # of what a multi-address client survives: a refused connection or a reset.
+    assert summary["t0"] is not None and summary["time_to_detect"] is not None, summary
+    by_class = summary["errors_by_class"]
+    assert by_class.get("refused", 0) == 0 and by_class.get("reset", 0) == 0, by_class
+    with open(os.path.join(reports, f"{run_id}-load.json"), encoding="utf-8") as handle:
+        records = json.load(handle)["records"]
+    assert any(r[6] > 1 for r in records), "no request needed the other address: the fault was not measured"
+    if verdict["overall"] == "INCONCLUSIVE":
+        # A busy machine: timeouts of a starved client are not the system's, and the verdict says so.
+        assert summary["client_health"]["healthy"] is False and summary["client_health"]["reasons"], verdict
+        pytest.skip(f"the client was the bottleneck (busy machine): {summary['client_health']['reasons']}")
+    assert summary["errors"] == 0, (summary["errors_by_class"], summary["errors_by_address"])
+    assert "DRILL PASS" in out

@@ -5,13 +5,24 @@ One lab converged with site.yml for the module.  The input cases each run drill.
 seconds each) and check the message, the untouched gateway Deployment of every region and zero cloud write
 calls.  The last case kills the background load after it started: the drill must abort before its fault,
 leave the gateway in place and have nothing to roll back.
+
+The drill's own modules (drill_load, drill_report, dr_verify; issue 14 part 4) run in this process with bad
+arguments: each fails with its message, sends nothing (a counting HTTP listener and a counting DNS socket
+stand where the load or the check would go), writes no file, and the lab counts no write call.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import json
 import os
 import signal
+import socket
 import subprocess
+import sys
+import threading
 import time
 import uuid
 
@@ -20,6 +31,9 @@ import pytest
 import yaml
 
 from drlab.testing import LabHandle
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import cloud_support  # noqa: E402,F401 - makes the collection importable (tests/lab/cloud_support.py)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -148,3 +162,204 @@ def test_load_that_dies_before_the_fault_aborts_the_drill_with_nothing_broken(la
     # The lab's GTM answers with one address (weighted): look at each gateway itself.
     assert {r["address"]: ds.serves(r["address"]) for r in ds.regions(lab)} == {
         r["address"]: r["cluster"] for r in ds.regions(lab)}
+
+
+def test_multi_address_with_a_one_address_answer_stops_and_says_how_to_change_it(lab, tmp_path):
+    """Item 5 of issue 15: this lab's pool is weighted (GTM answers with one address per query), so browser-like
+    clients have nothing to fall back to; the drill says so in the steady state before, and how to change it,
+    instead of measuring nothing; no fault, no write call."""
+    reports = tmp_path / "reports"
+    lab.admin("calls/reset", {})
+    rc, out = ds.run(lab, "drill.yml", str(tmp_path / "drill.log"), *ds.extra_vars(
+        dr_drill_report_dir=str(reports), dr_drill_multi_address=True, dr_drill_warmup_seconds=3), timeout=300)
+    flat = " ".join(out.split())
+    assert rc != 0, out[-3000:]
+    assert f"every GTM answer for {ds.DOMAIN} held one address" in flat, out[-3000:]
+    assert "dr_gtm_lb_strategy: round_robin" in flat and "run site.yml, then the drill again" in flat, out[-3000:]
+    assert "Fault: delete the gateway Deployment" not in out, out[-3000:]
+    assert writes(lab) == {}
+    assert not (reports / "pending-rollback.json").exists()
+    assert_nothing_broken(lab)
+
+
+# --- the drill's modules, one bad argument each ---------------------------------------------------------------
+
+class Listeners:
+    """A TCP listener and a UDP socket on loopback that count what reaches them (nothing should)."""
+
+    def __init__(self):
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(64)
+        self.tcp.settimeout(0.2)
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.2)
+        self.connections = self.datagrams = 0
+        self._stop = False
+        self._threads = [threading.Thread(target=self._accept, daemon=True),
+                         threading.Thread(target=self._receive, daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def http_port(self):
+        return self.tcp.getsockname()[1]
+
+    @property
+    def dns(self):
+        return "127.0.0.1:%d" % self.udp.getsockname()[1]
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                self.tcp.accept()[0].close()
+                self.connections += 1
+            except OSError:
+                continue
+
+    def _receive(self):
+        while not self._stop:
+            try:
+                self.udp.recv(4096)
+                self.datagrams += 1
+            except OSError:
+                continue
+
+    def close(self):
+        self._stop = True
+        for t in self._threads:
+            t.join(2)
+        self.tcp.close()
+        self.udp.close()
+
+
+@pytest.fixture()
+def listeners():
+    out = Listeners()
+    yield out
+    out.close()
+
+
+def run_drill_module(name: str, **args) -> dict:
+    """The module's main() in this process, as Ansible runs it (no cloud credentials: these modules take none)."""
+    from ansible.module_utils import basic
+
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+    basic._ANSIBLE_PROFILE = "legacy"
+    module = importlib.import_module("ansible_collections.meshdr.alicloud.plugins.modules." + name)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            module.main()
+    except SystemExit:
+        pass
+    finally:
+        basic._ANSIBLE_ARGS = None
+    return json.loads(out.getvalue())
+
+
+def _load(lst, **over):
+    args = {"url": "http://drill.invalid:%d/productpage" % lst.http_port, "nameserver": lst.dns, "qps": 10,
+            "duration": 2, "probe_addresses": ["127.0.0.1"]}
+    args.update(over)
+    return args
+
+
+def _verify(lst, **over):
+    args = {"domain": "drill.invalid", "dns_server": "127.0.0.1", "dns_port": int(lst.dns.rsplit(":", 1)[1]),
+            "port": lst.http_port, "requests": 5,
+            "regions": [{"name": "r1", "address": "127.0.0.1", "weight": 50},
+                        {"name": "r2", "address": "127.0.0.2", "weight": 50}]}
+    args.update(over)
+    return args
+
+
+MODULE_CASES = {
+    # drill_load: refused before the first request, DNS query or probe.
+    "drill_load qps above the cap": ("drill_load", lambda lst, tmp: _load(lst, qps=MAX_QPS + 1),
+                                     f"qps must be at most {MAX_QPS}, got {MAX_QPS + 1}"),
+    "drill_load duration above the cap": ("drill_load", lambda lst, tmp: _load(lst, duration=MAX_DURATION + 1),
+                                          f"duration must be at most {MAX_DURATION} s"),
+    "drill_load url not http": ("drill_load", lambda lst, tmp: _load(lst, url="ftp://drill.invalid/"),
+                                "url must be http:// or https:// with a host"),
+    "drill_load nameserver port not a number": ("drill_load", lambda lst, tmp: _load(lst, nameserver="127.0.0.1:x"),
+                                                'nameserver must be "ip" or "ip:port"'),
+    "drill_load probe address not an IP": ("drill_load", lambda lst, tmp: _load(lst, probe_addresses=["gw.invalid"]),
+                                           "probe addresses must be IPv4 literals"),
+    "drill_load dns watch interval too long": ("drill_load", lambda lst, tmp: _load(lst, dns_watch_interval=5),
+                                               "dns_watch_interval must be at most"),
+    "drill_load abort error rate above 1": ("drill_load", lambda lst, tmp: _load(lst, abort_error_rate=2),
+                                            "abort_error_rate must be between 0 and 1"),
+    "drill_load records file in a missing directory": (
+        "drill_load", lambda lst, tmp: _load(lst, records_file=str(tmp / "missing" / "load.json")),
+        "records_file: directory"),
+    "drill_load multi-address on hey": ("drill_load", lambda lst, tmp: _load(lst, backend="hey", nameserver=None,
+                                                                             multi_address=True),
+                                        "multi_address needs backend=builtin"),
+    # drill_report: refused before it reads or writes anything.
+    "drill_report missing load results": (
+        "drill_report", lambda lst, tmp: {"load_results": str(tmp / "none.json"), "output_dir": str(tmp / "out")},
+        "does not exist"),
+    "drill_report recovery error rate above 1": (
+        "drill_report", lambda lst, tmp: {"load_results": _file(tmp), "output_dir": str(tmp / "out"),
+                                          "recovery_error_rate": 2}, "recovery_error_rate must be between 0 and 1"),
+    "drill_report error-rate SLO above 1": (
+        "drill_report", lambda lst, tmp: {"load_results": _file(tmp), "output_dir": str(tmp / "out"),
+                                          "slos": {"max_error_rate": 1.5}}, "slos.max_error_rate is a ratio"),
+    "drill_report negative time SLO": (
+        "drill_report", lambda lst, tmp: {"load_results": _file(tmp), "output_dir": str(tmp / "out"),
+                                          "slos": {"max_time_to_detect": -1}}, "slos.max_time_to_detect must be >= 0"),
+    "drill_report fault time not a time": (
+        "drill_report", lambda lst, tmp: {"load_results": _file(tmp), "output_dir": str(tmp / "out"),
+                                          "fault_time": "yesterday"}, "fault_time: not epoch seconds or an ISO 8601"),
+    "drill_report negative TTL": (
+        "drill_report", lambda lst, tmp: {"load_results": _file(tmp), "output_dir": str(tmp / "out"), "dns_ttl": -1},
+        "dns_ttl must be >= 0"),
+    "drill_report abort for zero seconds": (
+        "drill_report", lambda lst, tmp: {"load_results": _file(tmp), "output_dir": str(tmp / "out"),
+                                          "abort_conditions": {"error_rate": 0.5, "for_seconds": 0}},
+        "abort_conditions.for_seconds must be >= 1"),
+    # dr_verify: refused before the first DNS query or request.
+    "dr_verify zero requests": ("dr_verify", lambda lst, tmp: _verify(lst, requests=0), "requests must be between 1 and"),
+    "dr_verify tolerance above 1": ("dr_verify", lambda lst, tmp: _verify(lst, tolerance=2),
+                                    "tolerance must be a fraction between 0 and 1"),
+    "dr_verify zero timeout": ("dr_verify", lambda lst, tmp: _verify(lst, timeout=0), "timeout must be positive"),
+    "dr_verify no region": ("dr_verify", lambda lst, tmp: _verify(lst, regions=[]),
+                            "regions must list at least one region"),
+    "dr_verify one address for two regions": (
+        "dr_verify", lambda lst, tmp: _verify(lst, regions=[{"name": "r1", "address": "127.0.0.1", "weight": 1},
+                                                            {"name": "r2", "address": "127.0.0.1", "weight": 1}]),
+        "address 127.0.0.1 is listed for two regions"),
+    "dr_verify weights add up to zero": (
+        "dr_verify", lambda lst, tmp: _verify(lst, regions=[{"name": "r1", "address": "127.0.0.1", "weight": 0}]),
+        "weights add up to 0"),
+}
+
+
+def _file(tmp) -> str:
+    path = tmp / "load.json"
+    path.write_text("{}")
+    return str(path)
+
+
+@pytest.mark.parametrize("case", list(MODULE_CASES))
+def test_drill_module_refuses_a_bad_argument_and_sends_nothing(lab, tmp_path, listeners, case):
+    name, make_args, message = MODULE_CASES[case]
+    args = make_args(listeners, tmp_path)
+    lab.admin("calls/reset", {})
+    before = set(os.listdir(tmp_path))
+    result = run_drill_module(name, **args)
+    assert result.get("failed") and message in result["msg"], (case, result.get("msg"))
+    time.sleep(0.3)  # anything sent would have arrived on loopback by now
+    assert (listeners.connections, listeners.datagrams) == (0, 0), case
+    assert set(os.listdir(tmp_path)) == before, case  # no report, records or progress file
+    assert writes(lab) == {}
+
+
+def test_the_counting_listeners_see_what_a_valid_run_sends(listeners):
+    """The control of the case above: the same arguments, valid, do reach the listeners (a zero means nothing)."""
+    result = run_drill_module("drill_load", **_load(listeners, duration=0.3, timeout=0.5))
+    assert not result.get("failed"), result.get("msg")
+    time.sleep(0.3)
+    assert listeners.connections >= 1 and listeners.datagrams >= 1, (listeners.connections, listeners.datagrams)

@@ -45,7 +45,7 @@ try:
 except ImportError:  # pragma: no cover - Python 3 always has it
     ThreadPoolExecutor = None
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import analysis, load
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import load
 
 HAS_EPOLL = hasattr(select, 'epoll')
 
@@ -97,7 +97,6 @@ class SelectorEngine(load.LoadEngine):
     engine = 'epoll'
 
     def run(self, handle_signals=False):
-        spec = self.spec
         self._ep = select.epoll()
         self._fds = {}
         self._timeouts = collections.deque()  # (deadline, conn) in start order: all share spec.timeout
@@ -277,7 +276,7 @@ class SelectorEngine(load.LoadEngine):
                 events = poll(wait if wait > 0 else 0)
             except InterruptedError:  # pragma: no cover - Python 3.5+ retries on its own
                 events = ()
-            for fd, ev in events:
+            for fd, _ in events:
                 conn = fds.get(fd, False)
                 if conn is None:
                     if self._udp is not None and fd == self._udp.fileno():

@@ -208,7 +208,7 @@ class Listeners:
 
     @property
     def dns(self):
-        return "127.0.0.1:%d" % self.udp.getsockname()[1]
+        return f"127.0.0.1:{self.udp.getsockname()[1]}"
 
     def _accept(self):
         while not self._stop:
@@ -260,7 +260,7 @@ def run_drill_module(name: str, **args) -> dict:
 
 
 def _load(lst, **over):
-    args = {"url": "http://drill.invalid:%d/productpage" % lst.http_port, "nameserver": lst.dns, "qps": 10,
+    args = {"url": f"http://drill.invalid:{lst.http_port}/productpage", "nameserver": lst.dns, "qps": 10,
             "duration": 2, "probe_addresses": ["127.0.0.1"]}
     args.update(over)
     return args
@@ -321,7 +321,8 @@ MODULE_CASES = {
                                           "abort_conditions": {"error_rate": 0.5, "for_seconds": 0}},
         "abort_conditions.for_seconds must be >= 1"),
     # dr_verify: refused before the first DNS query or request.
-    "dr_verify zero requests": ("dr_verify", lambda lst, tmp: _verify(lst, requests=0), "requests must be between 1 and"),
+    "dr_verify zero requests": ("dr_verify", lambda lst, tmp: _verify(lst, requests=0),
+                                "requests must be between 1 and"),
     "dr_verify tolerance above 1": ("dr_verify", lambda lst, tmp: _verify(lst, tolerance=2),
                                     "tolerance must be a fraction between 0 and 1"),
     "dr_verify zero timeout": ("dr_verify", lambda lst, tmp: _verify(lst, timeout=0), "timeout must be positive"),

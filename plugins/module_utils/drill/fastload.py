@@ -56,7 +56,7 @@ _WOULD_BLOCK = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 _MONITOR_TICK = 0.25
 
 # What one connection is doing.
-_DNS, _CONNECT, _HTTP = 'dns', 'connect', 'http'
+_DNS, _CONNECT, _SEND, _HTTP = 'dns', 'connect', 'send', 'http'
 
 
 def supports(spec):
@@ -286,6 +286,8 @@ class SelectorEngine(load.LoadEngine):
                 elif conn is not False:
                     if conn.phase == _CONNECT:
                         self._connected(conn)
+                    elif conn.phase == _SEND:
+                        self._writable(conn)
                     else:
                         self._readable(conn)
 
@@ -353,16 +355,30 @@ class SelectorEngine(load.LoadEngine):
         self._ep.modify(conn.fd, _IN)
         return self._send(conn)
 
-    def _send(self, conn):
+    def _send(self, conn, data=None):
+        data = self._request if data is None else data
         try:
-            # A request of a few hundred bytes fits any fresh socket's send buffer in one call.
-            conn.sock.send(self._request)
+            # A request of a few hundred bytes fits a fresh socket's send buffer in one call; large custom
+            # headers may not: the rest goes when the socket is writable again.
+            sent = conn.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
             return self._reset(conn)
         except OSError as exc:
             self._drop_socket(conn)
             return self._finish(conn, 'refused' if exc.errno == errno.ECONNREFUSED else 'other')
+        if sent < len(data):
+            conn.buf = data[sent:]
+            conn.phase = _SEND
+            self._ep.modify(conn.fd, _OUT)
         return None
+
+    def _writable(self, conn):
+        rest, conn.buf = conn.buf, b''
+        conn.phase = _HTTP
+        self._ep.modify(conn.fd, _IN)
+        return self._send(conn, rest)
 
     def _readable(self, conn):
         try:

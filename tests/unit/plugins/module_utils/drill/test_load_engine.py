@@ -267,3 +267,35 @@ def test_a_signal_stops_the_run_and_keeps_what_it_measured(backends, dns_server)
     assert res['dns_watch']['changes'][0]['addrs'] == [ADDR_A]
     if ENGINE['name'] == 'epoll':
         assert signal.getsignal(signal.SIGTERM) == before  # the handler is the run's only
+
+
+def test_a_request_larger_than_the_send_buffer_is_sent_whole():
+    """Custom headers of 16 MB (more than loopback takes in one send): the engine sends the rest when the socket is writable again."""
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    got = []
+
+    def serve():
+        conn, _ = server.accept()
+        size, tail = 0, b''
+        while b'\r\n\r\n' not in tail:
+            chunk = conn.recv(1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            tail = (tail + chunk)[-4:]
+        got.append(size)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        res = run(f'http://127.0.0.1:{port}/', qps=1, duration=1, timeout=5, headers={'x-big': 'a' * (16 << 20)})
+    finally:
+        thread.join(5)
+        server.close()
+    assert [(r['status'], r['error']) for r in res['records']] == [(200, None)]
+    assert got and got[0] > 16 << 20

@@ -463,6 +463,8 @@ def client_health(records, client=None, dns_watch=None, control=None, limits=Non
             reasons.append('requests started late: p99 %.3f s behind their slot (limit %g s)' % (
                 lat['p99'], limits['late_p99']))
     figures['dropped'] = client.get('dropped') or 0
+    if client.get('engine'):
+        figures['engine'] = client['engine']
     if figures['dropped'] > limits['dropped']:
         reasons.append('%d requests could not be sent (the engine fell more than 1 s behind)' % figures['dropped'])
     if client.get('cpu_share') is not None:

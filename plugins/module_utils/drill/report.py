@@ -288,6 +288,8 @@ def render_markdown(journal):
                                                                figs.get('control_failures') or 0))
     if 'loadavg_max' in figs:
         w('| host load average, max (cores) | %s (%s) | |' % (_n(figs['loadavg_max'], 2), figs.get('cores')))
+    if figs.get('engine'):
+        w('| load engine | %s | |' % figs['engine'])
     w('')
     w('Client: %s.' % ('healthy' if ch.get('healthy') else ('NOT healthy: ' + '; '.join(ch.get('reasons') or []))
                        if ch.get('healthy') is False else 'not measured'))

@@ -302,6 +302,14 @@ summary:
   type: dict
   sample: {"requests": 6000, "ok": 5850, "errors": 150, "error_rate": 0.025, "achieved_qps": 99.98,
            "errors_by_class": {"refused": 150}, "by_address": {"127.0.1.1": {"200": 2000, "refused": 150}}}
+client_health:
+  description:
+    - Whether this client could measure at all (C(healthy), C(reasons), C(figures), C(limits)), from the engine's
+      schedule lateness, the requests it could not send, its CPU and the DNS watcher; what M(meshdr.alicloud.drill_report)
+      judges too. A failed load with C(healthy=false) says more about the client than about the system.
+  returned: with O(backend=builtin)
+  type: dict
+  sample: {"healthy": false, "reasons": ["requests started late: p99 0.412 s behind their slot (limit 0.1 s)"]}
 dns_watch:
   description:
     - What the DNS watcher saw (O(dns_watch_interval)) - C(queries), C(failures) by class, C(max_addresses) (the most
@@ -485,6 +493,9 @@ def main():
     if watch is not None:
         out['dns_watch'] = dict((k, watch[k]) for k in ('queries', 'failures', 'max_addresses', 'changes'))
     out['client'] = result.get('client')
+    if result.get('records') is not None and module.params['backend'] == 'builtin':
+        out['client_health'] = analysis.rounded(analysis.client_health(
+            result['records'], client=result.get('client'), dns_watch=result.get('dns_watch')))
     if result.get('interrupted') and module.params['on_interrupt'] and spec.watch_pid \
             and not load.pid_alive(spec.watch_pid):
         out['on_interrupt_pid'] = run_on_interrupt(module.params)

@@ -267,6 +267,10 @@ def test_multi_address_failure_drill_on_a_round_robin_pool_has_no_client_error(l
         dr_drill_fault_delay=12, dr_drill_report_dir=reports, dr_drill_run_id=run_id), timeout=400)
     assert rc == 0, out[-6000:]
     assert "held one address" not in out  # the answers carried both regions: the check let it through
+    if "DRILL INCONCLUSIVE" in out and "bottleneck in the steady state before" in out:
+        # A busy machine: the client could not measure even the steady state; nothing was broken.
+        assert ds.deployment_exists(target)
+        pytest.skip("the client was the bottleneck in the steady state before (busy machine)")
     journal = ds.journal(reports, run_id)
     summary = journal["run"]["analysis"]
     assert journal["run"]["options"]["multi_address"] is True

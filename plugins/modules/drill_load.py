@@ -305,8 +305,9 @@ summary:
 client_health:
   description:
     - Whether this client could measure at all (C(healthy), C(reasons), C(figures), C(limits)), from the engine's
-      schedule lateness, the requests it could not send, its CPU and the DNS watcher; what M(meshdr.alicloud.drill_report)
-      judges too. A failed load with C(healthy=false) says more about the client than about the system.
+      schedule lateness, the requests it could not send, its CPU and the DNS watcher; what
+      M(meshdr.alicloud.drill_report) judges too. A failed load with C(healthy=false) says more about the client
+      than about the system.
   returned: with O(backend=builtin)
   type: dict
   sample: {"healthy": false, "reasons": ["requests started late: p99 0.412 s behind their slot (limit 0.1 s)"]}

@@ -270,7 +270,7 @@ def test_a_signal_stops_the_run_and_keeps_what_it_measured(backends, dns_server)
 
 
 def test_a_request_larger_than_the_send_buffer_is_sent_whole():
-    """Custom headers of 16 MB (more than loopback takes in one send): the engine sends the rest when the socket is writable again."""
+    """Custom headers of 16 MB (more than loopback takes in one send): the rest goes when the socket is writable."""
     server = socket.socket()
     server.bind(('127.0.0.1', 0))
     server.listen(8)

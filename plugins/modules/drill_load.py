@@ -105,7 +105,7 @@ options:
       - V(builtin) is the load engine of this collection, the only one that records per-request outcomes and
         addresses (what the drill's timeline needs). Plain HTTP with a new connection per request runs on one
         epoll loop (about the CPU per request of C(hey), see C(benchmarks/load_engine.py)); HTTPS and O(keepalive)
-        run on asyncio (uvloop when installed). RV(client.engine) says which ran.
+        run on asyncio (uvloop when installed). C(client.engine) in the result says which ran.
       - V(fortio) runs C(fortio load -json) when C(fortio) is on the PATH; the result has fortio's aggregates only
         (no timeline, no records; its C(IPCountMap) counts connections).
       - V(hey) runs C(hey -o csv) (Debian package C(hey)); its CSV has no address and omits failed requests, so

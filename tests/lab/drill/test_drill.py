@@ -276,9 +276,14 @@ def test_multi_address_failure_drill_on_a_round_robin_pool_has_no_client_error(l
     assert journal["run"]["options"]["multi_address"] is True
     verdict = journal["verdict"]
     assert verdict["overall"] in ("PASS", "INCONCLUSIVE"), verdict
-    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
+    assert {r["status"] for r in journal["rollbacks"]} <= {"succeeded", "not needed"}, journal["rollbacks"]
     assert ds.deployment_exists(target)
     ds.both_regions_serve(lab)
+    if verdict["overall"] == "INCONCLUSIVE":
+        # A busy machine (the load may even have aborted before the fault): only for client reasons.
+        assert summary["client_health"]["healthy"] is False and summary["client_health"]["reasons"], verdict
+        pytest.skip(f"the client was the bottleneck (busy machine): {summary['client_health']['reasons']}")
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"], journal["rollbacks"]
     # The fault happened and was seen (the direct probe on the target, the DNS watcher), and no request failed
     # of what a multi-address client survives: a refused connection or a reset.
     assert summary["t0"] is not None and summary["time_to_detect"] is not None, summary
@@ -287,9 +292,5 @@ def test_multi_address_failure_drill_on_a_round_robin_pool_has_no_client_error(l
     with open(os.path.join(reports, f"{run_id}-load.json"), encoding="utf-8") as handle:
         records = json.load(handle)["records"]
     assert any(r[6] > 1 for r in records), "no request needed the other address: the fault was not measured"
-    if verdict["overall"] == "INCONCLUSIVE":
-        # A busy machine: timeouts of a starved client are not the system's, and the verdict says so.
-        assert summary["client_health"]["healthy"] is False and summary["client_health"]["reasons"], verdict
-        pytest.skip(f"the client was the bottleneck (busy machine): {summary['client_health']['reasons']}")
     assert summary["errors"] == 0, (summary["errors_by_class"], summary["errors_by_address"])
     assert "DRILL PASS" in out

@@ -116,7 +116,8 @@ class SelectorEngine(load.LoadEngine):
         try:
             self._setup_dns()
             self._loop()
-            for _, conn in self._watch_timeouts:
+            for entry in self._watch_timeouts:
+                conn = entry[1]
                 if not conn.done:
                     self.dns_watch['queries'] -= 1  # the run ended first: not a measurement
         finally:
@@ -276,7 +277,8 @@ class SelectorEngine(load.LoadEngine):
                 events = poll(wait if wait > 0 else 0)
             except InterruptedError:  # pragma: no cover - Python 3.5+ retries on its own
                 events = ()
-            for fd, _ in events:
+            for event in events:
+                fd = event[0]
                 conn = fds.get(fd, False)
                 if conn is None:
                     if self._udp is not None and fd == self._udp.fileno():
@@ -304,14 +306,14 @@ class SelectorEngine(load.LoadEngine):
             self._side_in_flight.add(conn)
         self._timeouts.append((conn.t0 + self.spec.timeout, conn))
         if conn.addrs is not None:
-            self._connect(conn)
+            self._open(conn)
         elif self.spec.literal:
             conn.addrs = [self.spec.host]
-            self._connect(conn)
+            self._open(conn)
         else:
-            self._resolve(conn)
+            self._lookup(conn)
 
-    def _connect(self, conn):
+    def _open(self, conn):
         """Connect to the next candidate of the answer (the first only, without multi-address)."""
         spec = self.spec
         conn.phase = _CONNECT
@@ -348,7 +350,7 @@ class SelectorEngine(load.LoadEngine):
             if err == errno.ECONNREFUSED:
                 pool = conn.addrs if (self.spec.multi_address and conn.kind == 'main') else conn.addrs[:1]
                 if any(a not in conn.tried for a in pool):
-                    return self._connect(conn)
+                    return self._open(conn)
                 return self._finish(conn, 'refused')
             return self._finish(conn, 'reset' if err in (errno.ECONNRESET, errno.ECONNABORTED) else 'other')
         conn.phase = _HTTP
@@ -440,7 +442,7 @@ class SelectorEngine(load.LoadEngine):
             conn.buf = b''
             conn.head = None
             conn.status = -1
-            return self._connect(conn)
+            return self._open(conn)
         return self._finish(conn, 'reset')
 
     def _drop_socket(self, conn):
@@ -481,7 +483,7 @@ class SelectorEngine(load.LoadEngine):
 
     # -- DNS ----------------------------------------------------------------------------------------
 
-    def _resolve(self, conn):
+    def _lookup(self, conn):
         conn.phase = _DNS
         if self._udp is not None:
             return self._send_query(conn)
@@ -581,7 +583,7 @@ class SelectorEngine(load.LoadEngine):
         if not addrs:
             return self._finish(conn, 'dns_failure')
         conn.addrs = addrs
-        return self._connect(conn)
+        return self._open(conn)
 
     def _watch_query(self, now, late):
         w = self.dns_watch
@@ -589,7 +591,7 @@ class SelectorEngine(load.LoadEngine):
         w['late'].append(late if late > 0 else 0.0)
         w['queries'] += 1
         self._watch_timeouts.append((now + min(1.0, self.spec.timeout), conn))
-        self._resolve(conn)
+        self._lookup(conn)
 
     def _watch_failed(self, conn, cls):
         if conn.done:

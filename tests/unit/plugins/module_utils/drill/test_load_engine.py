@@ -278,7 +278,7 @@ def test_a_request_larger_than_the_send_buffer_is_sent_whole():
     got = []
 
     def serve():
-        conn, _ = server.accept()
+        conn = server.accept()[0]
         size, tail = 0, b''
         while b'\r\n\r\n' not in tail:
             chunk = conn.recv(1 << 20)

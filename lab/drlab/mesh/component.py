@@ -25,8 +25,10 @@ import logging
 import time
 from typing import Any
 
+from ..kube import schemas
 from ..kube.watch import ServerWatch
 from ..store import JsonStore
+from . import validation
 
 log = logging.getLogger("drlab.mesh")
 
@@ -36,6 +38,9 @@ NS = "istio-system"
 OWNER_LABEL = "drlab.io/istio-gateway"
 MESH_LABEL = "drlab.io/mesh-id"
 PROXY_IMAGE = "registry-cn-hangzhou.ack.aliyuncs.com/acs/proxyv2:1.24.6.64-g6b1f7a5b-aliyun"
+
+# ASM fronts each mesh's API server with istiod's validating webhook (drlab.mesh.validation).
+schemas.register_webhook("mesh", ISTIO_GROUP, validation.WEBHOOK, validation.check)
 
 
 def list_any(server: Any, group: str, kind: str, versions: tuple[str, ...] = ("v1", "v1beta1", "v1alpha3"),
@@ -93,6 +98,7 @@ class MeshComponent:
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
+        schemas.warm_istio_schemas()  # the mesh CRDs carry Istio's schemas; building them takes seconds
         cloud = self.lab.components.get("cloud")
         if cloud is not None and hasattr(cloud, "on_change"):
             cloud.on_change(lambda kind, object_id: self._wake.set())

@@ -46,12 +46,21 @@ def crd(group: str, kind: str, plural: str, versions: list[str], storage: str, s
 _ISTIO_VERSIONS = ["v1", "v1beta1", "v1alpha3"]
 
 
+def is_open(crd: dict[str, Any]) -> bool:
+    """A CRD served with the open schema (made before the Istio schemas were ready)."""
+    return any((v.get("schema") or {}) == _OPEN_SCHEMA for v in (crd.get("spec") or {}).get("versions") or [])
+
+
 def mesh_crds() -> list[dict[str, Any]]:
     istio = "networking.istio.io"
     asm = "istio.alibabacloud.com"
     cats = ["istio-io", "networking-istio-io"]
 
-    def istio_kind(kind: str) -> Callable[[str], dict[str, Any]]:
+    def istio_kind(kind: str) -> Callable[[str], dict[str, Any]] | None:
+        # Until the schemas are built (drlab.mesh.component warms them in a thread and then
+        # upgrades these CRDs), the Istio kinds are served with an open schema.
+        if not schemas.istio_ready():
+            return None
         return lambda version: schemas.istio_schema(version, kind)
 
     def asm_kind(kind: str) -> Callable[[str], dict[str, Any]]:

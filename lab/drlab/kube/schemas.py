@@ -168,18 +168,45 @@ _COPIED = ("description", "enum", "minimum", "maximum", "pattern", "minLength", 
            "maxItems", "format")
 
 
-def _from_pydantic(node: dict[str, Any], defs: dict[str, Any], stack: tuple[str, ...] = ()) -> dict[str, Any]:
+def _field_docs(module: Any) -> dict[str, dict[str, str]]:
+    """Field descriptions of a cloudcoil model module: the docstring under each field (the CRD's
+    ``description``), by class name and JSON name; pydantic's schema does not carry them."""
+    import ast
+    import inspect
+
+    out: dict[str, dict[str, str]] = {}
+    for node in ast.parse(inspect.getsource(module)).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        fields: dict[str, str] = {}
+        for stmt, following in zip(node.body, node.body[1:], strict=False):
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                continue
+            if not (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)):
+                continue
+            alias = next((k.value.value for k in ast.walk(stmt.annotation) if isinstance(k, ast.keyword)
+                          and k.arg == "alias" and isinstance(k.value, ast.Constant)), None)
+            fields[alias or stmt.target.id] = inspect.cleandoc(following.value.value)
+        if fields:
+            out[node.name] = fields
+    return out
+
+
+def _from_pydantic(node: dict[str, Any], defs: dict[str, Any], stack: tuple[str, ...] = (),
+                   docs: dict[str, dict[str, str]] | None = None, cls: str = "") -> dict[str, Any]:
     """A pydantic JSON schema node as a structural openAPIV3Schema node."""
+    docs = docs or {}
     if "$ref" in node:
         name = _ref_name(node["$ref"])
         if name == "ObjectMeta":
             return {"type": "object"}
         if name in stack:  # recursive proto messages are rare; keep what the client sent
             return dict(_PRESERVE)
-        return _from_pydantic(defs[name], defs, stack + (name,))
+        return _from_pydantic(defs[name], defs, stack + (name,), docs, name)
     for union in ("anyOf", "oneOf"):
         if union in node:
-            parts = [_from_pydantic(p, defs, stack) for p in node[union] if p.get("type") != "null"]
+            parts = [_from_pydantic(p, defs, stack, docs, cls) for p in node[union] if p.get("type") != "null"]
             merged = _merge(parts)
             for key in ("description",):
                 if key in node:
@@ -201,15 +228,21 @@ def _from_pydantic(node: dict[str, Any], defs: dict[str, Any], stack: tuple[str,
         props = node.get("properties")
         extra = node.get("additionalProperties")
         if props:
-            out["properties"] = {k: _from_pydantic(v, defs, stack) for k, v in props.items()}
+            out["properties"] = {}
+            for key, value in props.items():
+                child = _from_pydantic(value, defs, stack, docs, cls)
+                described = (docs.get(cls) or {}).get(key)
+                if described and "description" not in child:
+                    child = {"description": described, **child}
+                out["properties"][key] = child
             if node.get("required"):
                 out["required"] = list(node["required"])
         if isinstance(extra, dict) and extra:
-            out["additionalProperties"] = _from_pydantic(extra, defs, stack)
+            out["additionalProperties"] = _from_pydantic(extra, defs, stack, docs, cls)
         elif not props:
             out["x-kubernetes-preserve-unknown-fields"] = True
     elif kind == "array" and isinstance(node.get("items"), dict):
-        out["items"] = _from_pydantic(node["items"], defs, stack)
+        out["items"] = _from_pydantic(node["items"], defs, stack, docs, cls)
     return out
 
 
@@ -251,20 +284,25 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _cache_file() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(tempfile.gettempdir(), f"drlab-cache-{os.getuid()}")
-    return os.path.join(base, "drlab", f"istio-crd-schemas-cloudcoil-{ISTIO_MODELS_VERSION}-v2.json")
+    return os.path.join(base, "drlab", f"istio-crd-schemas-cloudcoil-{ISTIO_MODELS_VERSION}-v3.json")
 
 
 def _build_istio_schemas() -> dict[str, dict[str, Any]]:
     import importlib
 
     out: dict[str, dict[str, Any]] = {}
+    docs: dict[str, dict[str, dict[str, str]]] = {}
     for kind, versions in ISTIO_KINDS.items():
         for version in versions:
             module = importlib.import_module(f"cloudcoil.models.istio.networking.{version}")
+            if version not in docs:
+                docs[version] = _field_docs(module)
             model = getattr(module, kind)
             schema = model.model_json_schema(by_alias=True, mode="validation")
             defs = schema.get("$defs") or {}
-            spec = _from_pydantic(schema["properties"]["spec"], defs)
+            spec = _from_pydantic(schema["properties"]["spec"], defs, (), docs[version])
+            spec.setdefault("description", (docs[version].get(kind) or {}).get("spec") or
+                            f"Configuration affecting {kind}.")
             out[f"{version}/{kind}"] = {
                 "type": "object",
                 "properties": {
@@ -291,17 +329,40 @@ def istio_schemas() -> dict[str, dict[str, Any]]:
         return _ISTIO
 
 
-def warm_istio_schemas() -> None:
-    threading.Thread(target=istio_schemas, name="drlab-istio-schemas", daemon=True).start()
+def istio_ready() -> bool:
+    """Whether the Istio schemas can be had without building them (loaded, or in the disk cache)."""
+    if not _ISTIO and _ISTIO_LOCK.acquire(blocking=False):
+        try:
+            _ISTIO.update(_read_cache() or {})
+        finally:
+            _ISTIO_LOCK.release()
+    return bool(_ISTIO)
+
+
+def warm_istio_schemas(then: Callable[[], None] | None = None) -> None:
+    """Build the Istio schemas in a thread (the first time on a machine takes seconds to tens of
+    seconds under load), then call ``then`` from that thread."""
+    def run() -> None:
+        istio_schemas()
+        if then is not None:
+            then()
+
+    threading.Thread(target=run, name="drlab-istio-schemas", daemon=True).start()
+
+
+def _read_cache() -> dict[str, dict[str, Any]] | None:
+    try:
+        with open(_cache_file(), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
 
 
 def _load_istio_schemas() -> dict[str, dict[str, Any]]:
     path = _cache_file()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        pass
+    cached = _read_cache()
+    if cached:
+        return cached
     schemas = _build_istio_schemas()
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

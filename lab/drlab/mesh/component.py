@@ -25,7 +25,7 @@ import logging
 import time
 from typing import Any
 
-from ..kube import schemas
+from ..kube import crds, schemas
 from ..kube.watch import ServerWatch
 from ..store import JsonStore
 from . import validation
@@ -98,7 +98,9 @@ class MeshComponent:
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
-        schemas.warm_istio_schemas()  # the mesh CRDs carry Istio's schemas; building them takes seconds
+        loop = asyncio.get_running_loop()
+        # The mesh CRDs carry Istio's schemas; building them the first time takes seconds, so not on the loop.
+        schemas.warm_istio_schemas(lambda: loop.call_soon_threadsafe(self.upgrade_crds))
         cloud = self.lab.components.get("cloud")
         if cloud is not None and hasattr(cloud, "on_change"):
             cloud.on_change(lambda kind, object_id: self._wake.set())
@@ -107,6 +109,25 @@ class MeshComponent:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+    def upgrade_crds(self) -> None:
+        """Give mesh APIs seeded before the Istio schemas were ready their published schemas."""
+        kube = self._kube()
+        if kube is None:
+            return
+        wanted = {c["metadata"]["name"]: c for c in crds.mesh_crds()}
+        for server in list(kube.servers.values()):
+            if server.kind != "mesh":
+                continue
+            for name, crd in wanted.items():
+                try:
+                    current = server.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)
+                    if current is not None and crds.is_open(current) and not crds.is_open(crd) and (
+                            (current["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of")
+                            == "drlab-mesh"):
+                        server.apply(crd, manager="drlab-bootstrap")
+                except Exception:  # noqa: BLE001 - a server being deleted; the next one still gets its schemas
+                    log.exception("could not upgrade CRD %s on %s", name, server.id)
 
     def status(self) -> dict[str, Any]:
         summary = [f"ASM controllers watching {len(self._watch.watched)} Kubernetes APIs; gateway resync "

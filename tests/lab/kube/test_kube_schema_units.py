@@ -21,7 +21,9 @@ def test_istio_schemas_come_from_the_published_crds():
     gateway = schemas.istio_schema("v1", "Gateway")["properties"]["spec"]
     port = gateway["properties"]["servers"]["items"]["properties"]["port"]
     # Istio 1.24's crd-all.gen.yaml: uint32 port number, name/number/protocol required
-    assert port["properties"]["number"] == {"type": "integer", "minimum": 0, "maximum": 4294967295}
+    number = {k: v for k, v in port["properties"]["number"].items() if k != "description"}
+    assert number == {"type": "integer", "minimum": 0, "maximum": 4294967295}
+    assert port["properties"]["number"]["description"].startswith("A valid non-negative integer port number")
     assert set(port["required"]) == {"name", "number", "protocol"}
     route = schemas.istio_schema("v1beta1", "VirtualService")["properties"]["spec"]["properties"]["http"]["items"]
     destination = route["properties"]["route"]["items"]["properties"]["destination"]
@@ -113,3 +115,29 @@ def test_webhook_checks_gateways_routes_and_rules():
         "distribute": [{"from": "a/*", "to": {"b/*": 0}}]}}}}) == ["locality weight must be in range [1, 100]"]
     assert validation.destination_rule("dr", {"host": "r", "subsets": [{"name": "V_1"}]}) == [
         "subset name is invalid: V_1"]
+
+
+def test_meshes_seeded_before_the_istio_schemas_are_upgraded(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from drlab.kube.server import KubeServer
+    from drlab.mesh.component import MeshComponent
+
+    component = SimpleNamespace(base_url="https://127.0.0.1:1", simulate_pods=False, auto_deployment_status=True,
+                                servers={})
+    monkeypatch.setattr(schemas, "istio_ready", lambda: False)  # a cold machine: still building
+    mesh = component.servers["m"] = KubeServer(component, "m", "mesh", str(tmp_path / "m.json"))
+    name = "virtualservices.networking.istio.io"
+    assert crds.is_open(mesh.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name))
+    asm = mesh.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "asmlocalratelimiters."
+                                                                                "istio.alibabacloud.com")
+    assert not crds.is_open(asm)  # ASM's documented fields need no build
+    monkeypatch.undo()
+    assert schemas.istio_ready()
+    MeshComponent.upgrade_crds(SimpleNamespace(_kube=lambda: component))
+    upgraded = mesh.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)
+    assert not crds.is_open(upgraded)
+    rt = mesh.lookup("networking.istio.io", "v1", "virtualservices")
+    with pytest.raises(schemas.ApiError) as exc:
+        mesh.create_object(rt, "default", {"metadata": {"name": "v"}, "spec": {"hosts": "a"}})
+    assert exc.value.code == 422

@@ -161,6 +161,22 @@ def _dr(name: str, **spec: Any):
     return _istio("DestinationRule", name, {"host": "reviews.default.svc.cluster.local", **spec})
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _istio_schemas_ready(mesh_raw):
+    """On a machine that never built them, the mesh's Istio CRDs get their schemas a little after start."""
+    import time
+
+    deadline = time.monotonic() + 180
+    while True:
+        code, crd, _ = call(mesh_raw, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                                             "gateways.networking.istio.io")
+        spec = (crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].get("properties") or {}) if code == 200 else {}
+        if "spec" in spec:
+            return
+        assert time.monotonic() < deadline, "the mesh CRDs never got Istio's schemas"
+        time.sleep(1)
+
+
 _DEST = {"destination": {"host": "reviews.default.svc.cluster.local"}}
 WEBHOOK = 'admission webhook "validation.istio.io" denied the request: configuration is invalid: '
 

@@ -351,8 +351,11 @@ def warm_istio_schemas(then: Callable[[], None] | None = None) -> None:
 
 
 def _read_cache() -> dict[str, dict[str, Any]] | None:
+    path = _cache_file()
     try:
-        with open(_cache_file(), encoding="utf-8") as handle:
+        if os.stat(os.path.dirname(path)).st_uid != os.getuid():
+            return None  # a shared temp dir: only trust a cache we made
+        with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except (OSError, ValueError):
         return None

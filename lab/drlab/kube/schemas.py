@@ -707,8 +707,13 @@ def decode(server: Any, rt: Any, obj: dict[str, Any]) -> dict[str, Any]:
         walker = _custom_walk(server, rt, obj, check=False)
         if walker is None:
             return obj
+    if walker.unknown:
+        # logged so that a run of the collection shows what the cloud would silently drop
+        log.info("%s %s/%s: dropped unknown fields %s (fieldValidation=%s)", rt.api_version + " " + rt.kind,
+                 (obj.get("metadata") or {}).get("namespace", ""), (obj.get("metadata") or {}).get("name", ""),
+                 ", ".join(walker.unknown), context.field_validation if context else "in-process")
     if walker.unknown and context is not None:
-        fields = [f for f in walker.unknown]
+        fields = list(walker.unknown)
         if context.field_validation == "Strict":
             detail = ", ".join(f'unknown field "{f}"' for f in fields)
             prefix = f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: ' if rt.builtin else ""

@@ -95,7 +95,7 @@ def _ref_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
 
 
-def _normalise(node: Any, name: str = "") -> Any:
+def _normalise(node: Any) -> Any:
     """kubernetes-validate's JSON-schema dialect back to OpenAPI: one type, refs by name."""
     if isinstance(node, list):
         return [_normalise(n) for n in node]
@@ -125,7 +125,7 @@ def builtin_definitions() -> dict[str, dict[str, Any]]:
     path = (importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
             / f"{K8S_SCHEMA_VERSION}-local" / "_definitions.json")
     raw = json.loads(path.read_text())["$defs"]
-    defs = {name: _normalise(schema, name) for name, schema in raw.items()}
+    defs = {name: _normalise(schema) for name, schema in raw.items()}
     # The real documents describe these two as strings with a format (the JSON-schema dump
     # spells them as oneOf); the validator below knows they also take numbers.
     defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {

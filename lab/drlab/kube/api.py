@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import openapi
+from . import openapi, schemas
 from .errors import ApiError, bad_request, conflict, method_not_allowed, not_found, unsupported_media_type
 from .kinds import scale_object, set_scale
 from .patch import json_patch, merge_patch, strategic_merge
@@ -80,8 +80,14 @@ class KubeApi:
         if not token or not hmac.compare_digest(token.encode(), server.token.encode()):
             return error_response(ApiError(401, "Unauthorized", "Unauthorized"))
         parts = [p for p in request.match_info["tail"].split("/") if p]
+        validation_token = None
         try:
-            return await self.dispatch(server, request, parts)
+            # fieldValidation and its warnings, for drlab.kube.schemas (decoding runs deep in KubeServer)
+            context, validation_token = schemas.begin_request(request.query.get("fieldValidation"))
+            response = await self.dispatch(server, request, parts)
+            for warning in context.warnings:
+                response.headers.add("Warning", schemas.warning_header(warning))
+            return response
         except ApiError as error:
             return error_response(error)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -90,6 +96,9 @@ class KubeApi:
             log.exception("kube API %s %s failed", request.method, request.path)
             return error_response(ApiError(500, "InternalError", "Internal error occurred: drlab kube emulator "
                                                                  "failed; see drlab.log"))
+        finally:
+            if validation_token is not None:
+                schemas.end_request(validation_token)
 
     # -- routing -------------------------------------------------------------------------
     async def dispatch(self, server: KubeServer, request: web.Request, parts: list[str]) -> web.StreamResponse:
@@ -104,6 +113,8 @@ class KubeApi:
             return json_response(self.group_list(server))
         if parts[:2] == ["openapi", "v3"]:
             return self.openapi_v3(server, parts[2:])
+        if parts == ["openapi", "v2"]:
+            return self.openapi_v2(server)
         if parts[:1] == ["api"] and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 2:
@@ -143,7 +154,7 @@ class KubeApi:
     def openapi_v3(self, server: KubeServer, parts: list[str]) -> web.Response:
         groups = server.group_versions()
         if not parts:
-            return json_response(openapi.root(server.types(), groups, server.prefix))
+            return json_response(openapi.root(server.types(), groups, server.prefix, server))
         if parts[0] == "api" and len(parts) == 2:
             group, version = "", parts[1]
         elif parts[0] == "apis" and len(parts) == 3:
@@ -152,7 +163,13 @@ class KubeApi:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if version not in groups.get(group, []):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        response = json_response(openapi.group_version_doc(server.types(), group, version))
+        text, _ = openapi.group_version_text(server.types(), group, version, server)
+        response = web.Response(text=text, content_type="application/json")
+        response.headers["Cache-Control"] = "no-cache, private"
+        return response
+
+    def openapi_v2(self, server: KubeServer) -> web.Response:
+        response = json_response(openapi.swagger(server))
         response.headers["Cache-Control"] = "no-cache, private"
         return response
 

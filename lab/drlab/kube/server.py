@@ -17,7 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..store import JsonStore, write_atomic
-from . import kinds, workloads
+from . import kinds, schemas, workloads
 from .crds import mesh_crds
 from .errors import ApiError, already_exists, bad_request, conflict, not_found
 from .fields import now_rfc3339, record_update, server_side_apply
@@ -258,6 +258,7 @@ class KubeServer:
             meta["namespace"] = namespace or meta.get("namespace") or "default"
         else:
             meta.pop("namespace", None)
+        obj = schemas.decode(self, rt, obj)  # prune unknown fields; fieldValidation (drlab.kube.schemas)
         return kinds.to_storage(rt, obj)
 
     def create_object(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False,
@@ -311,6 +312,7 @@ class KubeServer:
                     new.pop("status", None)
         kinds.apply_defaults(rt, new, old, self.allocate)
         kinds.validate(rt, new, old)
+        schemas.admit(self, rt, new, old)  # CRD schemas, then validating webhooks (drlab.kube.schemas)
         if old is not None and _content(old) != _content(new):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         if rt.builtin and rt.kind == "CustomResourceDefinition":

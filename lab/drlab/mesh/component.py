@@ -25,8 +25,10 @@ import logging
 import time
 from typing import Any
 
+from ..kube import crds, schemas
 from ..kube.watch import ServerWatch
 from ..store import JsonStore
+from . import validation
 
 log = logging.getLogger("drlab.mesh")
 
@@ -36,6 +38,9 @@ NS = "istio-system"
 OWNER_LABEL = "drlab.io/istio-gateway"
 MESH_LABEL = "drlab.io/mesh-id"
 PROXY_IMAGE = "registry-cn-hangzhou.ack.aliyuncs.com/acs/proxyv2:1.24.6.64-g6b1f7a5b-aliyun"
+
+# ASM fronts each mesh's API server with istiod's validating webhook (drlab.mesh.validation).
+schemas.register_webhook("mesh", ISTIO_GROUP, validation.WEBHOOK, validation.check)
 
 
 def list_any(server: Any, group: str, kind: str, versions: tuple[str, ...] = ("v1", "v1beta1", "v1alpha3"),
@@ -93,6 +98,9 @@ class MeshComponent:
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The mesh CRDs carry Istio's schemas; building them the first time takes seconds, so not on the loop.
+        schemas.warm_istio_schemas(lambda: loop.call_soon_threadsafe(self.upgrade_crds))
         cloud = self.lab.components.get("cloud")
         if cloud is not None and hasattr(cloud, "on_change"):
             cloud.on_change(lambda kind, object_id: self._wake.set())
@@ -101,6 +109,25 @@ class MeshComponent:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+    def upgrade_crds(self) -> None:
+        """Give mesh APIs seeded before the Istio schemas were ready their published schemas."""
+        kube = self._kube()
+        if kube is None:
+            return
+        wanted = {c["metadata"]["name"]: c for c in crds.mesh_crds()}
+        for server in list(kube.servers.values()):
+            if server.kind != "mesh":
+                continue
+            for name, crd in wanted.items():
+                try:
+                    current = server.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)
+                    if current is not None and crds.is_open(current) and not crds.is_open(crd) and (
+                            (current["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of")
+                            == "drlab-mesh"):
+                        server.apply(crd, manager="drlab-bootstrap")
+                except Exception:  # noqa: BLE001 - a server being deleted; the next one still gets its schemas
+                    log.exception("could not upgrade CRD %s on %s", name, server.id)
 
     def status(self) -> dict[str, Any]:
         summary = [f"ASM controllers watching {len(self._watch.watched)} Kubernetes APIs; gateway resync "

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from .admin import headers as admin_headers
 from .config import LabDir
 
 DEFAULT_DIR = os.environ.get("DRLAB_DIR", ".lab")
@@ -37,6 +38,9 @@ def _admin(labdir: LabDir, path: str, body: dict[str, Any] | None = None, timeou
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     req.add_header("content-type", "application/json")
+    if os.path.exists(labdir.admin_token_file):  # an older lab directory has none until `drlab up`
+        for key, value in admin_headers(labdir.admin_token()).items():
+            req.add_header(key, value)
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback admin API
         return json.loads(resp.read() or b"null")
 

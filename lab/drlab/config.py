@@ -56,6 +56,42 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
         "allow_short_intervals": False,
     },
     "faults": {"throttle_rate": 0.0, "error_rate": 0.0},
+    "kube": {
+        # What kubeconfigs carry: "client-certificate" (client-certificate-data/client-key-data from
+        # the lab CA, as ACK DescribeClusterUserKubeconfig and ASM DescribeServiceMeshKubeconfig hand
+        # out) or "token" (the server's bearer token).  The API servers accept both.
+        "kubeconfig_auth": "client-certificate",
+    },
+    # What the kubelet and the registry take (drlab/kube/workloads.py).  A Pod is Ready after its
+    # images are pulled (once per cluster, serially) and its containers started; ACK pulls of
+    # these images and an Envoy's start take seconds.  Test labs set less, never zero.
+    "workloads": {
+        "image_pull_seconds": 4.0,
+        "container_start_seconds": 2.0,
+        # ErrImagePull turns into ImagePullBackOff after the kubelet's first back-off (10 s).
+        "image_pull_backoff_seconds": 10.0,
+        # Per-image overrides: [{"match": PATTERN, "pull_seconds": S, "start_seconds": S}], first match wins.
+        "images": [
+            {"match": "registry-*.ack.aliyuncs.com/acs/proxyv2:*", "pull_seconds": 6.0, "start_seconds": 3.0},
+        ],
+        # The images that exist, as fnmatch patterns over normalised references (``nginx`` is
+        # ``docker.io/library/nginx:latest``): repository and tag must both match; a digest
+        # reference matches any tag of a listed repository.  Anything else fails with ErrImagePull.
+        "registry": [
+            # Bookinfo (roles/bookinfo: docker.io/istio/examples-bookinfo-<svc>-<version>:<Istio 1.x release>).
+            "docker.io/istio/examples-bookinfo-productpage-v1:1.*",
+            "docker.io/istio/examples-bookinfo-details-v[12]:1.*",
+            "docker.io/istio/examples-bookinfo-ratings-v[12]:1.*",
+            "docker.io/istio/examples-bookinfo-reviews-v[123]:1.*",
+            # ASM's gateway/sidecar image in each region's ACK registry (the lab's mesh controller uses it).
+            "registry-*.ack.aliyuncs.com/acs/proxyv2:1.*",
+            "docker.io/istio/proxyv2:1.*",
+            # Official images examples and tests run.
+            "docker.io/library/nginx:1.*", "docker.io/library/nginx:latest",
+            "docker.io/library/busybox:1.*", "docker.io/library/busybox:latest",
+            "docker.io/curlimages/curl:8.*", "docker.io/curlimages/curl:latest",
+        ],
+    },
 }
 
 
@@ -114,6 +150,10 @@ class LabDir:
         return self.file("credentials.json")
 
     @property
+    def admin_token_file(self) -> str:
+        return self.file("admin-token")
+
+    @property
     def pid_file(self) -> str:
         return self.file("drlab.pid")
 
@@ -144,11 +184,17 @@ class LabDir:
                 "access_key_secret": secrets.token_urlsafe(22)[:30],
             }
             write_atomic(self.credentials_file, json.dumps(creds, indent=1))
+        if not os.path.exists(self.admin_token_file):  # guards /__drlab/ (drlab/admin.py)
+            write_atomic(self.admin_token_file, secrets.token_urlsafe(32) + "\n", mode=0o600)
         return topo
 
     def topology(self) -> dict[str, Any]:
         with open(self.topology_file, encoding="utf-8") as handle:
             return json.load(handle)
+
+    def admin_token(self) -> str:
+        with open(self.admin_token_file, encoding="utf-8") as handle:
+            return handle.read().strip()
 
     def credentials(self) -> dict[str, str]:
         with open(self.credentials_file, encoding="utf-8") as handle:

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from . import admin
 from .config import LabDir
 
 log = logging.getLogger("drlab")
@@ -45,7 +46,9 @@ class Lab:
         self._events_path = labdir.file("events.jsonl")
         self.events: list[dict[str, Any]] = self._load_events()
         self._event_listeners: list[Callable[[dict[str, Any]], None]] = []
-        self.cloud_app = web.Application(client_max_size=16 * 1024 * 1024)
+        # Admin routes need the lab token (drlab/admin.py); the cloud API itself checks signatures.
+        self.cloud_app = web.Application(client_max_size=16 * 1024 * 1024,
+                                         middlewares=[admin.guard(labdir.admin_token())])
         self.cloud_app.router.add_get("/__drlab/status", self._status_handler)
         self.cloud_app.router.add_get("/__drlab/events", self._events_handler)
 

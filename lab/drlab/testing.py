@@ -22,7 +22,12 @@ from typing import Any
 
 import yaml
 
+from .admin import headers as admin_headers
 from .config import LabDir
+
+# Pull/start delays of test labs (the defaults in config.py look like a cloud and take seconds).
+TEST_WORKLOADS = {"image_pull_seconds": 0.5, "container_start_seconds": 0.3, "image_pull_backoff_seconds": 2.0,
+                  "images": []}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -50,6 +55,8 @@ class LabHandle:
         topo.setdefault("region_address", f"127.{random.randint(100, 250)}.{{n}}.1")
         if short_intervals:
             topo.setdefault("gtm", {"allow_short_intervals": True})
+        # Short but never zero, so every wait for a rollout is exercised.
+        topo.setdefault("workloads", dict(TEST_WORKLOADS))
         self.config_path = os.path.join(self.dir, "test-topology.yaml")
         os.makedirs(self.dir, exist_ok=True)
         with open(self.config_path, "w", encoding="utf-8") as handle:
@@ -114,6 +121,11 @@ class LabHandle:
         return self.labdir.credentials()
 
     @property
+    def admin_token(self) -> str:
+        """The token the admin routes (/__drlab/) require (DIR/admin-token, 0600)."""
+        return self.labdir.admin_token()
+
+    @property
     def endpoint(self) -> str:
         topo = self.topology
         return f"{topo['host']}:{topo['ports']['cloud']}"
@@ -137,6 +149,8 @@ class LabHandle:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
         req.add_header("content-type", "application/json")
+        for key, value in admin_headers(self.admin_token).items():
+            req.add_header(key, value)
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
             return json.loads(resp.read() or b"null")
 

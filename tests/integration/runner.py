@@ -26,6 +26,13 @@ PLAYBOOK = """\
   gather_facts: false
   vars:
     drlab_dir: "{lab_dir}"
+  # Every uri call of the targets goes to the lab's admin routes, which need the lab token; as
+  # url_password (no_log in the uri module) it never shows in output.
+  module_defaults:
+    ansible.builtin.uri:
+      url_username: drlab
+      url_password: "{{{{ lookup('file', drlab_dir ~ '/admin-token') }}}}"
+      force_basic_auth: true
   roles:
     - role: "{path}"
 """

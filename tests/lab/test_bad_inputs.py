@@ -82,7 +82,7 @@ class Site:
                 entry["cluster"]["server"] = server
         for entry in config["users"]:
             if token:
-                entry["user"]["token"] = token
+                entry["user"] = {"token": token}  # instead of the client certificate
         path = os.path.join(tmp, name + ".kubeconfig")
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(config, handle)

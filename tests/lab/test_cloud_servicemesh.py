@@ -12,6 +12,7 @@ from alibabacloud_servicemesh20200111 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
 from cloud_support import api_error as _fail
 from cloud_support import contract, mesh_client, send, signed_request, start_lab, stop_lab
+from cryptography import x509
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -293,9 +294,16 @@ def test_kubeconfig_and_gateway_reach_the_mesh_api_server(lab, client):
         err = _fail(lambda: client.describe_service_mesh_kubeconfig(request))
         assert err.status_code == 503 and err.code == "ServiceUnavailable"
         return
-    kubeconfig = yaml.safe_load(client.describe_service_mesh_kubeconfig(request).body.kubeconfig)
+    body = client.describe_service_mesh_kubeconfig(request).body
+    kubeconfig = yaml.safe_load(body.kubeconfig)
     server = kubeconfig["clusters"][0]["cluster"]["server"]
     assert server.endswith(f"/meshes/{mesh_id}")
+    # A client certificate, as ASM hands out; ExpireTime is "the expiration time of the kubeconfig certificate".
+    user = kubeconfig["users"][0]["user"]
+    assert set(user) == {"client-certificate-data", "client-key-data"}
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    assert body.expire_time[:10] == cert.not_valid_after_utc.strftime("%Y-%m-%d")
+    assert client.describe_service_mesh_kubeconfig(request).body.kubeconfig == body.kubeconfig  # stable
     gateway = {"apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "IstioGateway",
                "metadata": {"name": "ingressgateway", "namespace": "istio-system"},
                "spec": {"gatewayType": "ingress", "replicaCount": 1, "ports": [{"name": "http", "port": 80,

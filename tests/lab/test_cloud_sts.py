@@ -88,6 +88,36 @@ def test_admin_route_rejects_bad_durations(lab, duration):
     assert info.value.code == 400
 
 
+@pytest.mark.parametrize("auth, code", [(None, 401), ("Bearer not-the-token", 403), ("Basic ZHJsYWI6eA==", 403)])
+def test_sts_admin_route_needs_the_lab_token(lab, auth, code):
+    """Any local process could mint credentials otherwise: no token 401, a wrong one 403, nothing issued."""
+    import urllib.error
+    import urllib.request
+
+    before = lab.status()["components"]["cloud"]["sts_live"]
+    req = urllib.request.Request(f"http://{lab.endpoint}/__drlab/sts", data=b"{}", method="POST",
+                                 headers={"content-type": "application/json", **({"Authorization": auth} if auth
+                                                                                   else {})})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)  # noqa: S310 - loopback lab
+    assert info.value.code == code
+    body = json.loads(info.value.read())
+    assert "Credentials" not in body and "token" in body["error"]
+    assert lab.status()["components"]["cloud"]["sts_live"] == before
+
+
+def test_sts_admin_route_takes_the_token_as_basic_auth_password(lab):
+    """How Ansible's uri module sends it (url_password is no_log there)."""
+    import base64
+    import urllib.request
+
+    basic = base64.b64encode(f"drlab:{lab.admin_token}".encode()).decode()
+    req = urllib.request.Request(f"http://{lab.endpoint}/__drlab/sts", data=b"{}", method="POST",
+                                 headers={"content-type": "application/json", "Authorization": f"Basic {basic}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback lab
+        assert json.loads(resp.read())["Credentials"]["AccessKeyId"].startswith("STS.")
+
+
 @pytest.mark.parametrize("signature_algorithm", [None, "v2"])
 def test_sts_credentials_sign_both_products_with_acs3_and_v1(lab, signature_algorithm):
     extra = {"signature_algorithm": signature_algorithm} if signature_algorithm else {}

@@ -41,6 +41,20 @@ def test_credentials_file_is_private(lab):
     assert mode == 0o600
 
 
+def test_admin_routes_need_the_private_lab_token(lab):
+    import urllib.error
+    import urllib.request
+
+    assert stat.S_IMODE(os.stat(lab.labdir.admin_token_file).st_mode) == 0o600 and len(lab.admin_token) >= 32
+    for path in ("status", "faults", "calls", "events", "kube/servers"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"http://{lab.endpoint}/__drlab/{path}", timeout=10)  # noqa: S310 - loopback
+        assert info.value.code == 401, path
+        assert "access_key_secret" not in info.value.read().decode()
+    assert lab.status()["emulator"].startswith("drlab")  # the CLI and LabHandle read DIR/admin-token
+    assert json.loads(lab.cli("status", "--json").stdout)["running"] is True
+
+
 def test_env_prints_exports_for_clients(lab):
     lines = lab.cli("env").stdout.splitlines()
     exported = dict(line[len("export "):].split("=", 1) for line in lines)

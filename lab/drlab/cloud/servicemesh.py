@@ -420,8 +420,10 @@ class ServiceMeshApi:
         if kube is None:
             raise ApiError(503, "ServiceUnavailable", "drlab: the kube component is not running in this lab.")
         kube.ensure_server(mesh["id"], "mesh")
-        return {"Kubeconfig": kube.kubeconfig(mesh["id"]),
-                "ExpireTime": ids.iso_seconds(time.time() + 3 * 365 * 86400)}
+        # ExpireTime: "the expiration time of the kubeconfig certificate" (DescribeServiceMeshKubeconfigResponseBody).
+        expires = kube.client_certificate(mesh["id"])["expires"] if kube.kubeconfig_auth != "token" \
+            else time.time() + 3 * 365 * 86400
+        return {"Kubeconfig": kube.kubeconfig(mesh["id"]), "ExpireTime": ids.iso_seconds(expires)}
 
     # -- features ---------------------------------------------------------------------------
     def update_feature(self, p: Params) -> dict:

@@ -75,9 +75,7 @@ class KubeApi:
         server = self.component.servers.get(request.match_info["sid"])
         if server is None or (server.kind == "cluster") != (scope == "clusters"):
             return error_response(ApiError(404, "NotFound", "the server could not find the requested resource"))
-        auth = request.headers.get("Authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token.encode(), server.token.encode()):
+        if not self.authenticated(server, request):
             return error_response(ApiError(401, "Unauthorized", "Unauthorized"))
         parts = [p for p in request.match_info["tail"].split("/") if p]
         validation_token = None
@@ -99,6 +97,16 @@ class KubeApi:
         finally:
             if validation_token is not None:
                 schemas.end_request(validation_token)
+
+    def authenticated(self, server: KubeServer, request: web.Request) -> bool:
+        """[auth] The server's bearer token, or a client certificate issued for it (CN user, O groups);
+        like the apiserver's union authenticator, the first that succeeds wins."""
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if token and hmac.compare_digest(token.encode(), server.token.encode()):
+            return True
+        peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        return self.component.tls.authenticate(server.id, peercert) is not None
 
     # -- routing -------------------------------------------------------------------------
     async def dispatch(self, server: KubeServer, request: web.Request, parts: list[str]) -> web.StreamResponse:

@@ -5,10 +5,13 @@ Other components reach it as ``lab.components["kube"]`` (API in lab/README.md).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import glob
 import logging
 import os
 import re
+import time
 from typing import Any
 
 import yaml
@@ -19,9 +22,11 @@ from .api import KubeApi
 from .errors import ApiError
 from .server import KubeServer
 from .tls import KubeTls
+from .workloads import WorkloadSettings, forget_dead_pods, reconcile_deployment
 
 log = logging.getLogger("drlab.kube")
 
+CLIENT_GROUPS = ("system:masters",)  # the lab has no RBAC: every kubeconfig is an administrator's
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -33,13 +38,23 @@ class KubeComponent:
         self.tls = KubeTls(lab.dir.file("state"), lab.host)
         self.base_url = f"https://{lab.host}:{self.port}"
         self.servers: dict[str, KubeServer] = {}
-        # Deployments become Available as soon as they are written, since there is no kubelet.
-        # Turn off globally here, or per Deployment with KubeServer.set_external_status(), to own
-        # readiness through patch_status (the data plane does for gateway Deployments).
+        # The lab's controllers own Deployment status: Available once its Pods are Ready, which takes
+        # the image pull and start delays of the `workloads` config (drlab/kube/workloads.py).  Turn
+        # off globally here, or per Deployment with KubeServer.set_external_status(), to own
+        # readiness through patch_status instead.
         self.auto_deployment_status = True
-        # Each Deployment gets a ReplicaSet and Pods (drlab/kube/workloads.py), so `kubectl get pods`
-        # looks like a cluster; they are cosmetic (nothing runs in them) and can be turned off.
+        # Each Deployment gets a ReplicaSet and Pods (nothing runs in them); turned off, Deployments
+        # are Available as soon as they are written.
         self.simulate_pods = True
+        self.workloads = WorkloadSettings.from_topology(lab.topology)
+        # Kubeconfigs carry a client certificate (as ACK/ASM issue them) or the server's bearer token;
+        # the API servers accept both either way.
+        self.kubeconfig_auth = str((lab.topology.get("kube") or {}).get("kubeconfig_auth", "client-certificate"))
+        if self.kubeconfig_auth not in ("client-certificate", "token"):
+            raise ValueError(f"kube.kubeconfig_auth must be client-certificate or token, not {self.kubeconfig_auth!r}")
+        # (server id, namespace, Deployment name) -> when its next Pod or condition transition is due.
+        self._workload_due: dict[tuple[str, str, str], float] = {}
+        self._ticker: asyncio.Task | None = None
         self.api = KubeApi(self)
         self._cluster_names: dict[str, str] = {}
         for region in lab.topology.get("regions", []):
@@ -60,14 +75,22 @@ class KubeComponent:
         for server_id, server in self.servers.items():
             self._write_kubeconfig(server_id)
             server.finalize_pending()
+            self._resume_workloads(server)
         self.lab.admin_route("GET", "kube/servers", self._admin_list)
         self.lab.admin_route("POST", "kube/servers", self._admin_ensure)
         self.lab.admin_route("POST", "kube/servers/delete", self._admin_remove)
         self.lab.admin_route("POST", "kube/deployment-status", self._admin_deployment_status)
         write_atomic(self.lab.dir.file("kubeconfig", "ca.crt"), self.tls.ca_pem, mode=0o644)
         await self.lab.serve(self.api.app, self.lab.host, self.port, ssl_context=self.tls.context())
+        self._ticker = asyncio.create_task(self._tick_workloads())
 
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
         for server in self.servers.values():
             server.close()
 
@@ -105,6 +128,7 @@ class KubeComponent:
         if server is None:
             return False
         server.close()
+        self.tls.forget_client(server_id)
         for path in (self._state_path(server_id), self.kubeconfig_path(server_id)):
             if os.path.exists(path):
                 os.unlink(path)
@@ -113,6 +137,21 @@ class KubeComponent:
 
     def server(self, server_id: str) -> KubeServer | None:
         return self.servers.get(server_id)
+
+    def kubeconfig_user(self, server_id: str) -> dict[str, Any]:
+        """The kubeconfig ``user`` entry: a client certificate as ACK/ASM hand out, or the bearer token."""
+        server = self.servers[server_id]
+        if self.kubeconfig_auth == "token":
+            return {"token": server.token}
+        issued = self.client_certificate(server_id)
+        return {"client-certificate-data": base64.b64encode(issued["cert"].encode()).decode(),
+                "client-key-data": base64.b64encode(issued["key"].encode()).decode()}
+
+    def client_certificate(self, server_id: str) -> dict[str, Any]:
+        """cert, key (PEM), serial, user, groups, expires (epoch) of the server's kubeconfig certificate."""
+        # CN: the account, as ACK names the RAM identity a kubeconfig is for; O: groups RBAC can bind.
+        return self.tls.client_certificate(server_id, str(self.lab.topology.get("account_id", "drlab")),
+                                           list(CLIENT_GROUPS))
 
     def kubeconfig(self, server_id: str) -> str:
         server = self.servers.get(server_id)
@@ -124,7 +163,7 @@ class KubeComponent:
             "kind": "Config",
             "clusters": [{"name": name, "cluster": {"server": server.url,
                                                     "certificate-authority-data": self.tls.ca_data}}],
-            "users": [{"name": f"{name}-admin", "user": {"token": server.token}}],
+            "users": [{"name": f"{name}-admin", "user": self.kubeconfig_user(server_id)}],
             "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin",
                                                      "namespace": "default"}}],
             "current-context": name,
@@ -135,7 +174,38 @@ class KubeComponent:
     def kubeconfig_path(self, server_id: str) -> str:
         return self.lab.dir.file("kubeconfig", f"{server_id}.yaml")
 
+    def schedule_workload(self, key: tuple[str, str, str], due: float | None) -> None:
+        """Reconcile this Deployment again at ``due`` (None: nothing is pending for it)."""
+        if due is None:
+            self._workload_due.pop(key, None)
+        else:
+            self._workload_due[key] = min(due, self._workload_due.get(key, due))
+
     # -- internals ---------------------------------------------------------------------------
+    def _resume_workloads(self, server: KubeServer) -> None:
+        """After a restart: Pods mid-pull or mid-start carry on from their saved timelines."""
+        if not self.simulate_pods:
+            return
+        forget_dead_pods(server)
+        for dep in server.list("apps/v1", "Deployment"):
+            reconcile_deployment(server, dep)
+
+    async def _tick_workloads(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.time()
+            for key in [k for k, due in self._workload_due.items() if due <= now]:
+                self._workload_due.pop(key, None)
+                server = self.servers.get(key[0])
+                if server is None or not self.simulate_pods:
+                    continue
+                try:
+                    dep = server.get("apps/v1", "Deployment", key[1], key[2])
+                    if dep is not None:
+                        reconcile_deployment(server, dep)
+                except Exception:  # noqa: BLE001 - one broken Deployment must not stop the others
+                    log.exception("workload reconcile of %s failed", "/".join(key))
+
     def _state_path(self, server_id: str) -> str:
         return self.lab.dir.file("state", f"kube-{server_id}.json")
 

@@ -138,6 +138,8 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str,
     if status_only:
         new_paths = {p for p in new_paths if p[0] == "f:status"}
     old_paths = field_paths(old, keyed, include_status=status_only) if old else set()
+    if status_only:  # a status write neither touches nor removes spec/metadata fields of other managers
+        old_paths = {p for p in old_paths if p[0] == "f:status"}
     changed = {p for p in new_paths if old is None or p not in old_paths or get_path(old, p) != get_path(new, p)}
     removed = old_paths - new_paths
     entries = _entries(old) if old else []

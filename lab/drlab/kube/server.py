@@ -317,7 +317,9 @@ class KubeServer:
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         if rt.builtin and rt.kind == "CustomResourceDefinition":
             kinds.crd_status(new, old)
-        if rt.builtin and rt.kind == "Deployment" and subresource != "status" and self.auto_status(new):
+        # [workloads] With simulated Pods the deployment controller (workloads.py) writes status as Pods get Ready.
+        if rt.builtin and rt.kind == "Deployment" and subresource != "status" and self.auto_status(new) \
+                and not self.component.simulate_pods:
             new["status"] = kinds.deployment_status(new, (old or {}).get("status"))
         if not skip_managed:
             record_update(old, new, manager, rt.api_version, rt.builtin, subresource)

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from kube_support import Raw, deployment
+from kube_support import Raw, available, deployment, wait_for
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
@@ -40,12 +40,15 @@ def test_version_and_discovery(api_client, raw):
     assert {"ns"} == set(next(r for r in core["resources"] if r["name"] == "namespaces")["shortNames"])
 
 
-def test_unauthorized_without_or_with_wrong_token(raw, mesh_raw):
-    for token in (None, "wrong", mesh_raw.token):  # another server's token is no good here either
-        status, body = raw.request("GET", "/api/v1/namespaces", token=token)
+def test_unauthorized_without_or_with_wrong_credentials(raw, cluster_kubeconfig, mesh_kubeconfig):
+    refused = [raw.request("GET", "/api/v1/namespaces", token=token) for token in (None, "wrong")]
+    # Another server's client certificate is no good here either (on the cloud each cluster has its own CA).
+    refused.append(Raw(cluster_kubeconfig, credentials_from=mesh_kubeconfig).request("GET", "/api/v1/namespaces"))
+    for status, body in refused:
         assert status == 401
         assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                         "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    assert raw.request("GET", "/api/v1/namespaces")[0] == 200
 
 
 def test_initial_namespaces(api_client, mesh_dyn):
@@ -61,9 +64,13 @@ def test_typed_create_get_list_replace_delete(api_client):
     created = apps.create_namespaced_deployment("typed", deployment("api", replicas=2))
     assert created.metadata.uid and created.metadata.generation == 1
     assert created.metadata.creation_timestamp is not None
-    assert created.status.available_replicas == 2 and created.status.observed_generation == 1
-    conditions = {c.type: c.status for c in created.status.conditions}
-    assert conditions == {"Available": "True", "Progressing": "True"}
+    assert not (created.status and created.status.available_replicas)  # Pods take their pull/start delays
+    ready = available(apps, "api", "typed", 2)
+    assert ready.status.observed_generation == 1
+    conditions = {c.type: (c.status, c.reason) for c in ready.status.conditions}
+    assert conditions == {"Available": ("True", "MinimumReplicasAvailable"),
+                          "Progressing": ("True", "NewReplicaSetAvailable")}
+    created = ready
     with pytest.raises(ApiException) as exc:
         apps.create_namespaced_deployment("typed", deployment("api"))
     assert exc.value.status == 409 and '"reason":"AlreadyExists"' in exc.value.body
@@ -171,7 +178,9 @@ def test_patch_types_and_noop(api_client, raw):
     status, obj = raw.request("PATCH", path, [{"op": "replace", "path": "/spec/replicas", "value": 3},
                                               {"op": "test", "path": "/metadata/labels/team", "value": "x"}],
                               "application/json-patch+json")
-    assert status == 200 and obj["spec"]["replicas"] == 3 and obj["status"]["availableReplicas"] == 3
+    assert status == 200 and obj["spec"]["replicas"] == 3
+    assert wait_for(lambda: raw.request("GET", path)[1]["status"].get("availableReplicas") == 3)
+    obj = raw.request("GET", path)[1]
     status, body = raw.request("PATCH", path, [{"op": "test", "path": "/spec/replicas", "value": 9}],
                                "application/json-patch+json")
     assert status == 422
@@ -239,7 +248,7 @@ def test_status_and_scale_subresources(api_client, raw):
     scale = apps.read_namespaced_deployment_scale("s", "sub")
     assert scale.spec.replicas == 1 and scale.status.selector == "app=s"
     apps.patch_namespaced_deployment_scale("s", "sub", {"spec": {"replicas": 4}})
-    dep = apps.read_namespaced_deployment("s", "sub")
+    dep = available(apps, "s", "sub", 4)
     assert dep.spec.replicas == 4 and dep.status.ready_replicas == 4 and dep.metadata.generation == 2
     status, body = raw.request("PATCH", "/apis/apps/v1/namespaces/sub/deployments/s/status",
                                {"status": {"readyReplicas": 1}, "spec": {"replicas": 9}},
@@ -253,7 +262,10 @@ def test_status_and_scale_subresources(api_client, raw):
 
 
 def test_replicas_zero_still_available(api_client):
-    dep = k8s.AppsV1Api(api_client).create_namespaced_deployment("default", deployment("zero", replicas=0))
+    apps = k8s.AppsV1Api(api_client)
+    apps.create_namespaced_deployment("default", deployment("zero", replicas=0))
+    dep = wait_for(lambda: (lambda d: d if d.status and d.status.conditions else None)(
+        apps.read_namespaced_deployment("zero", "default")))
     assert dep.status.available_replicas is None and dep.status.replicas is None
     assert {c.type: c.status for c in dep.status.conditions}["Available"] == "True"
 
@@ -455,6 +467,7 @@ def test_deployments_get_replicasets_and_pods(api_client):
         items = core.list_namespaced_pod("pods", label_selector="app=shop").items
         return sorted(items, key=lambda p: p.metadata.name)
 
+    available(apps, "shop", "pods", 2)
     first = pods()
     assert len(first) == 2
     for pod in first:
@@ -465,11 +478,21 @@ def test_deployments_get_replicasets_and_pods(api_client):
         assert rs.status.ready_replicas == 2
     apps.patch_namespaced_deployment_scale("shop", "pods", {"spec": {"replicas": 3}})
     assert len(pods()) == 3
+    available(apps, "shop", "pods", 3)
+    # A rolling update keeps the old Pods until new ones are Ready: to an image that cannot be pulled, never.
+    apps.patch_namespaced_deployment("shop", "pods", {"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "image": "nginx:no-such-tag"}]}}}})
+    wait_for(lambda: any((p.status.container_statuses or [None])[0] and p.status.container_statuses[0].state.waiting
+                         and p.status.container_statuses[0].state.waiting.reason == "ErrImagePull" for p in pods()))
+    assert sum(p.status.phase == "Running" and p.spec.containers[0].image == "nginx:1.25" for p in pods()) == 3
+    assert {c.type: c.status for c in apps.read_namespaced_deployment("shop", "pods").status.conditions}[
+        "Available"] == "True"
     apps.patch_namespaced_deployment("shop", "pods", {"spec": {"template": {"spec": {"containers": [
         {"name": "main", "image": "nginx:1.26"}]}}}})
+    available(apps, "shop", "pods", 3)
     replica_sets = {rs.metadata.name: rs for rs in apps.list_namespaced_replica_set("pods").items}
-    assert len(replica_sets) == 2  # the old revision stays, scaled to zero
-    assert sorted(rs.spec.replicas for rs in replica_sets.values()) == [0, 3]
+    assert len(replica_sets) == 3  # the old revisions stay, scaled to zero
+    assert sorted(rs.spec.replicas for rs in replica_sets.values()) == [0, 0, 3]
     assert {p.spec.containers[0].image for p in pods()} == {"nginx:1.26"}
     apps.delete_namespaced_deployment("shop", "pods")  # background propagation: the GC takes the rest
     assert pods() == [] and apps.list_namespaced_replica_set("pods").items == []
@@ -505,7 +528,7 @@ def test_external_deployment_status(lab, api_client):
     lab.admin("kube/deployment-status", {"server": cluster_id, "namespace": "default", "name": "gw",
                                          "external": False})
     apps.patch_namespaced_deployment("gw", "default", {"spec": {"replicas": 3}})
-    dep = apps.read_namespaced_deployment("gw", "default")
+    dep = available(apps, "gw", "default", 3)
     assert dep.status.ready_replicas == 3 and dep.status.available_replicas == 3
 
 
@@ -534,11 +557,14 @@ def test_services_get_endpoints_of_their_pods(api_client):
                                            "spec": {"selector": {"app": "api"},
                                                     "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
     apps.create_namespaced_deployment("eps", deployment("api", replicas=2))
+    available(apps, "api", "eps", 2)
     endpoints = core.read_namespaced_endpoints("api", "eps")
     pod_ips = {p.status.pod_ip for p in core.list_namespaced_pod("eps", label_selector="app=api").items}
     assert {a.ip for a in endpoints.subsets[0].addresses} == pod_ips and len(pod_ips) == 2
     assert endpoints.subsets[0].ports[0].port == 8080 and endpoints.subsets[0].ports[0].name == "http"
     apps.patch_namespaced_deployment_scale("api", "eps", {"spec": {"replicas": 3}})
+    assert len(core.read_namespaced_endpoints("api", "eps").subsets[0].addresses) == 2  # the new Pod is not Ready
+    available(apps, "api", "eps", 3)
     assert len(core.read_namespaced_endpoints("api", "eps").subsets[0].addresses) == 3
     apps.delete_namespaced_deployment("api", "eps")
     assert not core.read_namespaced_endpoints("api", "eps").subsets

@@ -96,11 +96,14 @@ def test_get_apply_scale_delete(kubectl, cluster_kubeconfig, tmp_path):
     assert _lines(kubectl(cluster_kubeconfig, "apply", "-f", str(manifest))) == [
         "namespace/kctl unchanged", "deployment.apps/web unchanged", "service/web unchanged",
         "configmap/settings unchanged"]
+    assert "successfully rolled out" in kubectl(cluster_kubeconfig, "rollout", "status", "deploy/web", "-n", "kctl",
+                                                "--timeout=60s")
     table = _lines(kubectl(cluster_kubeconfig, "get", "deploy", "-n", "kctl"))
     assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
     assert table[1].split()[:4] == ["web", "2/2", "2", "2"]
     assert "deployment.apps/web scaled" in kubectl(cluster_kubeconfig, "scale", "deploy/web", "-n", "kctl",
                                                    "--replicas=3")
+    kubectl(cluster_kubeconfig, "rollout", "status", "deploy/web", "-n", "kctl", "--timeout=60s")
     dep = json.loads(kubectl(cluster_kubeconfig, "get", "deploy", "web", "-n", "kctl", "-o", "json"))
     assert dep["spec"]["replicas"] == 3 and dep["status"]["availableReplicas"] == 3
     out = kubectl(cluster_kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(manifest))
@@ -128,7 +131,7 @@ def test_kubectl_without_credentials_is_refused(kubectl, cluster_kubeconfig, tmp
     import yaml
 
     config = yaml.safe_load(open(cluster_kubeconfig, encoding="utf-8"))
-    config["users"][0]["user"]["token"] = "not-the-token"
+    config["users"][0]["user"] = {"token": "not-the-token"}  # and no client certificate
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
     result = subprocess.run(["kubectl", "--kubeconfig", str(bad), "get", "ns"], capture_output=True, text=True,

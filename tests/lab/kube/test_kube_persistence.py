@@ -7,7 +7,7 @@ import shutil
 import stat
 
 import pytest
-from kube_support import Raw, deployment
+from kube_support import Raw, available, deployment
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 
@@ -28,26 +28,27 @@ def _apps(path: str) -> k8s.AppsV1Api:
 
 def test_kubeconfigs_are_private_and_per_cluster(own_lab):
     topo = own_lab.topology
-    tokens = set()
+    certs = set()
     for region in topo["regions"]:
         for cluster in region["clusters"]:
             path = os.path.join(own_lab.dir, "kubeconfig", f"{cluster['id']}.yaml")
-            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # it holds client-key-data
             raw = Raw(path)
             assert raw.url.endswith(f"/clusters/{cluster['id']}") and raw.url.startswith("https://127.0.0.1:")
-            tokens.add(raw.token)
+            certs.add(raw.cert_pem)
             assert os.path.exists(os.path.join(own_lab.dir, "kubeconfig", f"{cluster['name']}.yaml"))
-    assert len(tokens) == len([c for r in topo["regions"] for c in r["clusters"]])
+    assert None not in certs and len(certs) == len([c for r in topo["regions"] for c in r["clusters"]])
 
 
 def test_restart_and_kill9_lose_nothing(own_lab):
     path = os.path.join(own_lab.dir, "kubeconfig", "cluster-1.yaml")
     mesh = own_lab.admin("kube/servers", {"id": "c0persistmesh", "kind": "mesh"})
-    created = _apps(path).create_namespaced_deployment("default", deployment("keep"))
-    token = Raw(path).token
+    _apps(path).create_namespaced_deployment("default", deployment("keep"))
+    created = available(_apps(path), "keep", "default", 1)  # settled: a restart must not touch it
+    cert = Raw(path).cert_pem
 
     own_lab.restart()
-    assert Raw(path).token == token  # same kubeconfig keeps working
+    assert Raw(path).cert_pem == cert  # same kubeconfig keeps working
     again = _apps(path).read_namespaced_deployment("keep", "default")
     assert again.metadata.uid == created.metadata.uid
     assert again.metadata.resource_version == created.metadata.resource_version

@@ -72,7 +72,8 @@ def test_kube_with_a_wrong_token_is_refused(lab):
     import yaml
 
     config = yaml.safe_load(text)
-    config['users'][0]['user']['token'] = 'wrong-token'
+    assert 'client-key-data' in config['users'][0]['user']  # as ACK/ASM hand out; Kube used it above
+    config['users'][0]['user'] = {'token': 'wrong-token'}
     with pytest.raises(k8s.KubeError) as err:
         k8s.Kube(text=yaml.safe_dump(config), what='cluster-1').get('v1', 'Service', 'x', 'default')
     assert err.value.status == 401 or 'Unauthorized' in err.value.message

@@ -11,6 +11,12 @@ A region's Envoy runs while at least one gateway Deployment of its clusters has 
 replica; deleting the Deployment or scaling it to 0 stops Envoy at once (connection refused),
 restoring it starts Envoy again.  Config changes are file swaps to the running Envoy.
 Reconciliation runs on every Kubernetes/cloud change (subscriptions) and every 0.5 s.
+
+GTM's DNS and health checks run on their own thread and loop (``realtime.py``), so that a busy
+main loop does not delay answers: after each cloud change the main loop publishes a new
+``GtmView`` (a private copy of the GTM objects and the zones' records) that the DNS and the
+checker read; health verdicts travel back to the main loop, which applies them to the cloud
+state and publishes again.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from .envoy import EnvoySupervisor
 from .envoyconf import GatewayInputs, fqdn, listen_port, translate
 from .health import HealthChecker
 from .locality import Endpoint, apply_locality, effective_setting, pick
+from .realtime import GtmView, RealtimeLoop
 
 log = logging.getLogger("drlab.dataplane")
 
@@ -82,8 +89,12 @@ class DataPlaneComponent:
         self.envoys: dict[str, EnvoySupervisor] = {}
         self.envoy_ports: dict[str, list[int]] = {}
         self._last_config: dict[str, str] = {}
+        self.realtime = RealtimeLoop("drlab-dns")
+        self.view = GtmView()
+        self._publish_pending = False
+        self._main_loop: asyncio.AbstractEventLoop | None = None
         self.dns = DnsServer(lab.host, topo["ports"]["dns"], self.lookup, lambda zone: (f"ns1.{zone}", 60))
-        self.health = HealthChecker(self._health_targets, self._set_health)
+        self.health = HealthChecker(self._health_targets, self._set_health_threadsafe)
         self._services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
         self._wake = asyncio.Event()
         self._watch = ServerWatch(lab, self._wake)
@@ -98,18 +109,25 @@ class DataPlaneComponent:
             workdir = self.lab.dir.file("envoy", region["id"])
             os.makedirs(workdir, exist_ok=True)
             self.envoys[region["id"]] = EnvoySupervisor(region["id"], workdir, region["address"], ADMIN_PORT)
-        await self.dns.start()
+        self._main_loop = asyncio.get_running_loop()
+        self.publish()
+        self.realtime.start()
+        await self.realtime.run(self.dns.start())
         cloud = self._cloud()
         if cloud is not None and hasattr(cloud, "on_change"):
-            cloud.on_change(lambda kind, object_id: self._wake.set())
+            cloud.on_change(self._cloud_changed)
         await self.reconcile()
+        self.realtime.call(self.health.sync)
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        self.health.stop()
-        await self.dns.stop()
+        self.realtime.call(self.health.stop)
+        try:
+            await self.realtime.run(self.dns.stop())
+        finally:
+            await self.realtime.stop()
         await asyncio.gather(*(e.close() for e in self.envoys.values()), return_exceptions=True)
         await self.bookinfo.close()
 
@@ -160,10 +178,7 @@ class DataPlaneComponent:
                 await self.reconcile()
             except Exception:  # noqa: BLE001 - keep serving; the next change retries
                 log.exception("dataplane reconcile failed")
-            try:
-                self.health.sync()
-            except Exception:  # noqa: BLE001 - a bad target must not stop the other checks
-                log.exception("health checker sync failed")
+            self.realtime.call(self._sync_health)
 
     # -- reconcile -------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -380,37 +395,43 @@ class DataPlaneComponent:
             self.lab.record_event("gateway_envoy_started", region_id=region_id, address=region["address"],
                                   pid=envoy.pid, ready=ready)
 
-    # -- GTM -----------------------------------------------------------------------------
+    # -- GTM: published to the realtime thread, verdicts back to the main loop ---------------
     def _zones(self) -> list[str]:
         return [z.lower().rstrip(".") for z in self.lab.topology.get("zones", [])]
 
-    def lookup(self, name: str, qtype: str) -> Answer:
-        zone = next((z for z in self._zones() if name == z or name.endswith("." + z)), None)
-        if zone is None:
-            return Answer("REFUSED")
+    def _cloud_changed(self, kind: str, object_id: str) -> None:
+        self._wake.set()
+        if kind in ("gtm", "record") and not self._publish_pending and self._main_loop is not None:
+            # after the current handler returns: a handler may change several objects, and the
+            # view must never show half of its change
+            self._publish_pending = True
+            self._main_loop.call_soon(self.publish)
+
+    def publish(self) -> None:
+        """Replace the view DNS and the health checker read (main loop only)."""
+        self._publish_pending = False
         cloud = self._cloud()
-        if cloud is None:
-            return Answer("SERVFAIL")
-        exists = False
-        for rr_type in ("A", "AAAA", "CNAME"):
-            gtm = cloud.gtm_answer(name, rr_type)
-            if gtm is None:
-                continue
-            exists = True
-            if rr_type == qtype or rr_type == "CNAME":
-                return Answer(records=[(rr_type, a, int(gtm["ttl"])) for a in gtm["addresses"]], zone=zone)
-        records = [r for r in cloud.zone_records(zone) if r["name"] == name]
-        if not records and not exists and name != zone:
-            # names below an existing name are empty non-terminals in a real zone, but the lab keeps it simple
-            return Answer("NXDOMAIN", zone=zone)
-        chosen = [r for r in records if r["type"] == qtype] or [r for r in records if r["type"] == "CNAME"]
-        return Answer(records=[(r["type"], r["value"], int(r["ttl"])) for r in chosen
-                               if r["type"] in ("A", "AAAA", "CNAME", "TXT")], zone=zone)
+        model = getattr(getattr(cloud, "gtm", None), "model", None)
+        zones = self._zones()
+        records = {z: [dict(r) for r in cloud.zone_records(z)] for z in zones} if cloud is not None else {}
+        self.view = GtmView.build(zones, model.frozen() if model is not None else None, records)
+        self.realtime.call(self._sync_health)
+
+    def lookup(self, name: str, qtype: str) -> Answer:
+        return self.view.lookup(name, qtype)
+
+    def _sync_health(self) -> None:
+        try:
+            self.health.sync()
+        except Exception:  # noqa: BLE001 - a bad target must not stop the other checks
+            log.exception("health checker sync failed")
 
     def _health_targets(self) -> list[dict[str, Any]]:
-        # The cloud component renders targets in the shape HealthChecker consumes.
-        cloud = self._cloud()
-        return cloud.health_targets() if cloud is not None and hasattr(cloud, "health_targets") else []
+        return self.view.health_targets
+
+    def _set_health_threadsafe(self, address_id: str, health: str, available: str, reason: str) -> None:
+        if self._main_loop is not None and not self._main_loop.is_closed():
+            self._main_loop.call_soon_threadsafe(self._set_health, address_id, health, available, reason)
 
     def _set_health(self, address_id: str, health: str, available: str, reason: str) -> None:
         cloud = self._cloud()

@@ -144,6 +144,7 @@ class DataPlaneComponent:
 
     def status(self) -> dict[str, Any]:
         topo = self.lab.topology
+        checked = self.health.checkers.copy()  # the realtime thread owns it; copy() is atomic under the GIL
         summary = []
         regions = {}
         for region_id, envoy in self.envoys.items():
@@ -162,13 +163,13 @@ class DataPlaneComponent:
         summary.append("bookinfo: " + (", ".join(f"{k} {v} workloads" for k, v in sorted(per_cluster.items()))
                                        or "no workloads applied"))
         summary.append(f"GTM DNS: {topo['host']}:{topo['ports']['dns']} udp+tcp; health checks on "
-                       f"{len(self.health.checkers)} addresses")
+                       f"{len(checked)} addresses")
         return {
             "gateways": regions,
             "dns": f"{topo['host']}:{topo['ports']['dns']}",
             "bookinfo": [{"cluster": i.cluster_name, "namespace": i.namespace, "app": i.app, "version": i.version,
                           "endpoint": f"{i.address}:{i.port}"} for i in self.bookinfo.instances.values()],
-            "health_checked": sorted(self.health.checkers),
+            "health_checked": sorted(checked),
             "summary": summary,
         }
 

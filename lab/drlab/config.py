@@ -55,6 +55,17 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
         # Lab-only: accept health-check intervals of 1-14 s so drills fit in CI.
         "allow_short_intervals": False,
     },
+    # The gateway HPA's controller (drlab/dataplane/hpa.py); defaults are kube-controller-manager's
+    # and the autoscaling/v2 behavior defaults (kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/).
+    "hpa": {
+        "sync_period": 15.0,  # --horizontal-pod-autoscaler-sync-period
+        "tolerance": 0.1,  # --horizontal-pod-autoscaler-tolerance
+        "scale_up_stabilization": 0.0,  # behavior.scaleUp.stabilizationWindowSeconds default
+        "scale_down_stabilization": 300.0,  # behavior.scaleDown.stabilizationWindowSeconds default
+        # Lab only: requests per second one gateway replica serves at 100% of its CPU request (the
+        # CPU metric is derived from Envoy's request counters; nothing measures real CPU).
+        "replica_rps": 200.0,
+    },
     "faults": {"throttle_rate": 0.0, "error_rate": 0.0},
     "kube": {
         # What kubeconfigs carry: "client-certificate" (client-certificate-data/client-key-data from

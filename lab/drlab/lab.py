@@ -1,35 +1,41 @@
-"""The lab process: one asyncio loop hosting every emulated component.
+"""The lab process: one asyncio loop hosting every emulated component (GTM DNS and health
+checks on a thread of their own, see ``dataplane/realtime.py``).
 
-Components are looked up by name and started in order (kube before cloud, since
-creating a mesh creates its Kubernetes API; mesh controllers and the data plane
-last).  Each component is a class taking the :class:`Lab` with ``async start()``,
-``async stop()`` and ``status() -> dict``.  A component may add admin routes
-under ``/__drlab/`` on the cloud port with :meth:`Lab.admin_route`.
+Components start in order (kube before cloud, since creating a mesh creates its
+Kubernetes API; mesh controllers and the data plane last).  Each component is a
+class taking the :class:`Lab` with ``async start()``, ``async stop()`` and
+``status() -> dict``.  A component may add admin routes under ``/__drlab/`` on the
+cloud port with :meth:`Lab.admin_route`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import os
+import signal
 import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from . import admin
+from .cloud.component import CloudComponent
 from .config import LabDir
+from .dataplane.component import DataPlaneComponent
+from .kube.component import KubeComponent
+from .mesh.component import MeshComponent
 
 log = logging.getLogger("drlab")
 
-COMPONENTS = [
-    ("kube", "drlab.kube.component", "KubeComponent"),
-    ("cloud", "drlab.cloud.component", "CloudComponent"),
-    ("mesh", "drlab.mesh.component", "MeshComponent"),
-    ("dataplane", "drlab.dataplane.component", "DataPlaneComponent"),
+COMPONENTS: list[tuple[str, Callable[[Any], Any]]] = [
+    ("kube", KubeComponent),
+    ("cloud", CloudComponent),
+    ("mesh", MeshComponent),
+    ("dataplane", DataPlaneComponent),
 ]
+STALL_MAX = 5.0  # seconds: POST /__drlab/stall blocks the main loop at most this long
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,6 +57,7 @@ class Lab:
                                          middlewares=[admin.guard(labdir.admin_token())])
         self.cloud_app.router.add_get("/__drlab/status", self._status_handler)
         self.cloud_app.router.add_get("/__drlab/events", self._events_handler)
+        self.cloud_app.router.add_post("/__drlab/stall", self._stall_handler)
 
     # -- wiring -------------------------------------------------------------
     def admin_route(self, method: str, path: str, handler: Handler) -> None:
@@ -95,18 +102,10 @@ class Lab:
     async def start(self) -> None:
         # DRLAB_COMPONENTS=kube,cloud starts a subset (debugging; the default is all of them).
         wanted = os.environ.get("DRLAB_COMPONENTS")
-        for name, module_name, class_name in COMPONENTS:
+        for name, component_class in COMPONENTS:
             if wanted is not None and name not in wanted.split(","):
                 continue
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name:
-                    log.info("component %s not present in this build", name)
-                    continue
-                raise
-            component = getattr(module, class_name)(self)
-            self.components[name] = component
+            self.components[name] = component_class(self)
         for name, component in self.components.items():
             log.info("starting %s", name)
             await component.start()
@@ -143,14 +142,22 @@ class Lab:
         since = float(request.query.get("since", "0"))
         return web.json_response([e for e in self.events if e["time"] >= since])
 
+    async def _stall_handler(self, request: web.Request) -> web.Response:
+        """Block the main loop, as a long reconcile or a starved process does (tests and benchmarks):
+        what runs on its own thread (GTM DNS, health checks) must keep answering meanwhile."""
+        body = await request.json() if request.can_read_body else {}
+        seconds = min(max(float(body.get("seconds", 1.0)), 0.0), STALL_MAX)
+        started = time.monotonic()
+        time.sleep(seconds)  # deliberately blocking
+        # monotonic is system-wide on Linux: a client on the same host can place its own events
+        return web.json_response({"started": started, "ended": time.monotonic()})
+
 
 async def run(labdir: LabDir, ready: asyncio.Event | None = None) -> None:
     lab = Lab(labdir)
     await lab.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     with open(labdir.pid_file, "w", encoding="utf-8") as handle:

@@ -527,3 +527,85 @@ def test_the_shape_check_catches_planted_mistakes():
     assert [w for w, _ in contract.shape_differences(full, planted)] == [
         "AddressPools.AddressPool[0].Addresses.Address[0].HealthTasks", "AddressPools.AddressPool[0].Remark"]
     assert not _present({"Addresses": {"Address": [{"AddressId": "a"}]}}, ["Addresses", "Address[]", "WeightValue"])
+
+
+def _dns_query(lab, name: str, rdtype: str, **make):
+    import dns.message
+    import dns.query
+
+    topo = lab.topology
+    return dns.query.udp(dns.message.make_query(name, rdtype, **make), topo["host"], port=topo["ports"]["dns"],
+                         timeout=5)
+
+
+def test_dns_answers_while_the_lab_main_loop_is_blocked(lab, domain):
+    """GTM DNS runs on its own thread over a published snapshot: a main loop blocked for 3 s (what a long
+    reconcile or a starved process does) still gets answers, and they are the pool's addresses."""
+    import dns.exception
+    import dns.rdatatype
+
+    if "dataplane" not in lab.status()["components"]:
+        pytest.skip("the data plane component (GTM DNS) is not in this build")
+    stall: dict = {}
+    blocker = threading.Thread(target=lambda: stall.update(lab.admin("stall", {"seconds": 3})))
+    blocker.start()
+    answered: list[tuple[float, set[str]]] = []
+    try:
+        while blocker.is_alive():
+            try:
+                reply = _dns_query(lab, domain["fqdn"], "A")
+            except dns.exception.Timeout:
+                continue
+            addresses = {r.address for rrset in reply.answer if rrset.rdtype == dns.rdatatype.A for r in rrset}
+            answered.append((time.monotonic(), addresses))
+            time.sleep(0.05)
+    finally:
+        blocker.join(10)
+    assert stall, "the stall route did not answer"
+    during = [a for t, a in answered if stall["started"] <= t <= stall["ended"]]
+    assert during, f"no DNS answer while the main loop was blocked ({len(answered)} answers in all)"
+    assert all(a and a <= {"127.0.0.1", "127.0.0.2"} for a in during)
+
+
+def test_dns_answers_what_resolvers_ask(lab, dns, domain):
+    """RFC behaviour: NODATA for empty non-terminals, OPT in EDNS replies (and BADVERS), ANY, MX."""
+    from dns import flags as dnsflags
+    from dns import rcode as dnsrcode
+    from dns import rdatatype as dnstype
+
+    if "dataplane" not in lab.status()["components"]:
+        pytest.skip("the data plane component (GTM DNS) is not in this build")
+    added = [dns.add_domain_record(d.AddDomainRecordRequest(domain_name=ZONE, rr=rr, type=kind, value=value,
+                                                            priority=priority, ttl=60)).body.record_id
+             for rr, kind, value, priority in (("mx", "MX", f"mail.{ZONE}", 5), ("a.deep", "A", "127.0.0.9", None),
+                                               ("mx", "TXT", "v=spf1 -all", None))]
+    try:
+        deadline = time.monotonic() + 10
+        while not _dns_query(lab, f"mx.{ZONE}", "MX").answer:
+            assert time.monotonic() < deadline, "records never reached the DNS"
+            time.sleep(0.1)
+        mx = _dns_query(lab, f"mx.{ZONE}", "MX")
+        assert [(r.preference, r.exchange.to_text()) for r in mx.answer[0]] == [(5, f"mail.{ZONE}.")]
+
+        # deep.<zone> holds nothing but a.deep.<zone> exists: NOERROR, no answer, SOA for negative caching
+        ent = _dns_query(lab, f"deep.{ZONE}", "A")
+        assert ent.rcode() == dnsrcode.NOERROR and not ent.answer
+        assert ent.authority and ent.authority[0].rdtype == dnstype.SOA
+        assert _dns_query(lab, f"nothing.deep.{ZONE}", "A").rcode() == dnsrcode.NXDOMAIN
+
+        edns = _dns_query(lab, domain["fqdn"], "A", use_edns=0, payload=4096)
+        assert edns.edns == 0 and 512 <= edns.payload <= 4096 and edns.answer
+        plain = _dns_query(lab, domain["fqdn"], "A", use_edns=False)
+        assert plain.edns == -1 and plain.answer
+        assert _dns_query(lab, domain["fqdn"], "A", use_edns=1).rcode() == dnsrcode.BADVERS
+
+        any_gtm = _dns_query(lab, domain["fqdn"], "ANY")
+        assert any_gtm.rcode() == dnsrcode.NOERROR and {rs.rdtype for rs in any_gtm.answer} == {dnstype.A}
+        any_mx = _dns_query(lab, f"mx.{ZONE}", "ANY")
+        assert {rs.rdtype for rs in any_mx.answer} == {dnstype.MX, dnstype.TXT}
+        apex = _dns_query(lab, ZONE, "ANY")
+        assert {rs.rdtype for rs in apex.answer} >= {dnstype.SOA, dnstype.NS}
+        assert apex.flags & dnsflags.AA
+    finally:
+        for record_id in added:
+            dns.delete_domain_record(d.DeleteDomainRecordRequest(record_id=record_id))

@@ -1,4 +1,4 @@
-"""GTM 3.0 ("CloudGtm*" actions of alidns 2015-01-09): the objects and their health.
+"""GTM 3.0 ("CloudGtm*" actions of alidns 2015-01-09): the action handlers.
 
 Objects (shared/reference/alibaba-openapi.md §7): health-check templates, addresses
 (each referencing templates with a port), address pools (weighted members), and access
@@ -26,12 +26,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import random
 import time
 from typing import Any, Callable
 
 from . import ids
 from .errors import ApiError, invalid
+from .gtm_model import GtmBackend
 from .params import Params, paginate
 
 # Template limits: TF resource_alicloud_alidns_cloud_gtm_monitor_template.go (interval StringInSlice
@@ -48,7 +48,6 @@ LAB_TIMEOUTS = [500, 1000]
 SEQUENCE_MODES = ["preemptive", "non_preemptive", "nonPreemptive"]
 JUDGEMENTS = ["any_ok", "p30_ok", "p50_ok", "p70_ok", "all_ok"]
 LB_STRATEGIES = ["round_robin", "sequence", "weight", "source_nearest"]
-HEALTH = ["ok", "ok_alert", "ok_no_monitor", "exceptional"]
 RR_POOL_TYPE = {"A": "IPv4", "AAAA": "IPv6", "CNAME": "domain"}
 NOTICE_TYPES = ["addr_alert", "addr_resume", "addr_pool_unavailable", "addr_pool_available"]
 
@@ -110,30 +109,33 @@ def _page(items: list[Any], p: Params) -> dict[str, Any]:
             "_items": paginate(items, number, size)}
 
 
-def _enough(available: int, total: int, judgement: str) -> bool:
-    if total == 0:
-        return False
-    need = {"any_ok": 1, "p30_ok": math.ceil(0.3 * total), "p50_ok": math.ceil(0.5 * total),
-            "p70_ok": math.ceil(0.7 * total), "all_ok": total}[judgement]
-    return available >= max(need, 1)
-
-
 class GtmApi:
+    """The CloudGtm* action handlers over a :class:`~drlab.cloud.gtm_model.GtmBackend`."""
+
     def __init__(self, cloud):
         self.cloud = cloud
-        gtm = cloud.data["gtm"]
-        for key in ("templates", "addresses", "pools", "instances", "configs"):
-            gtm.setdefault(key, {})
-        self.templates: dict[str, dict] = gtm["templates"]
-        self.addresses: dict[str, dict] = gtm["addresses"]
-        self.pools: dict[str, dict] = gtm["pools"]
-        self.instances: dict[str, dict] = gtm["instances"]
-        self.configs: dict[str, dict] = gtm["configs"]
-        self.alert_logs: list[dict] = cloud.data["alert_logs"]
+        self.model = GtmBackend(cloud.data["gtm"], cloud.data["alert_logs"], record_event=cloud.lab.record_event,
+                                changed=cloud.changed, save=cloud.save)
+        # the handlers read and write the backend's dicts in place
+        self.templates = self.model.templates
+        self.addresses = self.model.addresses
+        self.pools = self.model.pools
+        self.instances = self.model.instances
+        self.configs = self.model.configs
+        self.alert_logs = self.model.alert_logs
         short = bool(cloud.topology.get("gtm", {}).get("allow_short_intervals"))
         self.intervals = (LAB_INTERVALS if short else []) + INTERVALS
         self.timeouts = (LAB_TIMEOUTS if short else []) + TIMEOUTS
-        self._sequence_current: dict[str, str] = {}  # non-preemptive sequence: who serves now
+
+    # -- what the lab's other components use (cloud component: gtm_answer, health_targets, ...) ----
+    def set_address_health(self, address_id: str, health_status: str, available_status: str, reason: str = "") -> bool:
+        return self.model.set_address_health(address_id, health_status, available_status, reason)
+
+    def health_targets(self) -> list[dict[str, Any]]:
+        return self.model.health_targets()
+
+    def answer(self, fqdn: str, rr_type: str) -> dict[str, Any] | None:
+        return self.model.answer(fqdn, rr_type)
 
     def actions(self) -> dict[str, Callable[[Params], dict]]:
         return {
@@ -364,7 +366,7 @@ class GtmApi:
 
     def update_address_manual(self, p: Params) -> dict:
         a = self._address(p)
-        before = self._availability(a)
+        before = self.model.availability(a)
         a["AvailableMode"] = _address_mode(p, required=True)
         manual = _manual_status(p)
         if a["AvailableMode"] == "manual":
@@ -372,7 +374,7 @@ class GtmApi:
                 raise ApiError(400, "CloudGtm.Address.AvailableStatusInvalid",
                                "gtm address availableStatus is invalid.")
             a["ManualAvailableStatus"] = manual
-        self._availability_event(a, before, reason="manual")
+        self.model.availability_event(a, before, reason="manual")
         return self._touch(a, a["AddressId"])
 
     def update_address_remark(self, p: Params) -> dict:
@@ -390,21 +392,13 @@ class GtmApi:
         self.cloud.changed("gtm", a["AddressId"])
         return {"Success": True}
 
-    def health_status(self, a: dict) -> str:
-        return a["health"]["HealthStatus"] if a["HealthTasks"] else "ok_no_monitor"
-
-    def address_available(self, a: dict) -> str:
-        if a["AvailableMode"] == "manual":
-            return a.get("ManualAvailableStatus") or "available"
-        return a["health"]["AvailableStatus"] if a["HealthTasks"] else "available"
-
     def _render_tasks(self, a: dict, with_status: bool) -> dict:
         tasks = []
         for task in a["HealthTasks"]:
             template = self.templates.get(task["TemplateId"], {})
             entry = {"TemplateId": task["TemplateId"], "TemplateName": template.get("Name", ""), "Port": task["Port"]}
             if with_status:
-                entry["MonitorStatus"] = "ok" if self.health_status(a) in ("ok", "ok_alert") else "exceptional"
+                entry["MonitorStatus"] = "ok" if self.model.health_status(a) in ("ok", "ok_alert") else "exceptional"
             tasks.append(entry)
         return {"HealthTask": tasks}
 
@@ -413,7 +407,7 @@ class GtmApi:
             "AddressId": a["AddressId"], "Name": a["Name"], "Address": a["Address"], "Type": a["Type"],
             "EnableStatus": a["EnableStatus"], "AvailableMode": a["AvailableMode"],
             "ManualAvailableStatus": a.get("ManualAvailableStatus") or "",
-            "AvailableStatus": self.address_available(a), "HealthStatus": self.health_status(a),
+            "AvailableStatus": self.model.address_available(a), "HealthStatus": self.model.health_status(a),
             "HealthJudgement": a["HealthJudgement"], "HealthTasks": self._render_tasks(a, with_status),
             "AttributeInfo": a["AttributeInfo"], "Remark": a["Remark"], **_stamps(a),
         }
@@ -429,7 +423,7 @@ class GtmApi:
                     and (not p.str("AddressId") or a["AddressId"] == p.str("AddressId"))
                     and (not p.str("Type") or a["Type"] == p.str("Type"))
                     and (not p.str("EnableStatus") or a["EnableStatus"] == p.str("EnableStatus"))
-                    and (not p.str("HealthStatus") or self.health_status(a) == p.str("HealthStatus"))
+                    and (not p.str("HealthStatus") or self.model.health_status(a) == p.str("HealthStatus"))
                     and (not p.str("MonitorTemplateId")
                          or any(t["TemplateId"] == p.str("MonitorTemplateId") for t in a["HealthTasks"])))
 
@@ -528,20 +522,10 @@ class GtmApi:
         self.cloud.changed("gtm", pool["AddressPoolId"])
         return {"Success": True}
 
-    def pool_status(self, pool: dict) -> tuple[str, str]:
-        """(AvailableStatus, HealthStatus) of a pool from its enabled members."""
-        members = [self.addresses[m["AddressId"]] for m in pool["Addresses"] if m["AddressId"] in self.addresses]
-        members = [a for a in members if a["EnableStatus"] == "enable"]
-        up = sum(1 for a in members if self.address_available(a) == "available")
-        available = pool["EnableStatus"] == "enable" and _enough(up, len(members), pool["HealthJudgement"])
-        healthy = all(self.health_status(a) in ("ok", "ok_no_monitor") for a in members)
-        health = "ok" if available and healthy else "ok_alert" if available else "exceptional"
-        return ("available" if available else "unavailable"), health
-
     def _render_pool(self, pool: dict, with_addresses: bool = True, in_config: bool = False) -> dict:
         # in_config: a pool as an access domain lists it (SDK ...FullInfoResponseBodyAddressPoolsAddressPool,
         # ListCloudGtmInstanceConfigs...AddressPool): no Remark, and its addresses carry no HealthTasks.
-        available, health = self.pool_status(pool)
+        available, health = self.model.pool_status(pool)
         out = {k: v for k, v in pool.items() if k not in ("Addresses", "created", "updated")
                and not (in_config and k == "Remark")}
         out.update({"AvailableStatus": available, "HealthStatus": health, **_stamps(pool)})
@@ -734,16 +718,8 @@ class GtmApi:
         self.cloud.changed("gtm", config["ConfigId"])
         return {"Success": True}
 
-    def config_status(self, config: dict) -> tuple[str, str]:
-        statuses = [self.pool_status(self.pools[m["AddressPoolId"]]) for m in config["AddressPools"]
-                    if m["AddressPoolId"] in self.pools]
-        available = config["EnableStatus"] == "enable" and any(s[0] == "available" for s in statuses)
-        healthy = statuses and all(s[1] == "ok" for s in statuses)
-        health = "ok" if available and healthy else "ok_alert" if available else "exceptional"
-        return ("available" if available else "unavailable"), health
-
     def _render_config(self, config: dict, full: bool) -> dict:
-        available, health = self.config_status(config)
+        available, health = self.model.config_status(config)
         out = {k: v for k, v in config.items()
                if k not in ("AddressPools", "AlertMode", "AlertGroup", "AlertConfig", "created", "updated")}
         if full:
@@ -837,144 +813,8 @@ class GtmApi:
         page = _page(logs, p)
         return {**{k: v for k, v in page.items() if k != "_items"}, "Logs": {"Log": page["_items"]}}
 
-    def set_address_health(self, address_id: str, health_status: str, available_status: str, reason: str = "") -> bool:
-        """Record a health-check verdict; returns True when what the API shows changed."""
-        if health_status not in HEALTH:
-            raise ValueError(f"health_status must be one of {HEALTH}")
-        if available_status not in ("available", "unavailable"):
-            raise ValueError("available_status must be available or unavailable")
-        address = self.addresses.get(address_id)
-        if address is None:
-            raise KeyError(address_id)
-        current = address["health"]
-        if current["HealthStatus"] == health_status and current["AvailableStatus"] == available_status:
-            return False
-        before = self._availability(address)
-        previous = dict(current)
-        address["health"] = {"HealthStatus": health_status, "AvailableStatus": available_status, "since": time.time()}
-        self.cloud.lab.record_event("gtm_address_health", address_id=address_id, address=address["Address"],
-                                    health_status=health_status, available_status=available_status,
-                                    previous_health=previous["HealthStatus"],
-                                    previous_available=previous["AvailableStatus"], reason=reason)
-        self._availability_event(address, before, reason)
-        self.cloud.save()
-        self.cloud.changed("gtm", address_id)
-        return True
-
-    def _availability(self, address: dict) -> tuple[str, dict[str, str]]:
-        """Availability of an address and of every pool holding it, to diff after a change."""
-        pools = {pool_id: self.pool_status(pool)[0] for pool_id, pool in self.pools.items()
-                 if any(m["AddressId"] == address["AddressId"] for m in pool["Addresses"])}
-        return self.address_available(address), pools
-
-    def _log_alert(self, entity: str, action: str, content: str) -> None:
-        self.alert_logs.append({"Timestamp": ids.millis(time.time()), "EntityType": entity, "ActionType": action,
-                                "Content": content})
-        del self.alert_logs[:-1000]  # bounded: the log is for drills, not an archive
-
-    def _availability_event(self, address: dict, before: tuple[str, dict[str, str]], reason: str) -> None:
-        after = self._availability(address)
-        if after[0] != before[0]:
-            self._log_alert("GTM_ADDRESS", "ALERT" if after[0] == "unavailable" else "RESUME",
-                            f"{address['Name']} ({address['Address']}, {address['AddressId']}) is {after[0]} "
-                            f"({reason})")
-            self.cloud.lab.record_event(f"gtm_address_{after[0]}", address_id=address["AddressId"],
-                                        address=address["Address"], reason=reason)
-        for pool_id, status in after[1].items():
-            if before[1].get(pool_id, status) != status:
-                pool = self.pools[pool_id]
-                self._log_alert("GTM_ADDRESS_POOL", "ALERT" if status == "unavailable" else "RESUME",
-                                f"{pool['AddressPoolName']} ({pool_id}) is {status}")
-                self.cloud.lab.record_event(f"gtm_pool_{status}", pool_id=pool_id, reason=reason)
-
-    def health_targets(self) -> list[dict[str, Any]]:
-        """What the health checker probes: one entry per enabled address with health tasks.
-
-        The shape is what ``drlab.dataplane.health.HealthChecker`` consumes, so the data
-        plane wires ``HealthChecker(cloud.health_targets, cloud.set_address_health)``.
-        """
-        targets = []
-        for address in self.addresses.values():
-            if address["EnableStatus"] != "enable" or not address["HealthTasks"]:
-                continue
-            tasks = []
-            for task in address["HealthTasks"]:
-                template = self.templates.get(task["TemplateId"])
-                if template is None:
-                    continue
-                extend = json.loads(template["ExtendInfo"] or "{}")
-                tasks.append({
-                    "template_id": template["TemplateId"], "protocol": template["Protocol"], "port": task["Port"],
-                    "interval": template["Interval"], "timeout_ms": template["Timeout"],
-                    "evaluation_count": template["EvaluationCount"], "failure_rate": template["FailureRate"],
-                    "nodes": len(template["IspCityNodes"]), "host": extend.get("host") or "",
-                    "path": extend.get("path") or "/", "code": int(extend.get("code") or 500),
-                    "sni": bool(extend.get("sni")), "follow_redirect": bool(extend.get("followRedirect")),
-                })
-            targets.append({
-                "address_id": address["AddressId"], "address": address["Address"], "type": address["Type"],
-                "enabled": True, "manual": address["AvailableMode"] == "manual",
-                "judgement": address["HealthJudgement"], "health_status": address["health"]["HealthStatus"],
-                "available_status": self.address_available(address), "tasks": tasks,
-            })
-        return targets
-
     def snapshot(self) -> list[dict[str, Any]]:
         """Every access domain with its pools and addresses, statuses resolved."""
         return [self._render_config(c, full=True) for c in self.configs.values()]
 
-    def answer(self, fqdn: str, rr_type: str) -> dict[str, Any] | None:
-        """What GTM's DNS returns for fqdn/rr_type, or None when no access domain serves it.
 
-        ``addresses`` is one pick (weights and sequence applied; empty when nothing is
-        available); ``candidates`` lists every available address with its weight.
-        """
-        name = fqdn.rstrip(".").lower()
-        config = next((c for c in self.configs.values() if c["ScheduleDomainName"] == name
-                       and c["ScheduleRrType"] == rr_type.upper() and c["EnableStatus"] == "enable"), None)
-        if config is None:
-            return None
-        pools = []
-        for member in config["AddressPools"]:
-            pool = self.pools.get(member["AddressPoolId"])
-            if pool is not None and self.pool_status(pool)[0] == "available":
-                pools.append((member, pool))
-        candidates = []
-        for member, pool in pools:
-            for entry in pool["Addresses"]:
-                address = self.addresses.get(entry["AddressId"])
-                if address and address["EnableStatus"] == "enable" and self.address_available(address) == "available":
-                    candidates.append({"address": address["Address"], "address_id": address["AddressId"],
-                                       "pool_id": pool["AddressPoolId"], "weight": entry["WeightValue"],
-                                       "serial": entry["SerialNumber"], "pool_weight": member["WeightValue"]})
-        chosen_pool = self._pick(config["ConfigId"], config["AddressPoolLbStrategy"],
-                                 config["SequenceLbStrategyMode"],
-                                 [(m["WeightValue"], m["SerialNumber"], pool["AddressPoolId"]) for m, pool in pools])
-        addresses: list[str] = []
-        if chosen_pool is not None:
-            pool = self.pools[chosen_pool]
-            members = [(c["weight"], c["serial"], c["address"]) for c in candidates if c["pool_id"] == chosen_pool]
-            if pool["AddressLbStrategy"] in ("round_robin", "source_nearest"):
-                addresses = [m[2] for m in members]
-                random.shuffle(addresses)  # each answer rotates, as round robin DNS does
-            else:
-                pick = self._pick(chosen_pool, pool["AddressLbStrategy"], pool["SequenceLbStrategyMode"], members)
-                addresses = [pick] if pick else []
-        return {"fqdn": name, "rr_type": config["ScheduleRrType"], "ttl": config["Ttl"],
-                "config_id": config["ConfigId"], "addresses": addresses, "candidates": candidates}
-
-    def _pick(self, key: str, strategy: str, mode: str, options: list[tuple[int, int, str]]) -> str | None:
-        """Pick one of (weight, serial, value) by strategy; sequence remembers its current choice."""
-        if not options:
-            self._sequence_current.pop(key, None)
-            return None
-        if strategy == "sequence":
-            current = self._sequence_current.get(key)
-            if mode in ("non_preemptive", "nonPreemptive") and current in [o[2] for o in options]:
-                return current
-            choice = min(options, key=lambda o: o[1])[2]
-            self._sequence_current[key] = choice
-            return choice
-        if strategy == "weight":
-            return random.choices([o[2] for o in options], weights=[o[0] for o in options])[0]
-        return random.choice(options)[2]

@@ -7,10 +7,18 @@ Everything here is derived from state other components own, never configured dir
   and mesh features (LocalityLoadBalancing / LocalityLBConf) from the cloud component,
 - GTM access domains, pools, addresses, templates and DNS records from the cloud component.
 
-A region's Envoy runs while at least one gateway Deployment of its clusters has an available
-replica; deleting the Deployment or scaling it to 0 stops Envoy at once (connection refused),
-restoring it starts Envoy again.  Config changes are file swaps to the running Envoy.
+A region's gateway runs one Envoy process per available replica of its clusters' gateway
+Deployments, all on the region address (``SO_REUSEPORT``), each with its own rate-limit
+buckets; deleting the Deployment or scaling it to 0 stops them at once (connection refused),
+restoring it starts them again.  Config changes are file swaps to the running Envoys.  The
+gateway HPA (``hpa.py``) scales the Deployment from the requests the Envoys count.
 Reconciliation runs on every Kubernetes/cloud change (subscriptions) and every 0.5 s.
+
+GTM's DNS and health checks run on their own thread and loop (``realtime.py``), so that a busy
+main loop does not delay answers: after each cloud change the main loop publishes a new
+``GtmView`` (a private copy of the GTM objects and the zones' records) that the DNS and the
+checker read; health verdicts travel back to the main loop, which applies them to the cloud
+state and publishes again.
 """
 
 from __future__ import annotations
@@ -21,20 +29,24 @@ import logging
 import os
 import random
 import re
+import time
 from typing import Any
 
 from ..kube.watch import ServerWatch
 from ..mesh.component import ASM_GROUP, ISTIO_GROUP, NS, list_any
 from .bookinfo import APPS, Bookinfo, Instance
 from .dns import Answer, DnsServer
-from .envoy import EnvoySupervisor
+from .envoy import GatewayReplicas
 from .envoyconf import GatewayInputs, fqdn, listen_port, translate
 from .health import HealthChecker
+from .hpa import Autoscaler, HpaSettings
 from .locality import Endpoint, apply_locality, effective_setting, pick
+from .realtime import GtmView, RealtimeLoop
 
 log = logging.getLogger("drlab.dataplane")
 
-ADMIN_PORT = 15000  # Envoy admin on each region address (istio-proxy's admin port)
+ADMIN_PORT = 15000  # Envoy admin on each region address (istio-proxy's admin port): replica 0
+EXTRA_ADMIN_BASE = 15100  # replica i > 0 of a region's gateway: admin on EXTRA_ADMIN_BASE + i
 
 
 def _subset_of(wanted: dict[str, str], labels: dict[str, str]) -> bool:
@@ -79,11 +91,18 @@ class DataPlaneComponent:
         self.regions = {r["id"]: r for r in topo["regions"]}
         self.clusters = {c["id"]: (r, c) for r in topo["regions"] for c in r["clusters"]}
         self.bookinfo = Bookinfo(self.route)
-        self.envoys: dict[str, EnvoySupervisor] = {}
+        self.envoys: dict[str, GatewayReplicas] = {}
+        self.autoscaler = Autoscaler(HpaSettings.from_topology(topo))
+        self._hpa_task: asyncio.Task | None = None
+        self._rq_samples: dict[str, tuple[float, dict[str, int]]] = {}  # region -> (time, counters)
         self.envoy_ports: dict[str, list[int]] = {}
         self._last_config: dict[str, str] = {}
+        self.realtime = RealtimeLoop("drlab-dns")
+        self.view = GtmView()
+        self._publish_pending = False
+        self._main_loop: asyncio.AbstractEventLoop | None = None
         self.dns = DnsServer(lab.host, topo["ports"]["dns"], self.lookup, lambda zone: (f"ns1.{zone}", 60))
-        self.health = HealthChecker(self._health_targets, self._set_health)
+        self.health = HealthChecker(self._health_targets, self._set_health_threadsafe)
         self._services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
         self._wake = asyncio.Event()
         self._watch = ServerWatch(lab, self._wake)
@@ -97,33 +116,46 @@ class DataPlaneComponent:
         for region in self.regions.values():
             workdir = self.lab.dir.file("envoy", region["id"])
             os.makedirs(workdir, exist_ok=True)
-            self.envoys[region["id"]] = EnvoySupervisor(region["id"], workdir, region["address"], ADMIN_PORT)
-        await self.dns.start()
+            self.envoys[region["id"]] = GatewayReplicas(region["id"], workdir, region["address"], ADMIN_PORT,
+                                                        EXTRA_ADMIN_BASE)
+        self._main_loop = asyncio.get_running_loop()
+        self.publish()
+        self.realtime.start()
+        await self.realtime.run(self.dns.start())
         cloud = self._cloud()
         if cloud is not None and hasattr(cloud, "on_change"):
-            cloud.on_change(lambda kind, object_id: self._wake.set())
+            cloud.on_change(self._cloud_changed)
         await self.reconcile()
+        self.realtime.call(self.health.sync)
         self._task = asyncio.create_task(self._loop())
+        self._hpa_task = asyncio.create_task(self._hpa_loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self.health.stop()
-        await self.dns.stop()
+        for task in (self._task, self._hpa_task):
+            if task is not None:
+                task.cancel()
+        self.realtime.call(self.health.stop)
+        try:
+            await self.realtime.run(self.dns.stop())
+        finally:
+            await self.realtime.stop()
         await asyncio.gather(*(e.close() for e in self.envoys.values()), return_exceptions=True)
         await self.bookinfo.close()
 
     def status(self) -> dict[str, Any]:
         topo = self.lab.topology
+        checked = self.health.checkers.copy()  # the realtime thread owns it; copy() is atomic under the GIL
         summary = []
         regions = {}
         for region_id, envoy in self.envoys.items():
             address = self.regions[region_id]["address"]
             ports = ",".join(str(p) for p in self.envoy_ports.get(region_id, [])) or "-"
-            state = f"running pid {envoy.pid}" if envoy.running else "stopped (no available gateway replica)"
+            state = (f"running {envoy.count} replica(s), pids {','.join(str(p) for p in envoy.pids)}"
+                     if envoy.running else "stopped (no available gateway replica)")
             summary.append(f"gateway {region_id}: Envoy on {address} ports {ports} (admin :{ADMIN_PORT}) {state}")
             regions[region_id] = {"address": address, "ports": self.envoy_ports.get(region_id, []),
                                   "admin": f"{address}:{ADMIN_PORT}", "running": envoy.running, "pid": envoy.pid,
+                                  "replicas": envoy.count, "pids": envoy.pids,
                                   "config_version": envoy.version, "restarts": envoy.restarts}
         per_cluster: dict[str, int] = {}
         for inst in self.bookinfo.instances.values():
@@ -131,13 +163,13 @@ class DataPlaneComponent:
         summary.append("bookinfo: " + (", ".join(f"{k} {v} workloads" for k, v in sorted(per_cluster.items()))
                                        or "no workloads applied"))
         summary.append(f"GTM DNS: {topo['host']}:{topo['ports']['dns']} udp+tcp; health checks on "
-                       f"{len(self.health.checkers)} addresses")
+                       f"{len(checked)} addresses")
         return {
             "gateways": regions,
             "dns": f"{topo['host']}:{topo['ports']['dns']}",
             "bookinfo": [{"cluster": i.cluster_name, "namespace": i.namespace, "app": i.app, "version": i.version,
                           "endpoint": f"{i.address}:{i.port}"} for i in self.bookinfo.instances.values()],
-            "health_checked": sorted(self.health.checkers),
+            "health_checked": sorted(checked),
             "summary": summary,
         }
 
@@ -160,10 +192,7 @@ class DataPlaneComponent:
                 await self.reconcile()
             except Exception:  # noqa: BLE001 - keep serving; the next change retries
                 log.exception("dataplane reconcile failed")
-            try:
-                self.health.sync()
-            except Exception:  # noqa: BLE001 - a bad target must not stop the other checks
-                log.exception("health checker sync failed")
+            self.realtime.call(self._sync_health)
 
     # -- reconcile -------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -345,6 +374,7 @@ class DataPlaneComponent:
         if replicas < 1 or home is None:
             if envoy.running:
                 await envoy.stop()
+                self._rq_samples.pop(region_id, None)
                 self.lab.record_event("gateway_envoy_stopped", region_id=region_id, address=region["address"],
                                       reason="no available gateway replica")
             return
@@ -375,42 +405,124 @@ class DataPlaneComponent:
             self._last_config[region_id] = text
             envoy.update(lds, cds)
             self.envoy_ports[region_id] = sorted({listen_port(p[0]) for p in ports})
-        if not envoy.running:
-            ready = await envoy.start()
-            self.lab.record_event("gateway_envoy_started", region_id=region_id, address=region["address"],
-                                  pid=envoy.pid, ready=ready)
+        before = envoy.count
+        if before != replicas:
+            ready = await envoy.scale(replicas)
+            if before == 0:
+                self.lab.record_event("gateway_envoy_started", region_id=region_id, address=region["address"],
+                                      pid=envoy.pid, ready=all(ready), replicas=replicas)
+            else:
+                self.lab.record_event("gateway_envoy_scaled", region_id=region_id, address=region["address"],
+                                      replicas=replicas, previous=before, pids=envoy.pids)
 
-    # -- GTM -----------------------------------------------------------------------------
+    # -- the gateway HPA -------------------------------------------------------------------
+    async def _hpa_loop(self) -> None:
+        period = max(self.autoscaler.settings.sync_period, 0.1)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.autoscale()
+            except Exception:  # noqa: BLE001 - keep scaling the others; the next period retries
+                log.exception("gateway HPA sync failed")
+
+    async def _utilization(self, region_id: str, replicas: int) -> float | None:
+        """CPU utilization (% of request) of the region's gateway replicas, from Envoy's request counters."""
+        envoy = self.envoys[region_id]
+        now = asyncio.get_running_loop().time()
+        counters = await asyncio.to_thread(envoy.downstream_requests)
+        previous = self._rq_samples.get(region_id)
+        self._rq_samples[region_id] = (now, counters)
+        if previous is None or not counters or now - previous[0] <= 0:
+            return None
+        # replicas started since the last sample have no baseline: count what they served so far
+        served = sum(max(value - previous[1].get(name, 0), 0) for name, value in counters.items())
+        rps = served / (now - previous[0])
+        return 100.0 * rps / (max(replicas, 1) * self.autoscaler.settings.replica_rps)
+
+    async def autoscale(self) -> None:
+        """One HPA sync: each gateway HPA's Deployment scaled, its status written."""
+        for region_id, region in self.regions.items():
+            envoy = self.envoys.get(region_id)
+            if envoy is None:
+                continue
+            utilization = await self._utilization(region_id, envoy.count) if envoy.running else None
+            for cluster in region["clusters"]:
+                server = self._watch.server(cluster["id"])
+                if server is None:
+                    continue
+                try:
+                    hpas = server.list("autoscaling/v2", "HorizontalPodAutoscaler", NS)
+                except Exception:  # noqa: BLE001,S112 - autoscaling/v2 not served by this server
+                    continue
+                for hpa in hpas:
+                    self._scale_one(server, cluster["id"], hpa, envoy, utilization)
+
+    def _scale_one(self, server: Any, cluster_id: str, hpa: dict[str, Any], envoy: GatewayReplicas,
+                   utilization: float | None) -> None:
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("kind") != "Deployment":
+            return
+        dep = server.get("apps/v1", "Deployment", NS, ref.get("name", ""))
+        if dep is None:
+            return
+        current = int((dep.get("spec") or {}).get("replicas", 1))
+        key = f"{cluster_id}/{hpa['metadata']['name']}"
+        now = asyncio.get_running_loop().time()
+        desired = self.autoscaler.desired(key, hpa, current, utilization, now)
+        status: dict[str, Any] = {"currentReplicas": envoy.count, "desiredReplicas": desired,
+                                  "observedGeneration": hpa["metadata"].get("generation", 1)}
+        if utilization is not None:
+            status["currentMetrics"] = [{"type": "Resource", "resource": {"name": "cpu", "current": {
+                "averageUtilization": int(round(utilization))}}}]
+        if desired != current:
+            scaled = {**dep, "spec": {**dep["spec"], "replicas": desired}}
+            scaled["metadata"] = {k: v for k, v in dep["metadata"].items() if k in ("name", "namespace")}
+            server.apply(scaled)
+            status["lastScaleTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self.lab.record_event("gateway_hpa_scaled", cluster_id=cluster_id, hpa=hpa["metadata"]["name"],
+                                  replicas=desired, previous=current,
+                                  utilization=None if utilization is None else round(utilization, 1))
+        old = hpa.get("status") or {}
+        if any(old.get(k) != v for k, v in status.items() if k != "lastScaleTime") or "lastScaleTime" in status:
+            server.patch_status("autoscaling/v2", "HorizontalPodAutoscaler", NS, hpa["metadata"]["name"], status)
+
+    # -- GTM: published to the realtime thread, verdicts back to the main loop ---------------
     def _zones(self) -> list[str]:
         return [z.lower().rstrip(".") for z in self.lab.topology.get("zones", [])]
 
-    def lookup(self, name: str, qtype: str) -> Answer:
-        zone = next((z for z in self._zones() if name == z or name.endswith("." + z)), None)
-        if zone is None:
-            return Answer("REFUSED")
+    def _cloud_changed(self, kind: str, object_id: str) -> None:
+        self._wake.set()
+        if kind in ("gtm", "record") and not self._publish_pending and self._main_loop is not None:
+            # after the current handler returns: a handler may change several objects, and the
+            # view must never show half of its change
+            self._publish_pending = True
+            self._main_loop.call_soon(self.publish)
+
+    def publish(self) -> None:
+        """Replace the view DNS and the health checker read (main loop only)."""
+        self._publish_pending = False
         cloud = self._cloud()
-        if cloud is None:
-            return Answer("SERVFAIL")
-        exists = False
-        for rr_type in ("A", "AAAA", "CNAME"):
-            gtm = cloud.gtm_answer(name, rr_type)
-            if gtm is None:
-                continue
-            exists = True
-            if rr_type == qtype or rr_type == "CNAME":
-                return Answer(records=[(rr_type, a, int(gtm["ttl"])) for a in gtm["addresses"]], zone=zone)
-        records = [r for r in cloud.zone_records(zone) if r["name"] == name]
-        if not records and not exists and name != zone:
-            # names below an existing name are empty non-terminals in a real zone, but the lab keeps it simple
-            return Answer("NXDOMAIN", zone=zone)
-        chosen = [r for r in records if r["type"] == qtype] or [r for r in records if r["type"] == "CNAME"]
-        return Answer(records=[(r["type"], r["value"], int(r["ttl"])) for r in chosen
-                               if r["type"] in ("A", "AAAA", "CNAME", "TXT")], zone=zone)
+        model = getattr(getattr(cloud, "gtm", None), "model", None)
+        zones = self._zones()
+        records = {z: [dict(r) for r in cloud.zone_records(z)] for z in zones} if cloud is not None else {}
+        self.view = GtmView.build(zones, model.frozen() if model is not None else None, records)
+        self.realtime.call(self._sync_health)
+
+    def lookup(self, name: str, qtype: str) -> Answer:
+        return self.view.lookup(name, qtype)
+
+    def _sync_health(self) -> None:
+        try:
+            self.health.sync()
+        except Exception:  # noqa: BLE001 - a bad target must not stop the other checks
+            log.exception("health checker sync failed")
 
     def _health_targets(self) -> list[dict[str, Any]]:
-        # The cloud component renders targets in the shape HealthChecker consumes.
-        cloud = self._cloud()
-        return cloud.health_targets() if cloud is not None and hasattr(cloud, "health_targets") else []
+        return self.view.health_targets
+
+    def _set_health_threadsafe(self, address_id: str, health: str, available: str, reason: str) -> None:
+        if self._main_loop is not None and not self._main_loop.is_closed():
+            self._main_loop.call_soon_threadsafe(self._set_health, address_id, health, available, reason)
 
     def _set_health(self, address_id: str, health: str, available: str, reason: str) -> None:
         cloud = self._cloud()

@@ -1,13 +1,22 @@
 """GTM's authoritative DNS: UDP and TCP on the lab host, answers from the GTM state.
 
-dnslib only parses and packs here; the sockets are asyncio's, so every answer is computed on
-the lab loop next to the state it reads (no threads).  Two dnslib pitfalls are avoided
+dnslib only parses and packs here; the sockets are asyncio's, on whatever loop ``start()`` runs
+in: the data plane runs it on its realtime thread (``realtime.py``) over a published snapshot of
+the GTM state, so answers do not wait for the lab's main loop.  Two dnslib pitfalls are avoided
 (lab-anchors section 5): UDP replies are truncated at 512 bytes (or the EDNS size) and a
 truncated reply keeps its question, so resolvers retry over TCP instead of timing out.
 
-What a name resolves to comes from the ``lookup`` callback: the dataplane component asks the
-cloud component, which applies GTM's pool/address selection (weight, round robin, sequence)
-over enabled and available addresses (``gtm_answer``) and holds the zone's records.
+What a name resolves to comes from the ``lookup`` callback (``GtmView.lookup`` in the lab),
+which applies GTM's pool/address selection (weight, round robin, sequence) over enabled and
+available addresses and holds the zone's records.
+
+What a resolver may ask and how it is answered:
+- EDNS (RFC 6891): a query with an OPT record gets one back (section 6.1.1) advertising the
+  server's UDP payload size; a version above 0 is answered BADVERS (section 6.1.3); the reply's
+  UDP size is the smaller of the client's and the server's (section 6.2.5).
+- ANY (RFC 8482 section 4.1): the RRsets the name holds, or the apex SOA and NS; never refused.
+- empty non-terminals answer NODATA (NOERROR, no answer, SOA in authority; RFC 8020).
+- MX records of the records API are served with their priority.
 """
 
 from __future__ import annotations
@@ -16,13 +25,17 @@ import asyncio
 import logging
 import struct
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
-from dnslib import AAAA, CNAME, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, EDNS0, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
 
 log = logging.getLogger("drlab.dns")
 
 UDP_MAX = 512
+# The server's own EDNS UDP payload size: 1232 avoids IP fragmentation (DNS flag day 2020) and is
+# what BIND, Knot and Unbound default to.
+EDNS_UDP = 1232
+BADVERS = 16  # RFC 6891 section 9: extended RCODE 16, upper 8 bits carried in the OPT TTL
 
 
 @dataclass
@@ -30,14 +43,16 @@ class Answer:
     """What the zone says about one name: records of the asked type, or why there are none."""
 
     rcode: str = "NOERROR"  # NOERROR, NXDOMAIN, REFUSED, SERVFAIL
-    records: list[tuple[str, str, int]] = field(default_factory=list)  # (type, value, ttl)
+    records: list[tuple[Any, ...]] = field(default_factory=list)  # (type, value, ttl[, priority])
     zone: str = ""
 
 
 # (qname without trailing dot, lower case; qtype name) -> Answer
 Lookup = Callable[[str, str], Answer]
 
-def _rdata(rtype: str, value: str):
+def _rdata(rtype: str, value: str, priority: Any = None):
+    if rtype == "MX":
+        return MX(DNSLabel(value), int(priority if priority is not None else 10))
     if rtype == "A":
         return A(value)
     if rtype == "AAAA":
@@ -102,23 +117,34 @@ class DnsServer:
         except Exception:  # noqa: BLE001 - malformed packets are dropped, as servers do
             return None
         self.queries += 1
+        opt = next((rr for rr in request.ar if rr.rtype == QTYPE.OPT), None)
         reply = request.reply(ra=0, aa=1)
+        reply.ar = []  # dnslib's reply() keeps nothing of the additional section we want
+        if opt is not None and (opt.ttl >> 16) & 0xFF != 0:
+            # RFC 6891 6.1.3: an unsupported EDNS version gets BADVERS with our OPT (version 0)
+            reply.header.aa = 0
+            reply.add_ar(EDNS0(udp_len=EDNS_UDP, ext_rcode=BADVERS >> 4))
+            reply.header.rcode = BADVERS & 0xF
+            return reply.pack()
         try:
             self._fill(request, reply)
         except Exception:  # noqa: BLE001 - a lookup bug must answer SERVFAIL, not kill the server
             log.exception("dns lookup failed")
             reply = request.reply(ra=0, aa=1)
+            reply.ar = []
             reply.header.rcode = RCODE.SERVFAIL
+        if opt is not None:
+            reply.add_ar(EDNS0(udp_len=EDNS_UDP))
         packed = reply.pack()
         if udp:
-            limit = UDP_MAX
-            for rr in request.ar:
-                if rr.rtype == QTYPE.OPT:
-                    limit = max(UDP_MAX, rr.rclass)
+            limit = UDP_MAX if opt is None else max(UDP_MAX, min(opt.rclass, EDNS_UDP))
             if len(packed) > limit:
                 # Keep the question (dnslib's truncate() drops it and dnspython then times out).
                 truncated = request.reply(ra=0, aa=1)
+                truncated.ar = []
                 truncated.header.tc = 1
+                if opt is not None:
+                    truncated.add_ar(EDNS0(udp_len=EDNS_UDP))
                 packed = truncated.pack()
         return packed
 
@@ -131,22 +157,25 @@ class DnsServer:
         if answer.rcode in ("REFUSED", "SERVFAIL"):
             reply.header.aa = 0
             return
-        if answer.zone and name == answer.zone and qtype in ("SOA", "NS"):
+        if answer.zone and name == answer.zone and qtype in ("SOA", "NS", "ANY"):
             # the zone apex always has its SOA and NS, whatever the records API holds
             mname, ttl = self.soa_for(answer.zone)
-            rdata = self._soa(answer.zone) if qtype == "SOA" else NS(DNSLabel(mname))
-            reply.add_answer(RR(q.qname, getattr(QTYPE, qtype), rdata=rdata, ttl=ttl))
+            if qtype in ("SOA", "ANY"):
+                reply.add_answer(RR(q.qname, QTYPE.SOA, rdata=self._soa(answer.zone), ttl=ttl))
+            if qtype in ("NS", "ANY"):
+                reply.add_answer(RR(q.qname, QTYPE.NS, rdata=NS(DNSLabel(mname)), ttl=ttl))
             reply.header.rcode = RCODE.NOERROR
-            return
+            if qtype != "ANY":
+                return
         owner, current = q.qname, answer
         for _ in range(8):  # an authoritative server follows CNAMEs it is authoritative for
-            for rtype, value, ttl in current.records:
-                rdata = _rdata(rtype, value)
+            for rtype, value, ttl, *rest in current.records:
+                rdata = _rdata(rtype, value, rest[0] if rest else None)
                 if rdata is None:
                     continue
                 reply.add_answer(RR(owner, getattr(QTYPE, rtype), rdata=rdata, ttl=int(ttl)))
             cnames = [r for r in current.records if r[0] == "CNAME"]
-            if qtype == "CNAME" or not cnames:
+            if qtype in ("CNAME", "ANY") or not cnames:
                 break
             owner = DNSLabel(cnames[0][1])
             current = self.lookup(str(owner).rstrip(".").lower(), qtype)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import json
 import logging
 import os
 import queue
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -234,3 +236,104 @@ class EnvoySupervisor:
                 return True
             await asyncio.sleep(0.05)
         return False
+
+
+class GatewayReplicas:
+    """A region's gateway Deployment as Envoy processes: one per replica, same config, same address.
+
+    Replica 0 keeps the region's admin port (istio-proxy's 15000) and the region's work
+    directory; replica i > 0 gets admin port ``extra_admin_base + i`` and ``<workdir>/replica-<i>``.
+    Listeners set ``enable_reuse_port`` (envoyconf), so all replicas bind the gateway ports and
+    the kernel spreads new connections over them, as a Service spreads them over pods.
+    """
+
+    def __init__(self, name: str, workdir: str, address: str, admin_port: int, extra_admin_base: int):
+        self.name = name
+        self.workdir = workdir
+        self.address = address
+        self.admin_port = admin_port
+        self.extra_admin_base = extra_admin_base
+        self.replicas: list[EnvoySupervisor] = []
+        self._spare: list[EnvoySupervisor] = []  # stopped supervisors kept for reuse (their threads live on)
+        self._config: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+    def _supervisor(self, index: int) -> EnvoySupervisor:
+        for sup in self._spare:
+            if sup.name == f"{self.name}-{index}" or (index == 0 and sup.name == self.name):
+                self._spare.remove(sup)
+                return sup
+        if index == 0:
+            return EnvoySupervisor(self.name, self.workdir, self.address, self.admin_port)
+        workdir = os.path.join(self.workdir, f"replica-{index}")
+        os.makedirs(workdir, exist_ok=True)
+        return EnvoySupervisor(f"{self.name}-{index}", workdir, self.address, self.extra_admin_base + index)
+
+    @property
+    def running(self) -> bool:
+        return any(sup.running for sup in self.replicas)
+
+    @property
+    def count(self) -> int:
+        return len(self.replicas)
+
+    @property
+    def pid(self) -> int | None:
+        return self.replicas[0].pid if self.replicas else None
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [sup.pid for sup in self.replicas]
+
+    @property
+    def version(self) -> int:
+        return self.replicas[0].version if self.replicas else 0
+
+    @property
+    def restarts(self) -> int:
+        return sum(sup.restarts for sup in self.replicas)
+
+    def update(self, lds: dict[str, Any], cds: dict[str, Any]) -> None:
+        self._config = (lds, cds)
+        for sup in self.replicas:
+            sup.update(lds, cds)
+
+    async def scale(self, count: int) -> list[bool]:
+        """Run exactly ``count`` replicas; returns the readiness of the replicas started now."""
+        started = []
+        while len(self.replicas) > count:
+            sup = self.replicas.pop()
+            await sup.stop()
+            self._spare.append(sup)
+        while len(self.replicas) < count:
+            sup = self._supervisor(len(self.replicas))
+            if self._config is not None:
+                sup.update(*self._config)
+            self.replicas.append(sup)
+            started.append(sup)
+        return list(await asyncio.gather(*(sup.start() for sup in started)))
+
+    async def stop(self) -> None:
+        await self.scale(0)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(sup.close() for sup in self.replicas + self._spare), return_exceptions=True)
+        self.replicas, self._spare = [], []
+
+    def admin_url(self, path: str) -> str:
+        return f"http://{self.address}:{self.admin_port}/{path.lstrip('/')}"
+
+    def downstream_requests(self) -> dict[str, int]:
+        """Requests each answering replica has received (Envoy's ``http.<prefix>.downstream_rq_total``
+        summed over the gateway's HTTP connection managers), by replica name.
+        Blocking (admin HTTP on loopback): call it from a worker thread."""
+        out: dict[str, int] = {}
+        for sup in list(self.replicas):
+            url = sup.admin_url("stats?format=json&filter=" + urllib.parse.quote(r"^http\..*\.downstream_rq_total$"))
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback admin
+                    stats = json.loads(resp.read() or b"{}").get("stats") or []
+            except (OSError, ValueError):
+                continue
+            out[f"{sup.name}/{sup.pid}"] = sum(int(s.get("value") or 0) for s in stats
+                                               if str(s.get("name", "")).startswith("http.outbound_"))
+        return out

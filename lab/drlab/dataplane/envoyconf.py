@@ -8,8 +8,10 @@ host when nothing matches (404), route names from ``VirtualService.http[].name``
 (``.<match.name>`` appended for named matches), clusters ``outbound|<port>|<subset>|<fqdn>``.
 
 ASMLocalRateLimiter becomes a per-route ``typed_per_filter_config`` for Envoy's
-``local_ratelimit`` filter.  ASM's quota is per gateway pod; the lab runs one Envoy per
-region standing for every replica, so the bucket holds ``quota x replicas`` tokens.
+``local_ratelimit`` filter.  ASM's quota is per gateway pod (each istio-proxy has its own
+token bucket); the lab runs one Envoy process per gateway replica, all bound to the region
+address with ``SO_REUSEPORT`` (listener ``enable_reuse_port``) so the kernel spreads
+connections over them, and each process holds a bucket of ``quota`` tokens, as each pod does.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class GatewayInputs:
     virtual_services: list[dict[str, Any]] = field(default_factory=list)
     destination_rules: list[dict[str, Any]] = field(default_factory=list)
     rate_limiters: list[dict[str, Any]] = field(default_factory=list)
-    replicas: int = 1
+    replicas: int = 1  # informational: every replica runs this same config with its own bucket
     mesh_locality: dict[str, Any] | None = None
     # (fqdn, port, subset labels) -> endpoints with localities (address/port already real)
     endpoints: Callable[[str, int, dict[str, str]], list[Endpoint]] = lambda host, port, labels: []
@@ -153,7 +155,7 @@ class Translator:
     def _rate_limit(self, limit: dict[str, Any]) -> dict[str, Any]:
         fill = limit.get("fill_interval") or {}
         seconds = float(fill.get("seconds", 0)) + float(fill.get("nanos", 0)) / 1e9 or 1.0
-        tokens = max(int(limit.get("quota", 1)), 1) * max(self.i.replicas, 1)
+        tokens = max(int(limit.get("quota", 1)), 1)  # per replica, as ASM's per-pod buckets
         percent = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
         conf: dict[str, Any] = {
             "@type": RL_T,
@@ -350,6 +352,8 @@ class Translator:
             "@type": LISTENER_T,
             "name": f"0.0.0.0_{target_port}",
             "address": {"socket_address": {"address": self.i.address, "port_value": listen_port(service_port)}},
+            # every gateway replica (one Envoy process each) binds the same address and port
+            "enable_reuse_port": True,
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                             "typed_config": hcm}]}],
         }

@@ -21,6 +21,7 @@ from ..store import write_atomic
 from .api import KubeApi
 from .errors import ApiError
 from .server import KubeServer
+from .settings import KubeSettings
 from .tls import KubeTls
 from .workloads import WorkloadSettings, forget_dead_pods, reconcile_deployment
 
@@ -36,17 +37,14 @@ class KubeComponent:
         self.port: int = lab.topology["ports"]["kube"]
         # HTTPS: client-go (kubectl) sends a kubeconfig's bearer token only over TLS.
         self.tls = KubeTls(lab.dir.file("state"), lab.host)
-        self.base_url = f"https://{lab.host}:{self.port}"
+        self.settings = KubeSettings(base_url=f"https://{lab.host}:{self.port}")
         self.servers: dict[str, KubeServer] = {}
-        # The lab's controllers own Deployment status: Available once its Pods are Ready, which takes
-        # the image pull and start delays of the `workloads` config (drlab/kube/workloads.py).  Turn
-        # off globally here, or per Deployment with KubeServer.set_external_status(), to own
-        # readiness through patch_status instead.
-        self.auto_deployment_status = True
-        # Each Deployment gets a ReplicaSet and Pods (nothing runs in them); turned off, Deployments
-        # are Available as soon as they are written.
-        self.simulate_pods = True
+        # The lab's controllers own Deployment status (settings.auto_deployment_status): Available once
+        # its Pods are Ready, which takes the image pull and start delays of the `workloads` config
+        # (drlab/kube/workloads.py); settings.simulate_pods off makes Deployments Available at once.
         self.workloads = WorkloadSettings.from_topology(lab.topology)
+        self.settings.workloads = self.workloads
+        self.settings.schedule_workload = self.schedule_workload
         # Kubeconfigs carry a client certificate (as ACK/ASM issue them) or the server's bearer token;
         # the API servers accept both either way.
         self.kubeconfig_auth = str((lab.topology.get("kube") or {}).get("kubeconfig_auth", "client-certificate"))
@@ -61,12 +59,33 @@ class KubeComponent:
             for cluster in region.get("clusters", []):
                 self._cluster_names[cluster["id"]] = cluster["name"]
 
+    # the settings, under the names other components and tests use
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def auto_deployment_status(self) -> bool:
+        return self.settings.auto_deployment_status
+
+    @auto_deployment_status.setter
+    def auto_deployment_status(self, value: bool) -> None:
+        self.settings.auto_deployment_status = value
+
+    @property
+    def simulate_pods(self) -> bool:
+        return self.settings.simulate_pods
+
+    @simulate_pods.setter
+    def simulate_pods(self, value: bool) -> None:
+        self.settings.simulate_pods = value
+
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         for path in sorted(glob.glob(self._state_path("*"))):
             server_id = os.path.basename(path)[len("kube-"):-len(".json")]
             try:
-                self.servers[server_id] = KubeServer(self, server_id, "", path)
+                self.servers[server_id] = KubeServer(self.settings, server_id, "", path, self.servers)
             except (ValueError, KeyError):
                 log.exception("unreadable kube state %s", path)
                 raise
@@ -117,7 +136,7 @@ class KubeComponent:
             if server.kind != kind:
                 raise ValueError(f"kube server {server_id} exists as a {server.kind}")
             return server
-        server = KubeServer(self, server_id, kind, self._state_path(server_id))
+        server = KubeServer(self.settings, server_id, kind, self._state_path(server_id), self.servers)
         self.servers[server_id] = server
         self._write_kubeconfig(server_id)
         self.lab.record_event("kube_server_created", server_id=server_id, server_kind=kind)

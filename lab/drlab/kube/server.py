@@ -26,7 +26,7 @@ from .resources import BUILTIN_GROUP_VERSIONS, BUILTINS, ResourceType, crd_prefe
 from .selectors import parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
-    from .component import KubeComponent
+    from .settings import KubeSettings
 
 log = logging.getLogger("drlab.kube")
 
@@ -93,8 +93,11 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
 class KubeServer:
     """The objects of one cluster or mesh API, with the in-process API of lab/README.md."""
 
-    def __init__(self, component: KubeComponent, server_id: str, kind: str, path: str):
-        self.component = component
+    def __init__(self, settings: KubeSettings, server_id: str, kind: str, path: str,
+                 registry: dict[str, KubeServer] | None = None):
+        self.settings = settings
+        # the component's live servers (a removed server stops finalizing); alone, a server is its own
+        self.registry = registry if registry is not None else {server_id: self}
         self.id = server_id
         self.store = KubeStore(path)
         fresh = not self.store.data
@@ -121,7 +124,7 @@ class KubeServer:
 
     @property
     def url(self) -> str:
-        return self.component.base_url + self.prefix
+        return self.settings.base_url + self.prefix
 
     @property
     def rv(self) -> int:
@@ -319,7 +322,7 @@ class KubeServer:
             kinds.crd_status(new, old)
         # [workloads] With simulated Pods the deployment controller (workloads.py) writes status as Pods get Ready.
         if rt.builtin and rt.kind == "Deployment" and subresource != "status" and self.auto_status(new) \
-                and not self.component.simulate_pods:
+                and not self.settings.simulate_pods:
             new["status"] = kinds.deployment_status(new, (old or {}).get("status"))
         if not skip_managed:
             record_update(old, new, manager, rt.api_version, rt.builtin, subresource)
@@ -346,7 +349,7 @@ class KubeServer:
         if not rt.builtin or rt.kind not in ("Deployment", "Service", "Pod"):
             return
         try:
-            if rt.kind == "Deployment" and self.component.simulate_pods and not deleted:
+            if rt.kind == "Deployment" and self.settings.simulate_pods and not deleted:
                 workloads.reconcile_deployment(self, self.render(rt, obj))
             elif rt.kind == "Service" and not deleted:
                 workloads.reconcile_endpoints(self, self.render(rt, obj))
@@ -364,7 +367,7 @@ class KubeServer:
         meta = deployment["metadata"]
         if f"{meta.get('namespace')}/{meta['name']}" in self.store.data.get("external_status", []):
             return False
-        return self.component.auto_deployment_status
+        return self.settings.auto_deployment_status
 
     def replace_object(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
                        dry_run: bool = False, manager: str = DEFAULT_MANAGER,
@@ -495,7 +498,7 @@ class KubeServer:
     def finalize_namespace(self, name: str) -> None:
         """Delete a Terminating namespace's contents, then the namespace."""
         ns = self._bucket(NS_KEY).get(self._oid(None, name))
-        if ns is None or not ns["metadata"].get("deletionTimestamp") or self.component.servers.get(self.id) is not self:
+        if ns is None or not ns["metadata"].get("deletionTimestamp") or self.registry.get(self.id) is not self:
             return
         self._remove(NS_RT, clone(ns), dry_run=False)
 

@@ -127,7 +127,7 @@ class WorkloadSettings:
 
 
 def _settings(server: KubeServer) -> WorkloadSettings:
-    return server.component.workloads
+    return server.settings.workloads
 
 
 def _kubelet(server: KubeServer) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def reconcile_deployment(server: KubeServer, dep: dict[str, Any]) -> None:
         due = _reconcile(server, meta["namespace"], meta["name"])
     finally:
         _busy.discard(key)
-    server.component.schedule_workload(key, due)
+    server.settings.schedule_workload(key, due)
 
 
 def _reconcile(server: KubeServer, namespace: str, name: str) -> float | None:

@@ -80,7 +80,7 @@ def test_envoy_from_istio_objects():
                            rate_limiters=[RL], replicas=2, endpoints=eps)
     lds, cds = translate(inputs, "1")
     listener = lds["resources"][0]
-    assert listener["name"] == "0.0.0.0_8080"
+    assert listener["name"] == "0.0.0.0_8080" and listener["enable_reuse_port"] is True
     rc = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
     assert rc["name"] == "http.8080"
     assert rc["virtual_hosts"][0]["name"] == "bookinfo.example.com:8080"
@@ -112,9 +112,9 @@ def test_envoy_from_istio_objects():
             seen = {r[1] for r in replies}
             assert seen == {"c1", "c2"}
             assert (await asyncio.to_thread(_get, "/productpage", "other.example.com"))[0] == 404
-            # api route: 80/20 distribute, and 2 x 2 replicas = 4 tokens then custom 503 + body
-            results = [await asyncio.to_thread(_get, "/api/v1/products") for _ in range(6)]
-            assert [r[0] for r in results] == [200, 200, 200, 200, 503, 503]
+            # api route: 80/20 distribute, quota 2 per replica (this Envoy is one replica of 2) then custom 503
+            results = [await asyncio.to_thread(_get, "/api/v1/products") for _ in range(4)]
+            assert [r[0] for r in results] == [200, 200, 503, 503]
             assert results[-1][1] == "slow down"
             with urllib.request.urlopen(sup.admin_url("stats/prometheus"), timeout=5) as resp:  # noqa: S310
                 stats = resp.read().decode()
@@ -160,7 +160,7 @@ def test_privileged_gateway_port_is_served_unprivileged():
     lds, _ = translate(GatewayInputs(address=ADDR, region="r1", locality="r1/c1", ports=[(80, 8080, "http-0")],
                                      gateways=[gw], virtual_services=[vs]), "1")
     listener = lds["resources"][0]
-    assert listener["name"] == "0.0.0.0_8080"  # istiod names the listener by targetPort
+    assert listener["name"] == "0.0.0.0_8080" and listener["enable_reuse_port"] is True  # istiod names the listener by targetPort
     assert listener["address"]["socket_address"]["port_value"] == 8080  # 80 -> 8000 + 80, no root needed
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["route_config"]["name"] == "http.80" and hcm["route_config"]["virtual_hosts"][0]["name"] == "*:80"

@@ -43,7 +43,9 @@ def test_kubeconfigs_are_private_and_per_cluster(own_lab):
 def test_restart_and_kill9_lose_nothing(own_lab):
     path = os.path.join(own_lab.dir, "kubeconfig", "cluster-1.yaml")
     mesh = own_lab.admin("kube/servers", {"id": "c0persistmesh", "kind": "mesh"})
-    created = _apps(path).create_namespaced_deployment("default", deployment("keep"))
+    _apps(path).create_namespaced_deployment("default", deployment("keep"))
+    # What the controllers wrote after the create (revision annotation, ReplicaSet) is part of the state too.
+    created = _apps(path).read_namespaced_deployment("keep", "default")
     token = Raw(path).token
 
     own_lab.restart()

@@ -1,0 +1,101 @@
+"""Run kubernetes.core's own integration targets against a throw-away lab cluster.
+
+The targets are read from a local mirror of github.com/ansible-collections/kubernetes.core at the
+tag of the INSTALLED kubernetes.core (never copied into this tree): set ``K8S_CORE_MIRROR`` to the
+mirror's git directory (default: /work/.mirror/ansible-collections+kubernetes.core/repo).  Each
+target's ``runme.sh`` runs as ansible-test would run it, with ``K8S_AUTH_KUBECONFIG`` pointing at
+the lab's kubeconfig, so ~/.kube/config is never read or written.
+
+    python tests/lab/kube/k8s_core_targets.py [target ...]       # a lab of its own
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+MIRROR = os.environ.get("K8S_CORE_MIRROR", "/work/.mirror/ansible-collections+kubernetes.core/repo")
+TARGETS_DIR = "tests/integration/targets"
+
+# Targets that pass against the lab cluster: the harness test runs these.
+SUPPORTED = [
+    "k8s_access_review", "k8s_append_hash", "k8s_apply", "k8s_check_mode", "k8s_cluster_info", "k8s_crd",
+    "k8s_delete", "k8s_diff", "k8s_full", "k8s_gc", "k8s_generate_name", "k8s_hide_fields", "k8s_info",
+    "k8s_json_patch", "k8s_json_patch_hide_fields", "k8s_label_selectors", "k8s_lists", "k8s_manifest_url",
+    "k8s_merge_type", "k8s_patched", "k8s_rollback", "k8s_scale", "k8s_template", "k8s_user_impersonation",
+    "k8s_validate", "k8s_waiter", "lookup_k8s", "lookup_kustomize",
+]
+# Excepted, and why (what a real cluster has that the lab does not).
+EXCEPTED = {
+    "k8s_exec": "needs a kubelet (pods/exec over a websocket into a running container)",
+    "k8s_copy": "needs a kubelet (k8s_cp execs tar in a running container)",
+    "k8s_log": "needs a kubelet (reads the output of a container that really ran a command)",
+    "k8s_drain": "needs a kubelet (pods evicted from a real node, DaemonSet pods)",
+    "k8s_taint": "needs real Nodes of a kubelet (taints on the cluster's nodes)",
+}
+
+
+def installed_version() -> str:
+    out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-galaxy"), "collection", "list",
+                          "kubernetes.core", "--format", "json"], capture_output=True, text=True, check=True).stdout
+    for collections in json.loads(out).values():
+        if "kubernetes.core" in collections:
+            return collections["kubernetes.core"]["version"]
+    raise RuntimeError("kubernetes.core is not installed")
+
+
+def extract(tag: str, dest: str) -> str:
+    """The targets of ``tag`` from the mirror into dest; returns the targets directory."""
+    archive = subprocess.run(["git", "-C", MIRROR, "archive", tag, TARGETS_DIR], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
+    return os.path.join(dest, TARGETS_DIR)
+
+
+def run_target(targets: str, target: str, kubeconfig: str, log_dir: str, timeout: float = 1800) -> tuple[bool, str]:
+    env = dict(os.environ)
+    env.update(K8S_AUTH_KUBECONFIG=kubeconfig, KUBECONFIG=kubeconfig, ANSIBLE_FORCE_COLOR="0",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
+               HOME=env.get("HOME", "/tmp"), ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    log_path = os.path.join(log_dir, f"{target}.log")
+    started = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        try:
+            rc = subprocess.run(["bash", "runme.sh"], cwd=os.path.join(targets, target), env=env, stdout=log,
+                                stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = -1
+    return rc == 0, f"{target}: {'ok' if rc == 0 else f'FAILED rc={rc}'} ({time.monotonic() - started:.0f}s) {log_path}"
+
+
+def main(argv: list[str]) -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "..", "..", "lab"))
+    from drlab.testing import LabHandle
+
+    if not os.path.isdir(MIRROR):
+        print(f"no kubernetes.core mirror at {MIRROR}: fetch github:ansible-collections/kubernetes.core first")
+        return 2
+    targets = argv or SUPPORTED
+    work = tempfile.mkdtemp(prefix="k8s-core-")
+    targets_dir = extract(installed_version(), work)
+    lab = LabHandle(topology={"timing": {"gateway_resync": 0}}).up()
+    failed = 0
+    try:
+        kubeconfig = os.path.join(lab.dir, "kubeconfig", "cluster-1.yaml")
+        for target in targets:
+            ok, line = run_target(targets_dir, target, kubeconfig, work)
+            failed += not ok
+            print(line, flush=True)
+    finally:
+        lab.down()
+        shutil.rmtree(lab.dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

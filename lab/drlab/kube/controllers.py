@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ApiError
 from .fields import now_rfc3339
 from .kinds import template_hash
+from . import standard
 from .standard import node_status
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ MANAGER = "kube-controller-manager"
 
 def node_name(server: KubeServer) -> str:
     return f"drlab-node-{server.id[:8]}"  # the nodeName the lab's Pods are bound to (workloads.py)
+
+
+def node_labels(server: KubeServer) -> dict[str, str]:
+    node = server._stored(server.lookup("", "v1", "nodes"), None, node_name(server))
+    return dict((node or {}).get("metadata", {}).get("labels") or {})
 
 
 def ensure_node(server: KubeServer) -> None:
@@ -172,7 +178,9 @@ def reconcile_pods(server: KubeServer, rt: ResourceType, obj: dict[str, Any], de
     elif rt.kind == "DaemonSet":
         wanted = {p["metadata"]["name"] for p in owned
                   if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == digest}
-        if not wanted:
+        if not standard.schedulable(obj, node_labels(server)):
+            wanted = set()
+        elif not wanted:
             wanted = {f"{meta['name']}-{secrets.token_hex(3)[:5]}"}
         labels = {"controller-revision-hash": digest, "pod-template-generation": str(meta.get("generation", 1))}
     else:

@@ -339,7 +339,7 @@ class KubeServer:
             new["status"] = kinds.deployment_status(new, (old or {}).get("status"))
         if rt.builtin and rt.kind in ("StatefulSet", "DaemonSet", "Job") and subresource != "status" \
                 and self.component.auto_deployment_status and _content(old or {}) != _content(new):
-            new["status"] = standard.workload_status(rt.kind, new)
+            new["status"] = standard.workload_status(rt.kind, new, controllers.node_labels(self))
         if not skip_managed:
             record_update(old, new, manager, rt.api_version, rt.builtin, subresource)
         if old is not None and _same(old, new):

@@ -166,7 +166,13 @@ def validate_update(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] |
 
 
 # -- what the lab's controllers report -------------------------------------------------------
-def workload_status(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+def schedulable(obj: dict[str, Any], node_labels: dict[str, str]) -> bool:
+    """Whether the lab's one Node matches the pod template's nodeSelector (DaemonSet scheduling)."""
+    selector = ((((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("nodeSelector")) or {}
+    return all(node_labels.get(k) == v for k, v in selector.items())
+
+
+def workload_status(kind: str, obj: dict[str, Any], node_labels: dict[str, str] | None = None) -> dict[str, Any] | None:
     """Status of a StatefulSet, DaemonSet or Job whose pods all came up (there is no kubelet to say otherwise)."""
     spec = obj.get("spec") or {}
     generation = obj["metadata"].get("generation", 1)
@@ -178,8 +184,12 @@ def workload_status(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
                   "currentRevision": revision, "updateRevision": revision, "collisionCount": 0}
         return {k: v for k, v in status.items() if v or k in ("replicas", "availableReplicas", "observedGeneration")}
     if kind == "DaemonSet":
-        return {"observedGeneration": generation, "currentNumberScheduled": 1, "desiredNumberScheduled": 1,
-                "numberAvailable": 1, "numberMisscheduled": 0, "numberReady": 1, "updatedNumberScheduled": 1}
+        n = 1 if schedulable(obj, node_labels or {}) else 0
+        status = {"observedGeneration": generation, "currentNumberScheduled": n, "desiredNumberScheduled": n,
+                  "numberAvailable": n, "numberMisscheduled": 0, "numberReady": n, "updatedNumberScheduled": n}
+        return {k: v for k, v in status.items() if v or k in ("currentNumberScheduled", "desiredNumberScheduled",
+                                                              "numberMisscheduled", "numberReady",
+                                                              "observedGeneration")}
     if kind == "Job":
         if spec.get("suspend"):
             return {}

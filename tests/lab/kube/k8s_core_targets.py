@@ -2,9 +2,12 @@
 
 The targets are read from a local mirror of github.com/ansible-collections/kubernetes.core at the
 tag of the INSTALLED kubernetes.core (never copied into this tree): set ``K8S_CORE_MIRROR`` to the
-mirror's git directory (default: /work/.mirror/ansible-collections+kubernetes.core/repo).  Each
-target's ``runme.sh`` runs as ansible-test would run it, with ``K8S_AUTH_KUBECONFIG`` pointing at
-the lab's kubeconfig, so ~/.kube/config is never read or written.
+mirror's git directory (default: /work/.mirror/ansible-collections+kubernetes.core/repo).  The tag's
+tree is unpacked under a temporary ``ansible_collections/kubernetes/core`` (as ansible-test does, so
+the targets' short module names resolve) and each target's ``runme.sh`` runs there with
+``K8S_AUTH_KUBECONFIG`` pointing at the lab's kubeconfig and HOME a temporary directory whose
+``.kube/config`` is a copy of it (k8s_full reads the default path): the real ~/.kube/config is never
+read or written.
 
     python tests/lab/kube/k8s_core_targets.py [target ...]       # a lab of its own
 """
@@ -50,17 +53,24 @@ def installed_version() -> str:
 
 
 def extract(tag: str, dest: str) -> str:
-    """The targets of ``tag`` from the mirror into dest; returns the targets directory."""
-    archive = subprocess.run(["git", "-C", MIRROR, "archive", tag, TARGETS_DIR], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
-    return os.path.join(dest, TARGETS_DIR)
+    """The collection at ``tag`` from the mirror under dest/ansible_collections; returns the targets directory."""
+    root = os.path.join(dest, "ansible_collections", "kubernetes", "core")
+    os.makedirs(root)
+    archive = subprocess.run(["git", "-C", MIRROR, "archive", tag], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
+    return os.path.join(root, TARGETS_DIR)
 
 
 def run_target(targets: str, target: str, kubeconfig: str, log_dir: str, timeout: float = 1800) -> tuple[bool, str]:
+    home = os.path.join(log_dir, "home")
+    os.makedirs(os.path.join(home, ".kube"), exist_ok=True)
+    shutil.copyfile(kubeconfig, os.path.join(home, ".kube", "config"))
+    os.chmod(os.path.join(home, ".kube", "config"), 0o600)
     env = dict(os.environ)
-    env.update(K8S_AUTH_KUBECONFIG=kubeconfig, KUBECONFIG=kubeconfig, ANSIBLE_FORCE_COLOR="0",
+    env.update(K8S_AUTH_KUBECONFIG=kubeconfig, KUBECONFIG=kubeconfig, ANSIBLE_NOCOLOR="1", HOME=home,
                PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
-               HOME=env.get("HOME", "/tmp"), ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+               ANSIBLE_COLLECTIONS_PATH=targets.split(os.sep + "ansible_collections" + os.sep)[0],
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     log_path = os.path.join(log_dir, f"{target}.log")
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:

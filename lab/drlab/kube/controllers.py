@@ -144,7 +144,8 @@ def _pod_body(server: KubeServer, owner: dict[str, Any], name: str, extra_labels
 
 def reconcile_pods(server: KubeServer, rt: ResourceType, obj: dict[str, Any], deleted: bool) -> None:
     """The StatefulSet, DaemonSet and Job controllers (and, for a bare Pod, the scheduler and kubelet):
-    Pods that exist, bound to the lab's Node, Running (Succeeded for a Job) at once."""
+    Pods that exist, bound to the lab's Node, Running and Ready at once (a Job's too: nothing tells the lab
+    when their command would exit)."""
     from . import workloads  # the kubelet's Running/Ready status lives with the Deployment Pods' one
 
     if deleted or not rt.builtin or obj["metadata"].get("deletionTimestamp") or not server.component.simulate_pods:
@@ -187,7 +188,8 @@ def reconcile_pods(server: KubeServer, rt: ResourceType, obj: dict[str, Any], de
         if spec.get("suspend"):
             return
         wanted = {p["metadata"]["name"] for p in owned} or {
-            f"{meta['name']}-{secrets.token_hex(3)[:5]}" for _ in range(spec.get("completions") or 1)}
+            f"{meta['name']}-{secrets.token_hex(3)[:5]}" for _ in range(min(spec.get("parallelism", 1),
+                                                                           spec.get("completions") or 1))}
         labels = {}
     for pod in owned:
         stale = rt.kind != "Job" and (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != \
@@ -202,17 +204,4 @@ def reconcile_pods(server: KubeServer, rt: ResourceType, obj: dict[str, Any], de
             extra["statefulset.kubernetes.io/pod-name"] = name
             extra["apps.kubernetes.io/pod-index"] = name.rsplit("-", 1)[-1]
         pod = server.create_object(pod_rt, namespace, _pod_body(server, obj, name, extra), manager=MANAGER)
-        if rt.kind == "Job":
-            stamp = now_rfc3339()
-            server.patch_status("v1", "Pod", namespace, name, {
-                "phase": "Succeeded", "startTime": stamp, "podIP": server.allocate("podIP"),
-                "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted",
-                                "lastTransitionTime": stamp}],
-                "containerStatuses": [{"name": c.get("name"), "image": c.get("image"), "imageID": "", "ready": False,
-                                       "started": False, "restartCount": 0, "state": {"terminated": {
-                                           "exitCode": 0, "reason": "Completed", "startedAt": stamp,
-                                           "finishedAt": stamp}}}
-                                      for c in (pod.get("spec") or {}).get("containers") or []]},
-                manager="kubelet")
-        else:
-            workloads._pod_status(server, pod, True)
+        workloads._pod_status(server, pod, True)

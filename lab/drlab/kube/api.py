@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import openapi, schemas
+from . import kinds, openapi, schemas, subresources
 from .errors import ApiError, bad_request, conflict, method_not_allowed, not_found, unsupported_media_type
 from .kinds import scale_object, set_scale
 from .patch import json_patch, merge_patch, strategic_merge
-from .resources import ResourceType
+from .resources import POD_SUBRESOURCES, ResourceType
+from .standard import review
 from .server import KubeServer
 from .tables import table_for
 
@@ -64,6 +65,11 @@ class KubeApi:
         self.component = component
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
         self.app.router.add_route("*", r"/{scope:clusters|meshes}/{sid}{tail:(/.*)?}", self.handle)
+        # Absolute paths without the server prefix: `kubectl get --raw /api/...` (RequestURI replaces the
+        # kubeconfig server's path) and any client that resolves paths against the host.  The credential
+        # tells which cluster or mesh is meant, each having its own.
+        self.app.router.add_route("*", r"/{tail:(api|apis|version|openapi|healthz|livez|readyz)(/.*)?}",
+                                  self.handle_unprefixed)
         self.app.on_shutdown.append(self._on_shutdown)
 
     async def _on_shutdown(self, app: web.Application) -> None:
@@ -77,7 +83,17 @@ class KubeApi:
             return error_response(ApiError(404, "NotFound", "the server could not find the requested resource"))
         if not self.authenticated(server, request):
             return error_response(ApiError(401, "Unauthorized", "Unauthorized"))
-        parts = [p for p in request.match_info["tail"].split("/") if p]
+        return await self.serve(server, request, request.match_info["tail"])
+
+    async def handle_unprefixed(self, request: web.Request) -> web.StreamResponse:
+        # the bearer token or the client certificate says which cluster or mesh is meant
+        server = next((s for s in self.component.servers.values() if self.authenticated(s, request)), None)
+        if server is None:
+            return error_response(ApiError(401, "Unauthorized", "Unauthorized"))
+        return await self.serve(server, request, "/" + request.match_info["tail"])
+
+    async def serve(self, server: KubeServer, request: web.Request, tail: str) -> web.StreamResponse:
+        parts = [p for p in tail.split("/") if p]
         validation_token = None
         try:
             # fieldValidation and its warnings, for drlab.kube.schemas (decoding runs deep in KubeServer)
@@ -149,14 +165,19 @@ class KubeApi:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        if sub not in (None, "status", "scale", "finalize") or (sub == "status" and not rt.status) \
-                or (sub == "scale" and rt.scale is None):
+        pod_sub = rt.builtin and rt.kind == "Pod" and sub in subresources.POD_HANDLERS
+        if sub not in (None, "status", "scale", "finalize") and not pod_sub or (sub == "status" and not rt.status) \
+                or (sub == "scale" and rt.scale is None) or (sub == "finalize" and rt.key != "/namespaces"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if rt.namespaced and name is not None and namespace is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if name is None:
             return await self.collection(server, request, rt, namespace, watch)
-        return await self.item(server, request, rt, namespace, name, "status" if sub == "finalize" else sub)
+        if rt.virtual:
+            raise method_not_allowed()
+        if pod_sub:
+            return await subresources.POD_HANDLERS[sub](self, server, request, rt, namespace, name)
+        return await self.item(server, request, rt, namespace, name, sub)
 
     # -- discovery -------------------------------------------------------------------------
     def openapi_v3(self, server: KubeServer, parts: list[str]) -> web.Response:
@@ -213,6 +234,11 @@ class KubeApi:
                 resources.append({"name": f"{rt.plural}/scale", "singularName": "", "namespaced": rt.namespaced,
                                   "group": "autoscaling", "version": "v1", "kind": "Scale",
                                   "verbs": ["get", "patch", "update"]})
+            if rt.builtin and rt.key == "/pods":
+                resources.extend({"singularName": "", "namespaced": True, **entry} for entry in POD_SUBRESOURCES)
+            if rt.builtin and rt.key == "/namespaces":
+                resources.append({"name": "namespaces/finalize", "singularName": "", "namespaced": False,
+                                  "kind": "Namespace", "verbs": ["update"]})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
 
@@ -220,6 +246,11 @@ class KubeApi:
     async def collection(self, server: KubeServer, request: web.Request, rt: ResourceType, namespace: str | None,
                          watch: bool) -> web.StreamResponse:
         query = request.query
+        if rt.virtual:
+            if request.method != "POST":
+                raise method_not_allowed()
+            kinds.check_shape(rt, body := await self.body(request))
+            return json_response(review(rt, body), 201)
         if request.method == "GET":
             if watch or query.get("watch") in ("true", "1"):
                 return await self.watch(server, request, rt, namespace)
@@ -228,15 +259,18 @@ class KubeApi:
             if rt.namespaced and namespace is None:
                 raise method_not_allowed()
             body = await self.body(request)
-            obj = server.create_object(rt, namespace, body, dry_run=dry_run(query), manager=manager(request))
+            obj = server.create_object(rt, namespace, body, dry_run=dry_run(query), manager=manager(request),
+                                       client=True)
             return json_response(obj, 201)
         if request.method == "DELETE":
             items = server.list_objects(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"))
+            options = await self.body(request, optional=True) or {}
+            propagation = query.get("propagationPolicy") or options.get("propagationPolicy")
             deleted = []
             for item in items:
                 meta = item["metadata"]
                 obj, is_status = server.delete_object(rt, meta.get("namespace"), meta["name"],
-                                                      dry_run=dry_run(query))
+                                                      dry_run=dry_run(query), propagation=propagation)
                 deleted.append(item if is_status else obj)
             return json_response({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
                                   "metadata": {"resourceVersion": str(server.rv)}, "items": deleted})
@@ -244,18 +278,25 @@ class KubeApi:
 
     def list(self, server: KubeServer, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
         query = request.query
-        items = server.list_objects(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"),
-                                    shallow=True)
-        meta: dict[str, Any] = {"resourceVersion": str(server.rv)}
-        start = 0
+        limit = _int_param(query, "limit")
+        start, snapshot = 0, 0
         if query.get("continue"):
+            # Later pages come from the first page's snapshot, so the whole list is one consistent state.
             try:
-                start = int(json.loads(_unb64(query["continue"]))["start"])
+                token = json.loads(_unb64(query["continue"]))
+                start, snapshot = int(token["start"]), int(token["snapshot"])
             except (ValueError, KeyError, TypeError):
                 raise bad_request("continue key is not valid") from None
-        limit = _int_param(query, "limit")
+            rv, items = server.snapshots.get(snapshot)
+        else:
+            items = server.list_objects(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"),
+                                        shallow=True)
+            rv = str(server.rv)
+        meta: dict[str, Any] = {"resourceVersion": rv}
         if limit > 0 and start + limit < len(items):
-            meta["continue"] = _b64(json.dumps({"start": start + limit, "rv": server.rv}))
+            if not snapshot:
+                snapshot = server.snapshots.keep(rv, items)
+            meta["continue"] = _b64(json.dumps({"rv": rv, "start": start + limit, "snapshot": snapshot}))
             meta["remainingItemCount"] = len(items) - start - limit
             items = items[start:start + limit]
         else:
@@ -339,10 +380,12 @@ class KubeApi:
             if "as=Table" in request.headers.get("Accept", ""):
                 return json_response(table_for(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}))
             return json_response(obj)
+        if sub == "finalize" and method != "PUT":
+            raise method_not_allowed()
         if method == "PUT":
             body = await self.body(request)
             return json_response(server.replace_object(rt, namespace, name, body, dry_run=dry_run(query),
-                                                       manager=manager(request), subresource=sub))
+                                                       manager=manager(request), subresource=sub, client=True))
         if method == "PATCH":
             patch_type, patch = await self.patch_body(request, rt)
             force = query.get("force") in ("true", "1")

@@ -41,6 +41,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]  # StatusReasonUnknown is omitted (omitempty), as for storage errors
         if self.details:
             body["details"] = self.details
         return body

@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ApiError, bad_request, conflict, invalid
 from .fields import now_rfc3339
 from .resources import ResourceType
+from . import standard
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -68,6 +69,8 @@ def _is_hpa_v1(rt: ResourceType) -> bool:
 
 def to_storage(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """HorizontalPodAutoscalers are stored as autoscaling/v2, whatever version wrote them."""
+    if standard.is_events_v1(rt):
+        return standard.event_to_core(obj)
     if not _is_hpa_v1(rt):
         return obj
     obj["apiVersion"] = "autoscaling/v2"
@@ -86,6 +89,8 @@ def to_storage(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
 
 def from_storage(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """The autoscaling/v1 view of a stored HPA: only the CPU utilisation target survives, as in Kubernetes."""
+    if standard.is_events_v1(rt):
+        return standard.event_from_core(obj)
     if not _is_hpa_v1(rt):
         return obj
     spec = obj.get("spec")
@@ -113,6 +118,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | 
     handler = _DEFAULTERS.get(rt.kind)
     if handler:
         handler(obj, old, allocate)
+    elif rt.kind in standard.DEFAULTERS:
+        standard.DEFAULTERS[rt.kind](obj, old, allocate, _pod_spec)
 
 
 def _namespace(obj, old, allocate):
@@ -260,6 +267,7 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) 
         checker = _VALIDATORS.get(rt.kind)
         if checker:
             checker(obj, old, causes)
+        standard.validate_update(rt, obj, old, causes)
     if causes:
         raise invalid(rt.kind, rt.group, name, causes)
 

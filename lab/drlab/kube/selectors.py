@@ -75,11 +75,20 @@ def _field_value(obj: dict[str, Any], path: str) -> Any:
 # Field labels every kind supports, plus the few kind-specific ones clients use.
 _FIELDS = {"metadata.name", "metadata.namespace"}
 _KIND_FIELDS = {
-    "Pod": {"spec.nodeName", "status.phase", "spec.serviceAccountName"},
+    # As the registries' field label conversions allow (pkg/registry/core/*/strategy.go, ToSelectableFields).
+    "Pod": {"spec.nodeName", "status.phase", "spec.serviceAccountName", "spec.restartPolicy", "spec.schedulerName",
+            "status.podIP", "status.nominatedNodeName", "spec.hostNetwork"},
     "Secret": {"type"},
-    "Event": {"involvedObject.kind", "involvedObject.name", "involvedObject.namespace", "reason", "type"},
+    "Event": {"involvedObject.kind", "involvedObject.name", "involvedObject.namespace", "involvedObject.uid",
+              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+              "reportingComponent", "source", "type"},
     "Namespace": {"status.phase"},
+    "Node": {"spec.unschedulable"},
+    "Job": {"status.successful"},
+    "ReplicaSet": {"status.replicas"},
+    "ReplicationController": {"status.replicas"},
 }
+_ALIASES = {("Event", "source"): "source.component"}
 
 
 def parse_field_selector(text: str | None, kind: str) -> Matcher:
@@ -95,6 +104,7 @@ def parse_field_selector(text: str | None, kind: str) -> Matcher:
         if path not in allowed:
             raise bad_request(f'"{path}" is not a known field selector: only "metadata.name", '
                               f'"metadata.namespace"')
+        path = _ALIASES.get((kind, path), path)
         if op == "!=":
             checks.append(lambda obj, p=path, v=value: str(_field_value(obj, p) or "") != v)
         else:

@@ -17,9 +17,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..store import JsonStore, write_atomic
-from . import kinds, schemas, workloads
+from . import controllers, kinds, lifecycle, schemas, standard, workloads
 from .crds import mesh_crds
-from .errors import ApiError, already_exists, bad_request, conflict, not_found
+from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .fields import now_rfc3339, record_update, server_side_apply
 from .patch import json_patch, merge_patch, strategic_merge
 from .resources import BUILTIN_GROUP_VERSIONS, BUILTINS, ResourceType, crd_preferred_versions, resource_types_from_crd
@@ -79,6 +79,17 @@ def _content(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+def _refuse_create_rv(rv: Any) -> None:
+    """k8s.io/apiserver storage (etcd3 store Create): a set, parseable, non-zero resourceVersion is refused
+    with a 500 carrying this message (kubernetes/kubernetes#62836 kept the refusal on purpose)."""
+    try:
+        number = int(rv or 0)
+    except (TypeError, ValueError):
+        return  # unparseable versions are ignored by the versioner (kubernetes/kubernetes#113847)
+    if number:
+        raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
+
+
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     def strip(obj):
         obj = {k: v for k, v in obj.items() if k not in ("apiVersion",)}
@@ -110,6 +121,8 @@ class KubeServer:
         self.history: deque = deque(maxlen=HISTORY)
         self.history_floor = self.store.data["rv"]  # events after this RV are in history
         self._types: list[ResourceType] | None = None
+        self.gc = lifecycle.GarbageCollector(self)
+        self.snapshots = lifecycle.ListSnapshots()
         if fresh:
             self._seed()
 
@@ -144,6 +157,7 @@ class KubeServer:
             crd_rt = self.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             for crd in mesh_crds():
                 self.create_object(crd_rt, None, crd, manager="drlab-bootstrap")
+        controllers.ensure_node(self)
         self.store.save()
 
     # -- what is served --------------------------------------------------------------
@@ -265,9 +279,13 @@ class KubeServer:
         return kinds.to_storage(rt, obj)
 
     def create_object(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False,
-                      manager: str = DEFAULT_MANAGER, applied: bool = False) -> dict[str, Any]:
+                      manager: str = DEFAULT_MANAGER, applied: bool = False,
+                      client: bool = False) -> dict[str, Any]:
+        """client: a request from outside the lab, held to every rule the apiserver enforces."""
         obj = self._check_body(rt, namespace, body)
         meta = obj["metadata"]
+        if client:
+            _refuse_create_rv(meta.get("resourceVersion"))
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         if rt.namespaced and not self.namespace_exists(meta["namespace"]):
@@ -316,6 +334,8 @@ class KubeServer:
         kinds.apply_defaults(rt, new, old, self.allocate)
         kinds.validate(rt, new, old)
         schemas.admit(self, rt, new, old)  # CRD schemas, then validating webhooks (drlab.kube.schemas)
+        if old is not None:
+            lifecycle.check_finalizers(rt, old, new)
         if old is not None and _content(old) != _content(new):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         if rt.builtin and rt.kind == "CustomResourceDefinition":
@@ -324,12 +344,16 @@ class KubeServer:
         if rt.builtin and rt.kind == "Deployment" and subresource != "status" and self.auto_status(new) \
                 and not self.settings.simulate_pods:
             new["status"] = kinds.deployment_status(new, (old or {}).get("status"))
+        if rt.builtin and rt.kind in ("StatefulSet", "DaemonSet", "Job") and subresource != "status" \
+                and self.settings.auto_deployment_status and _content(old or {}) != _content(new):
+            new["status"] = standard.workload_status(rt.kind, new, controllers.node_labels(self))
         if not skip_managed:
             record_update(old, new, manager, rt.api_version, rt.builtin, subresource)
         if old is not None and _same(old, new):
             return self.render(rt, old)  # a no-op write: no new resourceVersion, no event
         meta = new["metadata"]
-        if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers") \
+                and rt.key != NS_KEY:
             return self._remove(rt, new, dry_run=dry_run)
         if dry_run:
             meta["resourceVersion"] = old["metadata"]["resourceVersion"] if old else str(self.rv)
@@ -342,15 +366,25 @@ class KubeServer:
         self.store.save()
         self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
         self._controllers(rt, new)
+        controllers.record(self, rt, old, new)
+        if rt.key == NS_KEY and meta.get("deletionTimestamp"):
+            self._schedule_namespace_cleanup(meta["name"])
+        elif meta.get("deletionTimestamp"):
+            self.gc.schedule()
         return self.render(rt, new)
 
     def _controllers(self, rt: ResourceType, obj: dict[str, Any], deleted: bool = False) -> None:
         """Run what kube-controller-manager would after this write (ReplicaSets, Pods, Endpoints)."""
+        try:
+            controllers.reconcile_pods(self, rt, obj, deleted)
+        except Exception:  # noqa: BLE001 - the write itself succeeded and is saved
+            log.exception("pod controller failed after a %s write", rt.kind)
         if not rt.builtin or rt.kind not in ("Deployment", "Service", "Pod"):
             return
         try:
             if rt.kind == "Deployment" and self.settings.simulate_pods and not deleted:
                 workloads.reconcile_deployment(self, self.render(rt, obj))
+                controllers.deployment_revision(self, self.render(rt, obj))
             elif rt.kind == "Service" and not deleted:
                 workloads.reconcile_endpoints(self, self.render(rt, obj))
             elif rt.kind == "Service":
@@ -371,8 +405,13 @@ class KubeServer:
 
     def replace_object(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
                        dry_run: bool = False, manager: str = DEFAULT_MANAGER,
-                       subresource: str | None = None) -> dict[str, Any]:
+                       subresource: str | None = None, client: bool = False) -> dict[str, Any]:
         obj = self._check_body(rt, namespace, body)
+        if client and not obj["metadata"].get("resourceVersion") and not rt.unconditional_update \
+                and subresource is None:
+            # The custom resource and CRD strategies refuse unconditional updates (AllowUnconditionalUpdate false).
+            raise invalid(rt.kind, rt.group, name, [("FieldValueInvalid", "metadata.resourceVersion",
+                                                     "Invalid value: 0x0: must be specified for an update")])
         if obj["metadata"].get("name") not in (None, name):
             raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on "
                               f"the URL ({name})")
@@ -383,6 +422,11 @@ class KubeServer:
         kinds.conflict_on_stale(obj["metadata"].get("resourceVersion"), old, rt)
         if (obj["metadata"].get("uid") or old["metadata"]["uid"]) != old["metadata"]["uid"]:
             raise conflict(rt.plural, rt.group, name)
+        if subresource == "finalize":
+            # namespaces/finalize writes spec.finalizers only (the namespace controller's last step).
+            finalized = clone(old)
+            finalized.setdefault("spec", {})["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
+            return self._finish(rt, old, finalized, dry_run=dry_run, manager=manager)
         return self._finish(rt, old, obj, dry_run=dry_run, manager=manager, subresource=subresource)
 
     def patch_object(self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any, *,
@@ -408,6 +452,7 @@ class KubeServer:
                 return self._finish(rt, old, merged, dry_run=dry_run, manager=manager, subresource="status"), False
             result = server_side_apply(old, applied, manager, force, rt.api_version, rt.builtin)
             if old is None:
+                _refuse_create_rv(applied["metadata"].get("resourceVersion"))
                 return self.create_object(rt, namespace, result, dry_run=dry_run, manager=manager,
                                           applied=True), True
             kinds.conflict_on_stale((applied["metadata"] or {}).get("resourceVersion"), old, rt)
@@ -457,18 +502,11 @@ class KubeServer:
         if rt.key == NS_KEY and name in PROTECTED_NAMESPACES:
             raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                            name=name, kind="namespaces")
-        if meta.get("finalizers"):
-            # Kept until its finalizers are removed (by an update), as the garbage collector would.
-            if meta.get("deletionTimestamp"):
-                return self.render(rt, old), False
-            marked = clone(old)
-            marked["metadata"]["deletionTimestamp"] = now_rfc3339()
-            marked["metadata"]["deletionGracePeriodSeconds"] = 0
-            return self._write_raw(rt, old, marked, dry_run), False
+        if meta.get("deletionTimestamp"):
+            return self.render(rt, old), False  # already being deleted: deleting again changes nothing
         if rt.key == NS_KEY:
-            # Like the namespace controller: Terminating first, contents and namespace go shortly after.
-            if meta.get("deletionTimestamp"):
-                return self.render(rt, old), False
+            # Like the namespace controller: Terminating until its content is gone and spec.finalizers is
+            # empty (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/).
             marked = clone(old)
             marked["metadata"]["deletionTimestamp"] = now_rfc3339()
             marked["status"] = {"phase": "Terminating"}
@@ -476,12 +514,25 @@ class KubeServer:
             if not dry_run:
                 self._schedule_namespace_cleanup(name)
             return result, False
-        removed = self._remove(rt, clone(old), dry_run=dry_run, orphan=propagation == "Orphan")
+        # https://kubernetes.io/docs/concepts/architecture/garbage-collection/: Foreground keeps the owner
+        # (deletionTimestamp + foregroundDeletion finalizer) until its blocking dependents are gone; Orphan
+        # keeps it (orphan finalizer) until the dependents lost their ownerReferences; Background removes it
+        # now and the garbage collector deletes the dependents afterwards.
+        extra = {"Foreground": lifecycle.FOREGROUND, "Orphan": lifecycle.ORPHAN}.get(propagation or "")
+        if meta.get("finalizers") or extra:
+            marked = clone(old)
+            marked["metadata"]["deletionTimestamp"] = now_rfc3339()
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            finalizers = list(meta.get("finalizers") or [])
+            if extra and extra not in finalizers:
+                finalizers.append(extra)
+            marked["metadata"]["finalizers"] = finalizers
+            result = self._write_raw(rt, old, marked, dry_run)
+            if not dry_run:
+                self.gc.schedule()
+            return result, False
+        removed = self._remove(rt, clone(old), dry_run=dry_run)
         if rt.builtin and rt.kind in RETURN_DELETED:
-            return removed, False
-        if propagation in ("Foreground", "Orphan"):
-            removed["metadata"]["deletionTimestamp"] = now_rfc3339()
-            removed["metadata"]["finalizers"] = ["foregroundDeletion" if propagation == "Foreground" else "orphan"]
             return removed, False
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                   "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]}}
@@ -496,17 +547,37 @@ class KubeServer:
         loop.call_later(NAMESPACE_FINALIZE_DELAY, self.finalize_namespace, name)
 
     def finalize_namespace(self, name: str) -> None:
-        """Delete a Terminating namespace's contents, then the namespace."""
+        """One pass of the namespace controller over a Terminating namespace."""
         ns = self._bucket(NS_KEY).get(self._oid(None, name))
         if ns is None or not ns["metadata"].get("deletionTimestamp") or self.registry.get(self.id) is not self:
             return
-        self._remove(NS_RT, clone(ns), dry_run=False)
+        remaining = lifecycle.delete_namespace_content(self, name)
+        ns = self._bucket(NS_KEY).get(self._oid(None, name))
+        if ns is None:
+            return
+        if remaining:
+            lifecycle.set_namespace_conditions(self, ns, remaining)
+            try:
+                asyncio.get_running_loop().call_later(NAMESPACE_FINALIZE_DELAY, self.finalize_namespace, name)
+            except RuntimeError:
+                pass  # no loop (in-process use): the next write to a finalizer-holding object retries
+            return
+        spec_finalizers = list((ns.get("spec") or {}).get("finalizers") or [])
+        if "kubernetes" in spec_finalizers:
+            done = clone(ns)
+            done["spec"]["finalizers"] = [f for f in spec_finalizers if f != "kubernetes"]
+            self._write_raw(NS_RT, ns, done, False)
+            ns = done
+        if not (ns.get("spec") or {}).get("finalizers") and not ns["metadata"].get("finalizers"):
+            self._remove(NS_RT, clone(ns), dry_run=False)
 
     def finalize_pending(self) -> None:
         """After a restart, finish namespace deletions a stop interrupted."""
         for ns in list(self._bucket(NS_KEY).values()):
             if ns["metadata"].get("deletionTimestamp"):
                 self._schedule_namespace_cleanup(ns["metadata"]["name"])
+        controllers.ensure_node(self)  # state from before Nodes were served
+        self.gc.schedule()
 
     def _write_raw(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], dry_run: bool) -> dict:
         if dry_run:
@@ -518,42 +589,21 @@ class KubeServer:
         self._emit(rt, "MODIFIED", new, old)
         return self.render(rt, new)
 
-    def _remove(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool,
-                orphan: bool = False) -> dict[str, Any]:
+    def _remove(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
         meta = obj["metadata"]
         if dry_run:
             return self.render(rt, obj)
-        if rt.key == NS_KEY:
-            self._purge(lambda o: (o.get("metadata") or {}).get("namespace") == meta["name"])
         if rt.key == CRD_KEY:
             spec = obj.get("spec") or {}
             key = f"{spec.get('group', '')}/{(spec.get('names') or {}).get('plural', '')}"
             for gone in list(self._bucket(key).values()):
                 self._drop(self._rt_for_key(key, gone), gone)
             self.store.data["objects"].pop(key, None)
-        if orphan:
-            self._drop(rt, obj)
-        else:
-            self._drop_tree(rt, obj)
+        self._drop(rt, obj)
         if rt.key == CRD_KEY:
             self._types = None
         self.store.save()
         return self.render(rt, obj)
-
-    def _drop_tree(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """Drop an object and, like the garbage collector, everything it owns."""
-        uid = obj["metadata"].get("uid")
-        for key, bucket in list(self.store.data["objects"].items()):
-            for child in [o for o in bucket.values() if workloads.owned_by(o, uid)]:
-                self._drop_tree(self._rt_for_key(key, child), child)
-        self._drop(rt, obj)
-
-    def _purge(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
-        for key, bucket in list(self.store.data["objects"].items()):
-            if key == NS_KEY:
-                continue
-            for obj in [o for o in bucket.values() if predicate(o)]:
-                self._drop(self._rt_for_key(key, obj), obj)
 
     def _rt_for_key(self, key: str, obj: dict[str, Any]) -> ResourceType:
         """The served type of a storage key, in the object's own version if served (its CRD may be gone)."""
@@ -575,6 +625,8 @@ class KubeServer:
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._emit(rt, "DELETED", gone, obj)
         self._controllers(rt, gone, deleted=True)
+        controllers.record(self, rt, obj, None)
+        self.gc.schedule()
 
     # -- events -----------------------------------------------------------------------------
     def _emit(self, rt: ResourceType, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

@@ -67,6 +67,30 @@ def _columns(rt: ResourceType) -> list[tuple[str, str, Any]]:
         return [("Ready", "string", ready), ("Status", "string", lambda o: status(o).get("phase", "")),
                 ("Restarts", "string", lambda o: str(sum(c.get("restartCount", 0)
                                                          for c in status(o).get("containerStatuses") or [])))]
+    # The columns kubectl prints for these kinds (kubernetes/pkg/printers/internalversion/printers.go).
+    if rt.kind == "StatefulSet":
+        return [("Ready", "string", lambda o: f"{status(o).get('readyReplicas', 0)}/{spec(o).get('replicas', 1)}")]
+    if rt.kind == "DaemonSet":
+        return [(name, "integer", lambda o, key=key: status(o).get(key, 0)) for name, key in (
+            ("Desired", "desiredNumberScheduled"), ("Current", "currentNumberScheduled"), ("Ready", "numberReady"),
+            ("Up-to-date", "updatedNumberScheduled"), ("Available", "numberAvailable"))]
+    if rt.kind == "Job":
+        return [("Status", "string", lambda o: "Complete" if status(o).get("succeeded") else "Running"),
+                ("Completions", "string", lambda o: f"{status(o).get('succeeded', 0)}/{spec(o).get('completions', 1)}")]
+    if rt.kind == "Node":
+        def node_ready(o):
+            ready = [c for c in status(o).get("conditions") or [] if c.get("type") == "Ready"]
+            return "Ready" if ready and ready[0].get("status") == "True" else "NotReady"
+
+        return [("Status", "string", node_ready), ("Roles", "string", lambda o: ",".join(
+            k.split("/", 1)[1] for k in (o["metadata"].get("labels") or {})
+            if k.startswith("node-role.kubernetes.io/")) or "<none>"),
+                ("Version", "string", lambda o: (status(o).get("nodeInfo") or {}).get("kubeletVersion", ""))]
+    if rt.kind == "PersistentVolumeClaim":
+        return [("Status", "string", lambda o: status(o).get("phase", ""))]
+    if rt.kind == "Event":
+        return [("Type", "string", lambda o: o.get("type", "")), ("Reason", "string", lambda o: o.get("reason", "")),
+                ("Message", "string", lambda o: o.get("message", o.get("note", "")))]
     return []
 
 

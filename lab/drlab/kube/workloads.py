@@ -646,7 +646,7 @@ def pod_changed(server: KubeServer, pod: dict[str, Any]) -> None:
             rs = server.get_or_none(rs_rt, namespace, ref.get("name", "")) if ref.get("kind") == "ReplicaSet" else None
             for owner in ((rs or {}).get("metadata") or {}).get("ownerReferences") or []:
                 if owner.get("kind") == "Deployment":
-                    server.component.schedule_workload((server.id, namespace, owner["name"]), time.time())
+                    server.settings.schedule_workload((server.id, namespace, owner["name"]), time.time())
     svc_rt = server.lookup("", "v1", "services")
     for service in server.list_objects(svc_rt, namespace, shallow=True):
         if _selects((service.get("spec") or {}).get("selector") or {}, pod["metadata"].get("labels") or {}):

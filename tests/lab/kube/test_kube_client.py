@@ -75,7 +75,9 @@ def test_typed_create_get_list_replace_delete(api_client):
         apps.create_namespaced_deployment("typed", deployment("api"))
     assert exc.value.status == 409 and '"reason":"AlreadyExists"' in exc.value.body
     got = apps.read_namespaced_deployment("api", "typed")
-    assert got.metadata.resource_version == created.metadata.resource_version
+    # The deployment controller annotates the revision after the create, as on a real cluster.
+    assert got.metadata.uid == created.metadata.uid
+    assert got.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
     listed = apps.list_namespaced_deployment("typed")
     assert [d.metadata.name for d in listed.items] == ["api"] and int(listed.metadata.resource_version) >= int(
         created.metadata.resource_version)
@@ -90,9 +92,31 @@ def test_typed_create_get_list_replace_delete(api_client):
     status = apps.delete_namespaced_deployment("api", "typed", propagation_policy="Foreground")
     # Foreground deletion answers with the object (marked for deletion), not a Status.
     assert status["kind"] == "Deployment" and status["metadata"]["deletionTimestamp"]
-    with pytest.raises(ApiException) as exc:
-        apps.read_namespaced_deployment("api", "typed")
-    assert exc.value.status == 404
+    assert "foregroundDeletion" in status["metadata"]["finalizers"]
+    # The garbage collector removes the ReplicaSets and Pods first, then the Deployment.
+    assert _gone(lambda: apps.read_namespaced_deployment("api", "typed"))
+
+
+def _eventually(check, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _gone(read, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            read()
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        time.sleep(0.2)
+    return False
 
 
 def test_namespace_must_exist_and_names_are_validated(api_client, raw):
@@ -495,7 +519,7 @@ def test_deployments_get_replicasets_and_pods(api_client):
     assert sorted(rs.spec.replicas for rs in replica_sets.values()) == [0, 0, 3]
     assert {p.spec.containers[0].image for p in pods()} == {"nginx:1.26"}
     apps.delete_namespaced_deployment("shop", "pods")  # background propagation: the GC takes the rest
-    assert pods() == [] and apps.list_namespaced_replica_set("pods").items == []
+    assert _eventually(lambda: pods() == [] and apps.list_namespaced_replica_set("pods").items == [])
     apps.create_namespaced_deployment("pods", deployment("kept"))
     apps.delete_namespaced_deployment("kept", "pods", propagation_policy="Orphan")
     assert len(apps.list_namespaced_replica_set("pods").items) == 1
@@ -567,7 +591,7 @@ def test_services_get_endpoints_of_their_pods(api_client):
     available(apps, "api", "eps", 3)
     assert len(core.read_namespaced_endpoints("api", "eps").subsets[0].addresses) == 3
     apps.delete_namespaced_deployment("api", "eps")
-    assert not core.read_namespaced_endpoints("api", "eps").subsets
+    assert _eventually(lambda: not core.read_namespaced_endpoints("api", "eps").subsets)
     core.delete_namespaced_service("api", "eps")
     with pytest.raises(ApiException) as exc:
         core.read_namespaced_endpoints("api", "eps")

@@ -44,7 +44,9 @@ def test_restart_and_kill9_lose_nothing(own_lab):
     path = os.path.join(own_lab.dir, "kubeconfig", "cluster-1.yaml")
     mesh = own_lab.admin("kube/servers", {"id": "c0persistmesh", "kind": "mesh"})
     _apps(path).create_namespaced_deployment("default", deployment("keep"))
-    created = available(_apps(path), "keep", "default", 1)  # settled: a restart must not touch it
+    # settled (Available, with what the controllers wrote: revision annotation, ReplicaSet): a restart
+    # must not touch it
+    created = available(_apps(path), "keep", "default", 1)
     cert = Raw(path).cert_pem
 
     own_lab.restart()

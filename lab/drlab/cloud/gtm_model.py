@@ -60,7 +60,7 @@ class GtmBackend:
         # non-preemptive sequence: who serves now (shared with frozen copies, see the module doc)
         self._sequence_current: dict[str, str] = {} if sequence is None else sequence
 
-    def frozen(self) -> "GtmBackend":
+    def frozen(self) -> GtmBackend:
         """A private copy for readers on another thread: answers, never records or saves."""
         return GtmBackend(copy.deepcopy({k: self.gtm[k] for k in KINDS}), [], sequence=self._sequence_current)
 

@@ -23,8 +23,8 @@ from .errors import ApiError, bad_request, conflict, method_not_allowed, not_fou
 from .kinds import scale_object, set_scale
 from .patch import json_patch, merge_patch, strategic_merge
 from .resources import POD_SUBRESOURCES, ResourceType
-from .standard import review
 from .server import KubeServer
+from .standard import review
 from .tables import table_for
 
 if TYPE_CHECKING:

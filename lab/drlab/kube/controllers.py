@@ -13,10 +13,10 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from . import standard
 from .errors import ApiError
 from .fields import now_rfc3339
 from .kinds import template_hash
-from . import standard
 from .standard import node_status
 
 if TYPE_CHECKING:

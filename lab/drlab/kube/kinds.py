@@ -15,10 +15,10 @@ import json
 import re
 from typing import Any
 
+from . import standard
 from .errors import ApiError, bad_request, conflict, invalid
 from .fields import now_rfc3339
 from .resources import ResourceType
-from . import standard
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -590,7 +590,6 @@ class KubeServer:
         return self.render(rt, new)
 
     def _remove(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
-        meta = obj["metadata"]
         if dry_run:
             return self.render(rt, obj)
         if rt.key == CRD_KEY:

@@ -160,7 +160,8 @@ def test_privileged_gateway_port_is_served_unprivileged():
     lds, _ = translate(GatewayInputs(address=ADDR, region="r1", locality="r1/c1", ports=[(80, 8080, "http-0")],
                                      gateways=[gw], virtual_services=[vs]), "1")
     listener = lds["resources"][0]
-    assert listener["name"] == "0.0.0.0_8080" and listener["enable_reuse_port"] is True  # istiod names the listener by targetPort
+    # istiod names the listener by targetPort
+    assert listener["name"] == "0.0.0.0_8080" and listener["enable_reuse_port"] is True
     assert listener["address"]["socket_address"]["port_value"] == 8080  # 80 -> 8000 + 80, no root needed
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["route_config"]["name"] == "http.80" and hcm["route_config"]["virtual_hosts"][0]["name"] == "*:80"

@@ -122,8 +122,8 @@ def test_namespace_terminates_after_content_and_finalizers(raw):
     assert _eventually(lambda: raw.request("GET", "/api/v1/namespaces/nsfin")[0] == 404)
 
     # A spec.finalizers entry of someone else's keeps the namespace until namespaces/finalize drops it.
-    assert raw.request("POST", "/api/v1/namespaces", {"metadata": {"name": "nsspec"},
-                                                      "spec": {"finalizers": ["kubernetes", "example.com/y"]}})[0] == 201
+    body = {"metadata": {"name": "nsspec"}, "spec": {"finalizers": ["kubernetes", "example.com/y"]}}
+    assert raw.request("POST", "/api/v1/namespaces", body)[0] == 201
     raw.request("DELETE", "/api/v1/namespaces/nsspec")
     ns = _eventually(lambda: (raw.request("GET", "/api/v1/namespaces/nsspec")[1].get("spec") or {}).get(
         "finalizers") == ["example.com/y"] and raw.request("GET", "/api/v1/namespaces/nsspec")[1])

@@ -11,9 +11,8 @@ import os
 import shutil
 import tempfile
 
-import pytest
-
 import k8s_core_targets as harness
+import pytest
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("MESHDR_K8S_CORE_TESTS") != "1",

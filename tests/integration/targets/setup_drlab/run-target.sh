@@ -9,7 +9,15 @@ set -euo pipefail
 TARGET_DIR="$(pwd)"
 TARGET="$(basename "$TARGET_DIR")"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../../../.." && pwd)"   # the collection root (ansible_collections/meshdr/alicloud)
+# The collection root. ansible-test runs a copy of tests/integration (under tests/output/.tmp), so
+# ask the collection path it sets; run by hand, this script sits in the collection itself.
+ROOT="$(cd "$HERE/../../../.." && pwd)"
+IFS=: read -r -a _paths <<<"${ANSIBLE_COLLECTIONS_PATH:-}"
+for _path in "${_paths[@]}"; do
+  if [ -f "$_path/ansible_collections/meshdr/alicloud/galaxy.yml" ]; then
+    ROOT="$(cd "$_path/ansible_collections/meshdr/alicloud" && pwd)"; break
+  fi
+done
 
 # The lab needs drlab and its data plane (aiohttp, dnslib, envoy): a Python that has them, which
 # is not necessarily the one ansible-test runs the modules with (--venv).
@@ -32,7 +40,10 @@ fi
 
 eval "$("$LAB_PYTHON" "$HERE/lab.py" up "$ROOT")"
 if [ "$DRLAB_STOP" = 1 ]; then
+  echo "setup_drlab: started a lab for ${TARGET} in ${DRLAB_DIR}"
   trap '"$LAB_PYTHON" "$HERE/lab.py" down "$DRLAB_DIR"' EXIT
+else
+  echo "setup_drlab: ${TARGET} reuses the lab in ${DRLAB_DIR}"
 fi
 # The modules and the lab's Python are separate processes: the modules must not import drlab.
 unset PYTHONPATH

@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 LINK   := .build/collections/ansible_collections/meshdr/alicloud
+GALAXY := .build/galaxy/.installed
 
 .PHONY: venv test lint sanity unit lab-tests integration molecule site-tests demo lab-up lab-down clean benchmarks bench-deps
 
-venv: $(STAMP) $(LINK)
+venv: $(STAMP) $(LINK) $(GALAXY)
 
 $(STAMP): requirements.txt requirements-dev.txt lab/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,17 @@ $(STAMP): requirements.txt requirements-dev.txt lab/pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e lab
 	touch $(STAMP)
+
+# The Galaxy collections: the collection's dependencies (requirements.yml) and the tests' (awx.awx,
+# tests/requirements.yml), into .build/galaxy (ansible.cfg's collections_path). Where Galaxy cannot
+# be reached, the same collections come from the `ansible` package (requirements-dev.txt).
+$(GALAXY): requirements.yml tests/requirements.yml $(STAMP)
+	mkdir -p $(dir $(GALAXY))
+	for r in requirements.yml tests/requirements.yml; do \
+	  $(BIN)/ansible-galaxy collection install -r $$r -p .build/galaxy || \
+	  echo "make: Galaxy unreachable for $$r; using the ansible package's copies"; \
+	done
+	touch $(GALAXY)
 
 # Make `meshdr.alicloud.*` resolve to this checkout (ansible.cfg points here).
 $(LINK):

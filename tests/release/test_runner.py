@@ -56,7 +56,8 @@ def private_data_dir(tmp: str, lab, credential: dict, installed, extravars: dict
     copy_tree(os.path.join(pdd, "project"))
     shutil.copytree(os.path.join(ROOT, "inventories", "lab"), os.path.join(pdd, "inventory"))
     ctype = load("credential_type.yml")["meshdr_awx_credential_type"]
-    envvars = render_injectors(ctype, credential)
+    injected = render_injectors(ctype, credential)
+    envvars = injected["env"]
     lab_env = lab.env()
     envvars.update({
         # Where "the cloud" is: the lab's endpoints (production uses the official ones).
@@ -73,7 +74,7 @@ def private_data_dir(tmp: str, lab, credential: dict, installed, extravars: dict
         yaml.safe_dump(envvars, handle)
     with open(os.path.join(pdd, "env", "extravars"), "w", encoding="utf-8") as handle:
         # Keys only from the injected env, as in AWX: no credential in the inventory's auth dict.
-        yaml.safe_dump({"dr_alicloud_auth": {}, **extravars}, handle)
+        yaml.safe_dump({**injected["extra_vars"], "dr_alicloud_auth": {}, **extravars}, handle)
     with open(os.path.join(pdd, "env", "settings"), "w", encoding="utf-8") as handle:
         yaml.safe_dump({"job_timeout": 600, "suppress_ansible_output": True}, handle)
     return pdd

@@ -202,7 +202,8 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     WaitTimeout,
     wait_for,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import gateway as gateway_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 
 
@@ -220,7 +221,7 @@ def service_states(clients, service_name):
     """Per cluster: the gateway Service's address, or a word for why there is none."""
     out = {}
     for cluster_id, client in clients.items():
-        svc = client.get('v1', 'Service', service_name, asm.GATEWAY_NAMESPACE)
+        svc = client.get('v1', 'Service', service_name, asm_common.GATEWAY_NAMESPACE)
         out[cluster_id] = {'exists': svc is not None, 'address': k8s.lb_address(svc),
                            'type': ((svc or {}).get('spec') or {}).get('type')}
     return out
@@ -238,7 +239,7 @@ def wait_addresses(module, clients, spec, changed):
             return state['address']
         if state['exists']:
             return 'no load balancer address'
-        return 'no Service %s/%s' % (asm.GATEWAY_NAMESPACE, service_name)
+        return 'no Service %s/%s' % (asm_common.GATEWAY_NAMESPACE, service_name)
 
     def describe(states):
         return ', '.join('%s: %s' % (c, one(s)) for c, s in sorted(states.items()))
@@ -290,10 +291,10 @@ def ensure_absent(module, mesh, current):
     if not module.check_mode:
         clients = {}
         if module.params['wait']:
-            targets = asm.gateway_target_clusters(current.get('spec'), module.params['cluster_kubeconfigs'])
+            targets = gateway_util.gateway_target_clusters(current.get('spec'), module.params['cluster_kubeconfigs'])
             clients = cluster_access(module, targets, need_all=False)[0]
-        mesh.delete(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
-        module.wrote('deleted IstioGateway %s/%s' % (asm.GATEWAY_NAMESPACE, module.params['name']))
+        mesh.delete(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, module.params['name'], asm_common.GATEWAY_NAMESPACE)
+        module.wrote('deleted IstioGateway %s/%s' % (asm_common.GATEWAY_NAMESPACE, module.params['name']))
         if clients:
             wait_removed(module, clients)
     return dict(changed=True, gateway={}, diff=dict(before=before, after={}))
@@ -301,31 +302,31 @@ def ensure_absent(module, mesh, current):
 
 def ensure_present(module, mesh, current):
     params = module.params
-    desired = asm.gateway_spec(params)
+    desired = gateway_util.gateway_spec(params)
     before = k8s.managed_view(current)
     if current is None:
         spec = dict(desired)
         spec.setdefault('gatewayType', 'ingress')
-        predicted = asm.gateway_object(params['name'], spec)
+        predicted = gateway_util.gateway_object(params['name'], spec)
         changed = True
     else:
-        changed, after_spec = asm.spec_changes(desired, current.get('spec'))
+        changed, after_spec = asm_common.spec_changes(desired, current.get('spec'))
         predicted = current
         if changed:
             predicted = copy.deepcopy(current)
             predicted['spec'] = after_spec
-    targets = asm.gateway_target_clusters(predicted.get('spec') or {}, params['cluster_kubeconfigs'])
+    targets = gateway_util.gateway_target_clusters(predicted.get('spec') or {}, params['cluster_kubeconfigs'])
     waiting = params['wait'] and not module.check_mode
     clients, states = cluster_access(module, targets, need_all=waiting)
     after = predicted
     if changed and not module.check_mode:
-        where = '%s/%s' % (asm.GATEWAY_NAMESPACE, params['name'])
+        where = '%s/%s' % (asm_common.GATEWAY_NAMESPACE, params['name'])
         if current is None:
-            after = asm.create_cr(mesh, predicted)
+            after = asm_common.create_cr(mesh, predicted)
             module.wrote('created IstioGateway %s' % where)
         else:
-            after = mesh.merge_patch(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, params['name'],
-                                     asm.GATEWAY_NAMESPACE, {'spec': desired})
+            after = mesh.merge_patch(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, params['name'],
+                                     asm_common.GATEWAY_NAMESPACE, {'spec': desired})
             module.wrote('patched IstioGateway %s: %s' % (where, ', '.join(sorted(desired))))
     spec = after.get('spec') or {}
     if waiting:
@@ -340,10 +341,10 @@ def predict_without_mesh(module, why):
     module.warn('%s; predicting from the module options alone' % why)
     if module.params['state'] == 'absent':
         return dict(changed=False, gateway={}, diff=dict(before={}, after={}))
-    spec = asm.gateway_spec(module.params)
+    spec = gateway_util.gateway_spec(module.params)
     spec.setdefault('gatewayType', 'ingress')
-    obj = asm.gateway_object(module.params['name'], spec)
-    targets = asm.gateway_target_clusters(spec, module.params['cluster_kubeconfigs'])
+    obj = gateway_util.gateway_object(module.params['name'], spec)
+    targets = gateway_util.gateway_target_clusters(spec, module.params['cluster_kubeconfigs'])
     return dict(changed=True, gateway=obj, addresses=dict((c, None) for c in targets), clusters=targets,
                 diff=dict(before={}, after=k8s.managed_view(obj)))
 
@@ -376,20 +377,20 @@ def main():
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=600),
     )
-    argument_spec.update(asm.mesh_access_args())
+    argument_spec.update(asm_common.mesh_access_args())
     module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
                                 mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
                                 required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
     try:
-        asm.validate_gateway_params(module.params, module.check_mode)
-    except asm.ValidationError as exc:
+        gateway_util.validate_gateway_params(module.params, module.check_mode)
+    except asm_common.ValidationError as exc:
         module.fail_json(msg='invalid arguments: %s' % exc)
     try:
         try:
-            mesh = asm.open_mesh_kube(module)
-        except asm.MeshNotYet as exc:
+            mesh = asm_common.open_mesh_kube(module)
+        except asm_common.MeshNotYet as exc:
             module.exit_json(**predict_without_mesh(module, str(exc)))
-        current = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
+        current = mesh.get(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, module.params['name'], asm_common.GATEWAY_NAMESPACE)
         if module.params['state'] == 'absent':
             result = ensure_absent(module, mesh, current)
         else:

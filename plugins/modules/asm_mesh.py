@@ -286,12 +286,13 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     WaitTimeout,
     wait_for,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
 
 
 def describe(module, mesh_id):
-    """DescribeServiceMeshDetail's ServiceMesh, or None when the mesh is gone (asm.describe_mesh)."""
-    return asm.describe_mesh(module, mesh_id)
+    """DescribeServiceMeshDetail's ServiceMesh, or None when the mesh is gone (mesh_util.describe_mesh)."""
+    return mesh_util.describe_mesh(module, mesh_id)
 
 
 def read_mesh(module, mesh_id):
@@ -299,7 +300,7 @@ def read_mesh(module, mesh_id):
     if detail is None:
         return None
     clusters = module.call('servicemesh', 'DescribeClustersInServiceMesh', ServiceMeshId=mesh_id).get('Clusters')
-    return asm.normalise_mesh(detail, clusters)
+    return mesh_util.normalise_mesh(detail, clusters)
 
 
 def mesh_state(detail):
@@ -362,7 +363,7 @@ def change(module, mesh_id, deadline, action, adopt=None, last=False, **params):
     running again and repeats, within wait_timeout.  ``last`` with wait=false skips the final wait.
     """
     wait_running(module, mesh_id, deadline, changed=True)
-    result = retry_while(module, deadline, asm.MESH_BUSY_CODES, '%s on mesh %s' % (action, mesh_id),
+    result = retry_while(module, deadline, mesh_util.MESH_BUSY_CODES, '%s on mesh %s' % (action, mesh_id),
                          lambda: module.call('servicemesh', action, adopt=adopt, ServiceMeshId=mesh_id, **params),
                          lambda: wait_running(module, mesh_id, deadline, changed=True), changed=True)
     if not last or module.params['wait']:
@@ -372,7 +373,7 @@ def change(module, mesh_id, deadline, action, adopt=None, last=False, **params):
 
 def add_cluster(module, mesh_id, deadline, cluster, last):
     return change(module, mesh_id, deadline, 'AddClusterIntoServiceMesh', last=last,
-                  adopt=lambda: asm.adopt_cluster(module, mesh_id, cluster['id']),
+                  adopt=lambda: mesh_util.adopt_cluster(module, mesh_id, cluster['id']),
                   ClusterId=cluster['id'], DiscoveryOnly=cluster['discovery_only'])
 
 
@@ -381,7 +382,7 @@ def remove_cluster(module, mesh_id, deadline, cluster_id, last):
         change(module, mesh_id, deadline, 'RemoveClusterFromServiceMesh', last=last, ClusterId=cluster_id)
     except AlicloudError as err:
         # A repeat of a remove whose reply was lost (or a concurrent run's remove): the cluster is out.
-        if cluster_id in asm.mesh_cluster_ids(module, mesh_id):
+        if cluster_id in mesh_util.mesh_cluster_ids(module, mesh_id):
             raise
         module.warn('RemoveClusterFromServiceMesh %s answered %s, but the cluster is no longer in the mesh'
                     % (cluster_id, err.code))
@@ -392,22 +393,22 @@ def remove_cluster(module, mesh_id, deadline, cluster_id, last):
 def create_mesh(module, deadline):
     """CreateServiceMesh, safe against a lost reply and against a concurrent run creating the same mesh.
 
-    A lost reply or NameAlreadyExist re-finds the mesh by name and region (asm.adopt_mesh) instead of
+    A lost reply or NameAlreadyExist re-finds the mesh by name and region (mesh_util.adopt_mesh) instead of
     creating a second one.  NameAlreadyExist with only a mesh being deleted under that name waits for it
     to be gone and creates again, within wait_timeout (terraform retries NameAlreadyExist on create).
     """
     params = module.params
-    wire = asm.create_wire_params(params)
+    wire = mesh_util.create_wire_params(params)
 
     def attempt():
         return module.call('servicemesh', 'CreateServiceMesh',
-                           adopt=lambda: asm.adopt_mesh(module, params['name'], params['region_id']), **wire)
+                           adopt=lambda: mesh_util.adopt_mesh(module, params['name'], params['region_id']), **wire)
 
     def between():
-        for mesh in asm.find_meshes(module, name=params['name'], region_id=params['region_id']):
+        for mesh in asm_common.find_meshes(module, name=params['name'], region_id=params['region_id']):
             wait_gone(module, mesh['ServiceMeshInfo']['ServiceMeshId'], deadline, changed=False)
 
-    return retry_while(module, deadline, asm.NAME_TAKEN_CODES, 'CreateServiceMesh %s' % params['name'],
+    return retry_while(module, deadline, mesh_util.NAME_TAKEN_CODES, 'CreateServiceMesh %s' % params['name'],
                        attempt, between, changed=False)['ServiceMeshId']
 
 
@@ -442,7 +443,7 @@ def handle_kubeconfig(module, mesh_id):
         return False
     if mesh_id is None:  # check mode, mesh not created yet
         return True
-    text = asm.mesh_kubeconfig_text(module, mesh_id)
+    text = asm_common.mesh_kubeconfig_text(module, mesh_id)
     if not kubeconfig_differs(path, text):
         return False
     if not module.check_mode:
@@ -457,11 +458,11 @@ def handle_kubeconfig(module, mesh_id):
 def ensure_present(module, found):
     params = module.params
     deadline = Deadline(params['wait_timeout'])
-    desired = asm.desired_features(params)
+    desired = mesh_util.desired_features(params)
     if found is not None:
         return update_mesh(module, found['ServiceMeshInfo']['ServiceMeshId'], deadline, desired)
-    to_add = asm.cluster_changes(params['clusters'], [], False)[0]
-    after = asm.predict_mesh(params, None, to_add, (), desired)
+    to_add = mesh_util.cluster_changes(params['clusters'], [], False)[0]
+    after = mesh_util.predict_mesh(params, None, to_add, (), desired)
     if module.check_mode:
         handle_kubeconfig(module, None)
         return True, None, dict(after, id=None, state='running'), {'before': {}, 'after': after}
@@ -480,7 +481,7 @@ def ensure_present(module, found):
         wait_running(module, mesh_id, deadline, changed=True)
     handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id)
-    return True, mesh_id, mesh, {'before': {}, 'after': asm.mesh_view(mesh)}
+    return True, mesh_id, mesh, {'before': {}, 'after': mesh_util.mesh_view(mesh)}
 
 
 def update_mesh(module, mesh_id, deadline, desired):
@@ -491,17 +492,17 @@ def update_mesh(module, mesh_id, deadline, desired):
         module.fail_json(msg='mesh %s (%s) is being deleted; run again once it is gone' % (params['name'], mesh_id))
     ca_cert = None
     if params['use_existing_ca']:
-        ca_cert = asm.decode_ca(module.call('servicemesh', 'GetCaCert', ServiceMeshId=mesh_id).get('CaCert'))
-    problems = asm.immutable_conflicts(params, current, ca_cert)
+        ca_cert = mesh_util.decode_ca(module.call('servicemesh', 'GetCaCert', ServiceMeshId=mesh_id).get('CaCert'))
+    problems = mesh_util.immutable_conflicts(params, current, ca_cert)
     if problems:
         module.fail_json(msg='mesh %s (%s) differs in create-only settings: %s. Change them back, or delete the mesh '
                              'and create it again (this module never re-creates a mesh by itself)'
                              % (params['name'], mesh_id, '; '.join(problems)), mesh_id=mesh_id)
-    features = asm.changed_features(desired, current['features'])
-    to_add, to_remove = asm.cluster_changes(params['clusters'], [c['id'] for c in current['clusters']],
+    features = mesh_util.changed_features(desired, current['features'])
+    to_add, to_remove = mesh_util.cluster_changes(params['clusters'], [c['id'] for c in current['clusters']],
                                             params['purge_clusters'])
-    before = asm.mesh_view(current)
-    after = asm.predict_mesh(params, current, to_add, to_remove, features)
+    before = mesh_util.mesh_view(current)
+    after = mesh_util.predict_mesh(params, current, to_add, to_remove, features)
     changed = bool(features or to_add or to_remove)
     if module.check_mode:
         kube_changed = handle_kubeconfig(module, mesh_id)
@@ -511,7 +512,7 @@ def update_mesh(module, mesh_id, deadline, desired):
     if changed:
         # One operation at a time, each waited for (see change()); CR aggregation has its own call.
         steps = []
-        feature_wire = asm.feature_wire_params(features)
+        feature_wire = mesh_util.feature_wire_params(features)
         if feature_wire:
             steps.append(lambda last: change(module, mesh_id, deadline, 'UpdateMeshFeature', last=last,
                                              **feature_wire))
@@ -531,7 +532,7 @@ def update_mesh(module, mesh_id, deadline, desired):
         wait_running(module, mesh_id, deadline)
     kube_changed = handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id) if (changed or params['wait']) else current
-    return changed or kube_changed, mesh_id, mesh, {'before': before, 'after': asm.mesh_view(mesh)}
+    return changed or kube_changed, mesh_id, mesh, {'before': before, 'after': mesh_util.mesh_view(mesh)}
 
 
 def ensure_absent(module, found):
@@ -542,7 +543,7 @@ def ensure_absent(module, found):
     current = read_mesh(module, mesh_id)
     if current is None:
         return False, None, {}, {'before': {}, 'after': {}}
-    before = asm.mesh_view(current)
+    before = mesh_util.mesh_view(current)
     if current['state'] == 'deleting':
         if module.params['wait'] and not module.check_mode:
             wait_gone(module, mesh_id, deadline, changed=False)
@@ -561,13 +562,13 @@ def ensure_absent(module, found):
             return module.call('servicemesh', 'DeleteServiceMesh', ServiceMeshId=mesh_id, Force=force or None)
         except AlicloudError as err:
             # terraform's Delete: StatusForbidden / 403 / not found after its retries = already gone.
-            if asm.mesh_gone(module, err, mesh_id):
+            if mesh_util.mesh_gone(module, err, mesh_id):
                 return {}
             raise
 
     # terraform retries DeleteServiceMesh on RelatedResourceReused (clusters still detaching) and
     # StillInitializing (mesh busy) (resource_alicloud_service_mesh_service_mesh.go, Delete).
-    retry_while(module, deadline, asm.MESH_IN_USE_CODES + asm.MESH_BUSY_CODES, 'DeleteServiceMesh %s' % mesh_id,
+    retry_while(module, deadline, mesh_util.MESH_IN_USE_CODES + mesh_util.MESH_BUSY_CODES, 'DeleteServiceMesh %s' % mesh_id,
                 attempt, lambda: None, changed=True)
     if module.params['wait']:
         wait_gone(module, mesh_id, deadline)
@@ -616,13 +617,13 @@ def main():
     module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     try:
-        asm.validate_mesh_params(params, module.check_mode)
-    except asm.ValidationError as exc:
+        mesh_util.validate_mesh_params(params, module.check_mode)
+    except asm_common.ValidationError as exc:
         module.fail_json(msg='invalid arguments: %s' % exc)
     if not params['region_id']:
         module.fail_json(msg='region_id is required (the region of the mesh)')
     try:
-        found = asm.find_meshes(module, name=params['name'], region_id=params['region_id'])
+        found = asm_common.find_meshes(module, name=params['name'], region_id=params['region_id'])
         if len(found) > 1:
             module.fail_json(msg='%d meshes are named %s in %s; names must be unique for this module'
                              % (len(found), params['name'], params['region_id']))

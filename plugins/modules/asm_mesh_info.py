@@ -79,7 +79,8 @@ meshes:
 '''
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
 
 
 def main():
@@ -92,11 +93,11 @@ def main():
     params = module.params
     meshes = []
     try:
-        for entry in asm.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],
+        for entry in asm_common.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],
                                      region_id=params['region_id']):
             mesh_id = entry['ServiceMeshInfo']['ServiceMeshId']
-            # None: deleted between the list and the detail call (asm.MESH_GONE_CODES says what counts).
-            detail = asm.describe_mesh(module, mesh_id)
+            # None: deleted between the list and the detail call (mesh_util.MESH_GONE_CODES says what counts).
+            detail = mesh_util.describe_mesh(module, mesh_id)
             if detail is None:
                 continue
             clusters = None
@@ -105,10 +106,10 @@ def main():
                     clusters = module.call('servicemesh', 'DescribeClustersInServiceMesh',
                                            ServiceMeshId=mesh_id).get('Clusters') or []
                 except AlicloudError as err:
-                    if asm.mesh_gone(module, err, mesh_id):
+                    if mesh_util.mesh_gone(module, err, mesh_id):
                         continue
                     raise
-            meshes.append(asm.normalise_mesh(detail, clusters))
+            meshes.append(mesh_util.normalise_mesh(detail, clusters))
     except AlicloudError as err:
         module.fail_api(err, msg='listing service meshes')
     module.exit_json(changed=False, meshes=meshes)

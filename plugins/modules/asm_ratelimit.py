@@ -221,7 +221,8 @@ diff:
 import copy
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 
 
@@ -231,11 +232,11 @@ def current_replicas(module, mesh):
     if module.params['cluster_kubeconfig']:
         cluster = k8s.Kube(path=module.params['cluster_kubeconfig'],
                            what='the cluster API server (%s)' % module.params['cluster_kubeconfig'])
-        deployment = cluster.get('apps/v1', 'Deployment', name, asm.GATEWAY_NAMESPACE)
+        deployment = cluster.get('apps/v1', 'Deployment', name, asm_common.GATEWAY_NAMESPACE)
         if deployment is not None:
             return (deployment.get('spec') or {}).get('replicas', 1), 'deployment'
         return 0, 'deployment'
-    gateway = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['gateway_name'], asm.GATEWAY_NAMESPACE)
+    gateway = mesh.get(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, module.params['gateway_name'], asm_common.GATEWAY_NAMESPACE)
     if gateway is None:
         return None, None
     spec = gateway.get('spec') or {}
@@ -248,11 +249,11 @@ def predict_without_mesh(module, api_version, why):
     module.warn('%s; predicting from the module options alone' % why)
     if module.params['state'] == 'absent':
         return dict(changed=False, ratelimiter={}, diff=dict(before={}, after={}))
-    obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
+    obj = {'apiVersion': api_version, 'kind': ratelimit_util.RATELIMIT_KIND,
            'metadata': {'name': module.params['name'], 'namespace': module.params['namespace']},
-           'spec': asm.ratelimit_spec(module.params)}
+           'spec': ratelimit_util.ratelimit_spec(module.params)}
     return dict(changed=True, ratelimiter=obj, replicas=None, replicas_source=None,
-                effective_limits=asm.effective_limits(obj['spec'], None),
+                effective_limits=ratelimit_util.effective_limits(obj['spec'], None),
                 diff=dict(before={}, after=k8s.managed_view(obj)))
 
 
@@ -287,53 +288,53 @@ def main():
         gateway_name=dict(type='str', default='ingressgateway'),
         cluster_kubeconfig=dict(type='path'),
     )
-    argument_spec.update(asm.mesh_access_args())
+    argument_spec.update(asm_common.mesh_access_args())
     module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
                                 mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
                                 required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
     params = module.params
     try:
-        asm.validate_ratelimit_params(params, module.check_mode)
-    except asm.ValidationError as exc:
+        ratelimit_util.validate_ratelimit_params(params, module.check_mode)
+    except asm_common.ValidationError as exc:
         module.fail_json(msg='invalid arguments: %s' % exc)
     api_version = 'istio.alibabacloud.com/%s' % params['api_version']
     name, namespace = params['name'], params['namespace']
     result = dict(changed=False)
     try:
         try:
-            mesh = asm.open_mesh_kube(module)
-        except asm.MeshNotYet as exc:
+            mesh = asm_common.open_mesh_kube(module)
+        except asm_common.MeshNotYet as exc:
             module.exit_json(**predict_without_mesh(module, api_version, str(exc)))
-        current = mesh.get(api_version, asm.RATELIMIT_KIND, name, namespace)
+        current = mesh.get(api_version, ratelimit_util.RATELIMIT_KIND, name, namespace)
         before = k8s.managed_view(current)
         if params['state'] == 'absent':
             if current is not None and not module.check_mode:
-                mesh.delete(api_version, asm.RATELIMIT_KIND, name, namespace)
-                module.wrote('deleted %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
+                mesh.delete(api_version, ratelimit_util.RATELIMIT_KIND, name, namespace)
+                module.wrote('deleted %s %s/%s' % (ratelimit_util.RATELIMIT_KIND, namespace, name))
             module.exit_json(changed=current is not None, ratelimiter={}, diff=dict(before=before, after={}))
-        desired = asm.ratelimit_spec(params)
+        desired = ratelimit_util.ratelimit_spec(params)
         # Read before writing: an unreachable or unauthorised cluster_kubeconfig fails the task while
         # nothing has been changed (it used to fail after the limiter was created or patched).
         replicas, source = current_replicas(module, mesh)
         if current is None:
-            obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
+            obj = {'apiVersion': api_version, 'kind': ratelimit_util.RATELIMIT_KIND,
                    'metadata': {'name': name, 'namespace': namespace}, 'spec': desired}
             result['changed'] = True
             if module.check_mode:
                 after_obj = obj
             else:
-                after_obj = asm.create_cr(mesh, obj)
-                module.wrote('created %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
+                after_obj = asm_common.create_cr(mesh, obj)
+                module.wrote('created %s %s/%s' % (ratelimit_util.RATELIMIT_KIND, namespace, name))
         else:
-            changed, after_spec = asm.spec_changes(desired, current.get('spec'))
+            changed, after_spec = asm_common.spec_changes(desired, current.get('spec'))
             result['changed'] = changed
             after_obj = current
             if changed and module.check_mode:
                 after_obj = copy.deepcopy(current)
                 after_obj['spec'] = after_spec
             elif changed:
-                after_obj = mesh.merge_patch(api_version, asm.RATELIMIT_KIND, name, namespace, {'spec': desired})
-                module.wrote('patched %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
+                after_obj = mesh.merge_patch(api_version, ratelimit_util.RATELIMIT_KIND, name, namespace, {'spec': desired})
+                module.wrote('patched %s %s/%s' % (ratelimit_util.RATELIMIT_KIND, namespace, name))
     except k8s.KubeError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
     except AlicloudError as err:
@@ -342,7 +343,7 @@ def main():
         ratelimiter=k8s.public_object(after_obj),
         replicas=replicas,
         replicas_source=source,
-        effective_limits=asm.effective_limits(after_obj.get('spec'), replicas),
+        effective_limits=ratelimit_util.effective_limits(after_obj.get('spec'), replicas),
         diff=dict(before=before, after=k8s.managed_view(after_obj)),
     )
     module.exit_json(**result)

@@ -112,7 +112,7 @@ operations:
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
 from ansible_collections.meshdr.alicloud.plugins.module_utils import contract
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.monitor import (
     INTERVALS,
     MAINLAND_GROUP_TYPES,
     OVERSEAS_GROUP_TYPES,

@@ -289,23 +289,25 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
-    NOTICE_TYPES,
     RR_POOL_TYPE,
     SEQUENCE_MODES,
+    enable_str,
+    list_all,
+    oldest,
+    settle,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import (
+    NOTICE_TYPES,
     alert_view,
     bindings_view,
     desired_bindings,
     domain_create_request,
     domain_fqdn,
-    enable_str,
-    list_all,
     normalise_domain,
-    oldest,
     plan_alert,
     plan_domain,
-    settle,
     validate_domain,
 )
 

@@ -155,10 +155,12 @@ summary:
 '''
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     RR_POOL_TYPE,
-    domain_fqdn,
     list_all,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import (
+    domain_fqdn,
     normalise_domain,
     summarise,
 )

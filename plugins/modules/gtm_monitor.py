@@ -222,19 +222,21 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
+    find_by_name,
+    list_all,
+    oldest,
+    settle,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.monitor import (
     EVALUATION_COUNTS,
     FAILURE_RATES,
     PACKET_LOSS_RATES,
     PACKET_NUMS,
-    find_by_name,
     immutable_template_errors,
-    list_all,
     normalise_template,
-    oldest,
     pick_probe_points,
     plan_template,
-    settle,
     template_request,
     validate_template,
 )

@@ -300,27 +300,29 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
-    JUDGEMENTS,
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
     SEQUENCE_MODES,
-    address_create_request,
-    address_update_calls,
-    desired_address,
     enable_str,
     find_by_name,
     list_all,
+    oldest,
+    settle,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.pool import (
+    JUDGEMENTS,
+    address_create_request,
+    address_update_calls,
+    desired_address,
     managed_pool_view,
     members_request,
     merge_membership,
     normalise_address,
     normalise_pool,
-    oldest,
     owner_of,
     plan_addresses,
     plan_pool_settings,
     resolve_template,
-    settle,
     validate_pool,
 )
 

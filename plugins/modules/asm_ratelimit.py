@@ -19,8 +19,9 @@ description:
     workload selector and token-bucket configs, or is removed.
   - The resource is read and written through the mesh's Kubernetes API with the C(kubernetes) Python client,
     using the kubeconfig from C(DescribeServiceMeshKubeconfig) (or O(kubeconfig)).
-  - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields, so check
-    mode predicts the result exactly.
+  - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields. In check
+    mode the create or patch is sent with C(dryRun=All), so the prediction is the API server's own answer (a
+    server without dry run gets the module's own prediction).
   - The quota is per Envoy (per gateway replica). The module returns the effective limit for the current replica
     count, read from the gateway Deployment C(istio-<gateway_name>) in C(istio-system) of the cluster in
     O(cluster_kubeconfig), or else from the mesh's C(IstioGateway) (C(replicaCount), else C(minReplicas)).
@@ -209,21 +210,28 @@ effective_limits:
       type: float
       returned: always
       sample: 200.0
+changes:
+  description:
+    - What changed (in check mode, would change) - V(ASMLocalRateLimiter: create), V(ASMLocalRateLimiter: delete),
+      or the dotted spec paths a patch changes (for example V(spec.configs)); empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: [spec.configs]
 diff:
   description: Before and after (name, namespace, spec).
-  returned: always
+  returned: in diff mode
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
     after: {description: After., type: dict, returned: always}
 '''
 
-import copy
-
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
 
 
 def current_replicas(module, mesh):
@@ -248,13 +256,23 @@ def predict_without_mesh(module, api_version, why):
     """Check mode, mesh not created yet: the limiter would be created with it (absent: nothing to do)."""
     module.warn('%s; predicting from the module options alone' % why)
     if module.params['state'] == 'absent':
-        return dict(changed=False, ratelimiter={}, diff=dict(before={}, after={}))
-    obj = {'apiVersion': api_version, 'kind': ratelimit_util.RATELIMIT_KIND,
-           'metadata': {'name': module.params['name'], 'namespace': module.params['namespace']},
-           'spec': ratelimit_util.ratelimit_spec(module.params)}
-    return dict(changed=True, ratelimiter=obj, replicas=None, replicas_source=None,
-                effective_limits=ratelimit_util.effective_limits(obj['spec'], None),
-                diff=dict(before={}, after=k8s.managed_view(obj)))
+        return Outcome(state={})
+    obj = k8s.new_object(api_version, ratelimit_util.RATELIMIT_KIND, module.params['name'], module.params['namespace'],
+                         ratelimit_util.ratelimit_spec(module.params))
+    return Outcome(changed=True, changes=['%s: create' % ratelimit_util.RATELIMIT_KIND], after=k8s.managed_view(obj),
+                   state=obj, values=dict(replicas=None, replicas_source=None,
+                                          effective_limits=ratelimit_util.effective_limits(obj['spec'], None)))
+
+
+def ensure_present(module, mesh, resource, current):
+    plan = resource.plan(current, ratelimit_util.ratelimit_spec(module.params))
+    # Read before writing: an unreachable or unauthorised cluster_kubeconfig fails the task while
+    # nothing has been changed (it used to fail after the limiter was created or patched).
+    replicas, source = current_replicas(module, mesh)
+    outcome = resource.apply(plan)
+    outcome.values.update(replicas=replicas, replicas_source=source,
+                          effective_limits=ratelimit_util.effective_limits(outcome.state.get('spec'), replicas))
+    return outcome
 
 
 def main():
@@ -299,55 +317,23 @@ def main():
         module.fail_json(msg='invalid arguments: %s' % exc)
     api_version = 'istio.alibabacloud.com/%s' % params['api_version']
     name, namespace = params['name'], params['namespace']
-    result = dict(changed=False)
     try:
         try:
             mesh = asm_common.open_mesh_kube(module)
         except asm_common.MeshNotYet as exc:
-            module.exit_json(**predict_without_mesh(module, api_version, str(exc)))
-        current = mesh.get(api_version, ratelimit_util.RATELIMIT_KIND, name, namespace)
-        before = k8s.managed_view(current)
-        if params['state'] == 'absent':
-            if current is not None and not module.check_mode:
-                mesh.delete(api_version, ratelimit_util.RATELIMIT_KIND, name, namespace)
-                module.wrote('deleted %s %s/%s' % (ratelimit_util.RATELIMIT_KIND, namespace, name))
-            module.exit_json(changed=current is not None, ratelimiter={}, diff=dict(before=before, after={}))
-        desired = ratelimit_util.ratelimit_spec(params)
-        # Read before writing: an unreachable or unauthorised cluster_kubeconfig fails the task while
-        # nothing has been changed (it used to fail after the limiter was created or patched).
-        replicas, source = current_replicas(module, mesh)
-        if current is None:
-            obj = {'apiVersion': api_version, 'kind': ratelimit_util.RATELIMIT_KIND,
-                   'metadata': {'name': name, 'namespace': namespace}, 'spec': desired}
-            result['changed'] = True
-            if module.check_mode:
-                after_obj = obj
-            else:
-                after_obj = asm_common.create_cr(mesh, obj)
-                module.wrote('created %s %s/%s' % (ratelimit_util.RATELIMIT_KIND, namespace, name))
+            outcome = predict_without_mesh(module, api_version, str(exc))
         else:
-            changed, after_spec = asm_common.spec_changes(desired, current.get('spec'))
-            result['changed'] = changed
-            after_obj = current
-            if changed and module.check_mode:
-                after_obj = copy.deepcopy(current)
-                after_obj['spec'] = after_spec
-            elif changed:
-                after_obj = mesh.merge_patch(api_version, ratelimit_util.RATELIMIT_KIND, name, namespace, {'spec': desired})
-                module.wrote('patched %s %s/%s' % (ratelimit_util.RATELIMIT_KIND, namespace, name))
+            resource = k8s.CustomResource(module, mesh, api_version, ratelimit_util.RATELIMIT_KIND, name, namespace)
+            current = resource.get()
+            if params['state'] == 'absent':
+                outcome = resource.delete(current)
+            else:
+                outcome = ensure_present(module, mesh, resource, current)
     except k8s.KubeError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
     except AlicloudError as err:
         module.fail_api(err, msg='rate limiter %s/%s' % (namespace, name))
-    result.update(
-        ratelimiter=k8s.public_object(after_obj),
-        replicas=replicas,
-        replicas_source=source,
-        effective_limits=ratelimit_util.effective_limits(after_obj.get('spec'), replicas),
-        diff=dict(before=before, after=k8s.managed_view(after_obj)),
-    )
-    module.exit_json(**result)
-
+    module.exit_json(**outcome.result(module._diff, ratelimiter=k8s.public_object(outcome.state)))
 
 if __name__ == '__main__':
     main()

@@ -13,9 +13,6 @@ __metaclass__ = type
 
 import re
 
-from ansible.module_utils.common.dict_transformations import dict_merge
-
-from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import compare_dicts
 
 
 GATEWAY_API_VERSION = 'istio.alibabacloud.com/v1beta1'
@@ -118,37 +115,6 @@ def kubeconfig_file_problems(option, path):
     if not os.access(path, os.R_OK):
         return '%s: kubeconfig file %s is not readable' % (option, path)
     return None
-
-
-def spec_changes(desired, current):
-    """``(changed, after)``: whether the user-set fields differ, and the spec after a merge patch."""
-    diffs = compare_dicts(desired, current or {})
-    return bool(diffs), dict_merge(current or {}, desired)
-
-
-def create_cr(mesh, obj):
-    """Create a custom resource; if it already exists (a concurrent run created it since we read), adopt it.
-
-    The Kubernetes API answers 409 AlreadyExists to a second create of a name (API conventions); the
-    object the other run made is re-read and brought to our spec with a merge patch when it differs,
-    so two runs converge on one object instead of one failing.
-    """
-    from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
-
-    meta = obj['metadata']
-    try:
-        return mesh.create(obj)
-    except k8s.KubeError as exc:
-        if exc.status != 409:
-            raise
-    current = mesh.get(obj['apiVersion'], obj['kind'], meta['name'], meta.get('namespace'))
-    if current is None:  # created and deleted again meanwhile: let the next run decide
-        return mesh.create(obj)
-    changed, _after = spec_changes(obj.get('spec') or {}, current.get('spec'))
-    if not changed:
-        return current
-    return mesh.merge_patch(obj['apiVersion'], obj['kind'], meta['name'], meta.get('namespace'),
-                            {'spec': obj.get('spec') or {}})
 
 
 MESH_ACCESS_DOC = 'mesh_id, mesh_name or kubeconfig'

@@ -8,6 +8,7 @@ import pytest
 
 from ansible.module_utils.common.dict_transformations import dict_merge
 
+from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import gateway as gateway_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
@@ -295,13 +296,21 @@ def test_gateway_target_clusters():
     assert gateway_util.gateway_target_clusters(None, None) == []
 
 
-def test_spec_changes_is_a_merge_patch_prediction():
-    current = {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '1', 'b': '2'}, 'ports': [{'port': 80}]}
-    assert asm_common.spec_changes({'serviceAnnotations': {'a': '1'}}, current) == (False, current)
-    changed, after = asm_common.spec_changes({'serviceAnnotations': {'a': '9'}, 'ports': [{'port': 81}]}, current)
-    assert changed
-    assert after == {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '9', 'b': '2'}, 'ports': [{'port': 81}]}
-    assert current['serviceAnnotations']['a'] == '1'  # not mutated
+def test_a_cr_plan_is_a_merge_patch_prediction():
+    current = gateway_util.gateway_object('gw', {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '1', 'b': '2'},
+                                                 'ports': [{'port': 80}]})
+    resource = k8s.CustomResource(FakeModule(), FakeKube(current), GW_API, GW_KIND, 'gw', 'istio-system')
+    plan = resource.plan(current, {'serviceAnnotations': {'a': '1'}})
+    assert plan['action'] == 'none' and plan['predicted'] is current and plan['changes'] == []
+    plan = resource.plan(current, {'serviceAnnotations': {'a': '9'}, 'ports': [{'port': 81}]})
+    assert plan['action'] == 'patch'
+    assert plan['changes'] == ['spec.ports', 'spec.serviceAnnotations.a']
+    assert plan['predicted']['spec'] == {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '9', 'b': '2'},
+                                         'ports': [{'port': 81}]}
+    assert current['spec']['serviceAnnotations']['a'] == '1'  # not mutated
+    plan = resource.plan(None, {'replicaCount': 2}, defaults={'gatewayType': 'ingress'})
+    assert plan['action'] == 'create' and plan['changes'] == ['IstioGateway: create']
+    assert plan['predicted'] == gateway_util.gateway_object('gw', {'gatewayType': 'ingress', 'replicaCount': 2})
 
 
 # -- rate limiter -------------------------------------------------------------------------------------------
@@ -362,11 +371,8 @@ def test_ratelimit_spec_and_effective_limits():
     assert ratelimit_util.effective_limits(spec, None)[0]['effective_quota'] is None
 
 
-def test_strip_none_and_spec_changes_merge_like_a_merge_patch():
+def test_strip_none():
     assert asm_common.strip_none({'a': None, 'b': {'c': None, 'd': [{'e': None, 'f': 1}]}}) == {'b': {'d': [{'f': 1}]}}
-    # maps merge, lists replace: what a JSON merge patch does to the spec
-    assert asm_common.spec_changes({'a': {'b': 3}, 'l': [2]}, {'a': {'b': 1, 'c': 2}, 'l': [1]}) == \
-        (True, {'a': {'b': 3, 'c': 2}, 'l': [2]})
 
 
 # -- asm_mesh's kubeconfig file and CA decoding ------------------------------------------------------------
@@ -625,39 +631,102 @@ def test_delete_retries_related_resource_reused_and_still_initializing(monkeypat
     assert changed and state['deleted'] and refusals == []
 
 
+GW_API, GW_KIND = asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND
+
+
+class FakeModule:
+    def __init__(self, check_mode=False):
+        self.check_mode = check_mode
+        self.writes = []
+
+    def wrote(self, what):
+        self.writes.append(what)
+
+
 class FakeKube:
-    def __init__(self, existing=None):
+    """A mesh API server holding one object; ``dry_run_refused`` plays a server without dryRun."""
+
+    def __init__(self, existing=None, dry_run_refused=False):
         self.existing = existing
         self.patched = None
+        self.dry_runs = 0
+        self.dry_run_refused = dry_run_refused
 
-    def create(self, obj):
-        from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+    def _dry(self, dry_run):
+        if dry_run:
+            self.dry_runs += 1
+            if self.dry_run_refused:
+                raise k8s.KubeError('creating: dryRun is not supported', status=400, reason='BadRequest')
+        return dry_run
+
+    def create(self, obj, dry_run=False):
         if self.existing is not None:
             raise k8s.KubeError('AlreadyExists', status=409, reason='AlreadyExists')
-        self.existing = obj
-        return obj
+        answer = dict(obj, metadata=dict(obj['metadata'], uid='u1'))
+        if not self._dry(dry_run):
+            self.existing = answer
+        return answer
 
     def get(self, api_version, kind, name, namespace):
         return self.existing
 
-    def merge_patch(self, api_version, kind, name, namespace, patch):
-        self.patched = patch
-        return deep_merge_obj(self.existing, patch)
+    def merge_patch(self, api_version, kind, name, namespace, patch, dry_run=False):
+        after = dict_merge(self.existing, patch)
+        if not self._dry(dry_run):
+            self.patched = patch
+            self.existing = after
+        return after
 
 
-def deep_merge_obj(obj, patch):
-    return dict_merge(obj, patch)
+def gateway_resource(kube, check_mode=False):
+    return k8s.CustomResource(FakeModule(check_mode), kube, GW_API, GW_KIND, 'ingressgateway', 'istio-system')
 
 
-def test_create_cr_adopts_what_a_concurrent_run_created():
+def test_cr_create_adopts_what_a_concurrent_run_created():
     ours = gateway_util.gateway_object('ingressgateway', {'replicaCount': 2})
     theirs = gateway_util.gateway_object('ingressgateway', {'replicaCount': 2})
+    plan = dict(current=None, action='create', predicted=ours, changes=['IstioGateway: create'])
     kube = FakeKube(existing=theirs)
-    assert asm_common.create_cr(kube, ours) is theirs and kube.patched is None
+    outcome = gateway_resource(kube).apply(plan)
+    assert outcome.state is theirs and kube.patched is None and outcome.changed
     kube = FakeKube(existing=gateway_util.gateway_object('ingressgateway', {'replicaCount': 1}))
-    assert asm_common.create_cr(kube, ours)['spec']['replicaCount'] == 2 and kube.patched == {'spec': {'replicaCount': 2}}
+    assert gateway_resource(kube).apply(plan).state['spec']['replicaCount'] == 2
+    assert kube.patched == {'spec': {'replicaCount': 2}}
     kube = FakeKube()
-    assert asm_common.create_cr(kube, ours) is ours
+    resource = gateway_resource(kube)
+    outcome = resource.apply(plan)
+    assert outcome.state['metadata']['uid'] == 'u1' and resource.module.writes == ['created IstioGateway istio-system/ingressgateway']
+
+
+def test_cr_check_mode_asks_the_server_for_a_dry_run_and_writes_nothing():
+    current = gateway_util.gateway_object('ingressgateway', {'replicaCount': 1})
+    kube = FakeKube(existing=current)
+    resource = gateway_resource(kube, check_mode=True)
+    outcome = resource.apply(resource.plan(current, {'replicaCount': 3}))
+    assert kube.dry_runs == 1 and kube.patched is None and kube.existing is current
+    assert outcome.changed and outcome.changes == ['spec.replicaCount']
+    assert outcome.before['spec'] == {'replicaCount': 1} and outcome.after['spec'] == {'replicaCount': 3}
+    assert resource.module.writes == []
+    # a server refusing dryRun: the local prediction stands, and it is not asked again
+    kube = FakeKube(dry_run_refused=True)
+    resource = gateway_resource(kube, check_mode=True)
+    outcome = resource.apply(resource.plan(None, {'replicaCount': 2}))
+    assert outcome.changed and outcome.state == gateway_util.gateway_object('ingressgateway', {'replicaCount': 2})
+    assert kube.existing is None and resource.dry_run is False
+
+
+def test_cr_changed_comes_from_the_server_answer():
+    current = gateway_util.gateway_object('ingressgateway', {'replicaCount': 1})
+    kube = FakeKube(existing=current)
+    kube.merge_patch = lambda *args, **kwargs: current  # the server stores the object as it was
+    resource = gateway_resource(kube)
+    outcome = resource.apply(resource.plan(current, {'replicaCount': 3}))
+    assert not outcome.changed and outcome.changes == [] and resource.module.writes == []
+    outcome = gateway_resource(FakeKube()).delete(None)
+    assert not outcome.changed
+    resource = gateway_resource(FakeKube(existing=current), check_mode=True)
+    outcome = resource.delete(current)
+    assert outcome.changed and outcome.changes == ['IstioGateway: delete'] and outcome.after == {}
 
 
 def test_every_gateway_problem_is_reported_at_once():

@@ -267,9 +267,17 @@ kubeconfig_path:
   returned: when O(kubeconfig_path) is set
   type: str
   sample: /home/user/mesh-1.kubeconfig
+changes:
+  description:
+    - What changed (in check mode, would change) - V(mesh: create), V(mesh: delete), V(features.<name>),
+      V(clusters.<id>: add), V(clusters.<id>: remove), V(kubeconfig_path); empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ['features.telemetry', 'clusters.c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e: add']
 diff:
   description: Before and after of the managed fields (name, region, network, cluster spec, cluster ids, features).
-  returned: always
+  returned: in diff mode
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
@@ -288,6 +296,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
 )
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
 
 
 def describe(module, mesh_id):
@@ -423,6 +432,8 @@ def kubeconfig_differs(path, text):
 
 
 def write_kubeconfig(path, text):
+    # Not module.atomic_move: it chmods a file it creates to 0666 & ~umask after the rename, a moment in
+    # which the mesh credentials would be readable by others; this file is 0600 from its first byte.
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.kubeconfig-', dir=directory)
     try:
@@ -463,16 +474,19 @@ def ensure_present(module, found):
         return update_mesh(module, found['ServiceMeshInfo']['ServiceMeshId'], deadline, desired)
     to_add = mesh_util.cluster_changes(params['clusters'], [], False)[0]
     after = mesh_util.predict_mesh(params, None, to_add, (), desired)
+    created = ['mesh: create'] + ['clusters.%s: add' % c['id'] for c in to_add]
     if module.check_mode:
         handle_kubeconfig(module, None)
-        return True, None, dict(after, id=None, state='running'), {'before': {}, 'after': after}
+        return Outcome(changed=True, changes=created, after=after, state=dict(after, id=None, state='running'),
+                       values=dict(mesh_id=None))
     mesh_id = create_mesh(module, deadline)
     if 'CreateServiceMesh' in getattr(module, 'adopted', ()):
         # Not created by this attempt's answer but re-found (a lost reply, or a concurrent run's mesh):
         # its features and clusters are whatever that create set, so reconcile it like an existing
         # mesh.  This run meant to create it, so it reports a change either way.
-        mesh_id, mesh, diff = update_mesh(module, mesh_id, deadline, desired)[1:]
-        return True, mesh_id, mesh, {'before': {}, 'after': diff['after']}
+        outcome = update_mesh(module, mesh_id, deadline, desired)
+        outcome.changed, outcome.changes, outcome.before = True, ['mesh: create'] + outcome.changes, {}
+        return outcome
     if params['wait'] or to_add or params['kubeconfig_path']:
         wait_running(module, mesh_id, deadline, changed=True)
     for index, cluster in enumerate(to_add):
@@ -481,7 +495,8 @@ def ensure_present(module, found):
         wait_running(module, mesh_id, deadline, changed=True)
     handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id)
-    return True, mesh_id, mesh, {'before': {}, 'after': mesh_util.mesh_view(mesh)}
+    return Outcome(changed=True, changes=created, after=mesh_util.mesh_view(mesh), state=mesh,
+                   values=dict(mesh_id=mesh_id))
 
 
 def update_mesh(module, mesh_id, deadline, desired):
@@ -504,11 +519,14 @@ def update_mesh(module, mesh_id, deadline, desired):
     before = mesh_util.mesh_view(current)
     after = mesh_util.predict_mesh(params, current, to_add, to_remove, features)
     changed = bool(features or to_add or to_remove)
+    changes = (['features.%s' % key for key in sorted(features)] + ['clusters.%s: add' % c['id'] for c in to_add]
+               + ['clusters.%s: remove' % cluster_id for cluster_id in to_remove])
     if module.check_mode:
         kube_changed = handle_kubeconfig(module, mesh_id)
         predicted = dict(current, clusters=[c for c in current['clusters'] if c['id'] not in to_remove]
                          + [{'id': c['id']} for c in to_add], features=after['features'])
-        return changed or kube_changed, mesh_id, predicted, {'before': before, 'after': after}
+        return Outcome(changed=changed or kube_changed, changes=changes + (['kubeconfig_path'] if kube_changed else []),
+                       before=before, after=after, state=predicted, values=dict(mesh_id=mesh_id))
     if changed:
         # One operation at a time, each waited for (see change()); CR aggregation has its own call.
         steps = []
@@ -532,24 +550,26 @@ def update_mesh(module, mesh_id, deadline, desired):
         wait_running(module, mesh_id, deadline)
     kube_changed = handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id) if (changed or params['wait']) else current
-    return changed or kube_changed, mesh_id, mesh, {'before': before, 'after': mesh_util.mesh_view(mesh)}
+    return Outcome(changed=changed or kube_changed, changes=changes + (['kubeconfig_path'] if kube_changed else []),
+                   before=before, after=mesh_util.mesh_view(mesh), state=mesh, values=dict(mesh_id=mesh_id))
 
 
 def ensure_absent(module, found):
     deadline = Deadline(module.params['wait_timeout'])
+    gone = Outcome(state={})
     if found is None:
-        return False, None, {}, {'before': {}, 'after': {}}
+        return gone
     mesh_id = found['ServiceMeshInfo']['ServiceMeshId']
     current = read_mesh(module, mesh_id)
     if current is None:
-        return False, None, {}, {'before': {}, 'after': {}}
-    before = mesh_util.mesh_view(current)
+        return gone
+    deleted = Outcome(changed=True, changes=['mesh: delete'], before=mesh_util.mesh_view(current), state={})
     if current['state'] == 'deleting':
         if module.params['wait'] and not module.check_mode:
             wait_gone(module, mesh_id, deadline, changed=False)
-        return False, mesh_id, {}, {'before': {}, 'after': {}}
+        return gone
     if module.check_mode:
-        return True, mesh_id, {}, {'before': before, 'after': {}}
+        return deleted
     force = module.params['force_delete']
     if not force:
         # Detach one cluster at a time, each followed by a wait for running (as terraform's Update).
@@ -572,7 +592,7 @@ def ensure_absent(module, found):
                 attempt, lambda: None, changed=True)
     if module.params['wait']:
         wait_gone(module, mesh_id, deadline)
-    return True, mesh_id, {}, {'before': before, 'after': {}}
+    return deleted
 
 
 def main():
@@ -629,12 +649,13 @@ def main():
                              % (len(found), params['name'], params['region_id']))
         found = found[0] if found else None
         if params['state'] == 'present':
-            changed, mesh_id, mesh, diff = ensure_present(module, found)
+            outcome = ensure_present(module, found)
         else:
-            changed, mesh_id, mesh, diff = ensure_absent(module, found)
+            outcome = ensure_absent(module, found)
     except AlicloudError as err:
         module.fail_api(err, msg='mesh %s' % params['name'])
-    result = dict(changed=changed, mesh_id=mesh_id if params['state'] == 'present' else None, mesh=mesh, diff=diff)
+    result = outcome.result(module._diff, mesh=outcome.state,
+                            mesh_id=outcome.values.get('mesh_id') if params['state'] == 'present' else None)
     if params['kubeconfig_path']:
         result['kubeconfig_path'] = params['kubeconfig_path']
     module.exit_json(**result)

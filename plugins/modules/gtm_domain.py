@@ -289,6 +289,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
     RR_POOL_TYPE,
@@ -476,12 +477,15 @@ class DomainManager(object):
         before = self.managed(current, alert_view(alert_current) if alert_current is not None else None,
                               record) if current else {}
         if not changes or self.module.check_mode:
-            return bool(changes), changes, before, after, current
+            return Outcome(changed=bool(changes), changes=changes, before=before, after=after, state=after,
+                           values=dict(resolved=current))
         config_id, instance_id = self.apply(current, after, changes, alert_request)
         after['config_id'], after['instance_id'] = config_id, instance_id
         after['business_record'] = self.apply_record(record, after['business_record'])
         full = self.describe(config_id, instance_id)
-        return True, changes, before, self.managed(full, after['alert'], after['business_record']), full
+        after = self.managed(full, after['alert'], after['business_record'])
+        return Outcome(changed=True, changes=changes, before=before, after=after, state=after,
+                       values=dict(resolved=full))
 
     def plan_record(self, record):
         spec = self.params.get('business_record')
@@ -551,7 +555,8 @@ class DomainManager(object):
                 self.call('DeleteCloudGtmInstanceConfig', ConfigId=current['config_id'],
                           InstanceId=current['instance_id'], ClientToken=client_token())
         before = self.managed(current, None, record) if current else {}
-        return bool(changes), changes, before, {}, None
+        return Outcome(changed=bool(changes), changes=changes, before=before, after={}, state={},
+                       values=dict(resolved=None))
 
 
 def main():
@@ -563,16 +568,14 @@ def main():
     try:
         current = manager.find()
         if module.params['state'] == 'present':
-            changed, changes, before, after, resolved = manager.ensure_present(current)
+            outcome = manager.ensure_present(current)
         else:
-            changed, changes, before, after, resolved = manager.ensure_absent(current)
+            outcome = manager.ensure_absent(current)
     except AlicloudError as err:
         module.fail_api(err, msg='GTM access domain %s %s' % (manager.fqdn, manager.rr_type))
-    result = dict(changed=changed, changes=changes, domain=after, resolved=resolved,
-                  config_id=(after or {}).get('config_id'), instance_id=(after or {}).get('instance_id'))
-    if module._diff:
-        result['diff'] = dict(before=before, after=after)
-    module.exit_json(**result)
+    after = outcome.state or {}
+    module.exit_json(**outcome.result(module._diff, domain=after, config_id=after.get('config_id'),
+                                      instance_id=after.get('instance_id')))
 
 
 if __name__ == '__main__':

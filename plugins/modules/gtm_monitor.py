@@ -222,6 +222,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     find_by_name,
     list_all,
@@ -343,7 +344,7 @@ def ensure_present(module, current):
             module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
     action, changes, after = plan_template(params, current, defaults)
     if action == 'none' or module.check_mode:
-        return action != 'none', changes, after
+        return Outcome(changed=action != 'none', changes=changes, before=current or {}, after=after, state=after)
     request = template_request(after)
     if action == 'create':
         request.update(Protocol=after['protocol'], IpVersion=after['ip_version'], ClientToken=client_token())
@@ -353,16 +354,17 @@ def ensure_present(module, current):
         module.call('alidns', 'UpdateCloudGtmMonitorTemplate', TemplateId=template_id, ClientToken=client_token(),
                     **request)
     body = module.call('alidns', 'DescribeCloudGtmMonitorTemplate', TemplateId=template_id)
-    return True, changes, normalise_template(body)
+    after = normalise_template(body)
+    return Outcome(changed=True, changes=changes, before=current or {}, after=after or {}, state=after)
 
 
 def ensure_absent(module, current):
     if current is None:
-        return False, [], {}
+        return Outcome(state={})
     if not module.check_mode:
         module.call('alidns', 'DeleteCloudGtmMonitorTemplate', TemplateId=current['template_id'],
                     ClientToken=client_token())
-    return True, ['deleted'], {}
+    return Outcome(changed=True, changes=['deleted'], before=current, after={}, state={})
 
 
 def main():
@@ -374,15 +376,13 @@ def main():
     try:
         current = find_template(module, module.params['name'])
         if module.params['state'] == 'present':
-            changed, changes, after = ensure_present(module, current)
+            outcome = ensure_present(module, current)
         else:
-            changed, changes, after = ensure_absent(module, current)
+            outcome = ensure_absent(module, current)
     except AlicloudError as err:
         module.fail_api(err, msg='GTM template %s' % module.params['name'])
-    result = dict(changed=changed, changes=changes, template=after, template_id=(after or {}).get('template_id'))
-    if module._diff:
-        result['diff'] = dict(before=current or {}, after=after or {})
-    module.exit_json(**result)
+    module.exit_json(**outcome.result(module._diff, template=outcome.state,
+                                      template_id=(outcome.state or {}).get('template_id')))
 
 
 if __name__ == '__main__':

@@ -300,6 +300,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
     SEQUENCE_MODES,
@@ -444,12 +445,13 @@ class PoolManager(object):
             plan = plan_addresses(desired, merge_membership(self.owned_addresses(), members), members)
             changes.extend(plan['changes'])
         after = self.predict(current, pool_type, plan)
-        if not changes or self.module.check_mode:
-            return bool(changes), changes, after
-        pool_id = self.apply_settings(current, settings, after)
-        if plan is not None:
-            self.apply_addresses(pool_id, plan)
-        return True, changes, self.describe(pool_id)
+        if changes and not self.module.check_mode:
+            pool_id = self.apply_settings(current, settings, after)
+            if plan is not None:
+                self.apply_addresses(pool_id, plan)
+            after = self.describe(pool_id)
+        return Outcome(changed=bool(changes), changes=changes, before=managed_pool_view(current),
+                       after=managed_pool_view(after), state=after)
 
     def predict(self, current, pool_type, plan):
         params = self.params
@@ -519,7 +521,7 @@ class PoolManager(object):
                 self.call('DeleteCloudGtmAddressPool', AddressPoolId=current['pool_id'], ClientToken=client_token())
             for addr in owned:
                 self.call('DeleteCloudGtmAddress', AddressId=addr['address_id'], ClientToken=client_token())
-        return bool(changes), changes, {}
+        return Outcome(changed=bool(changes), changes=changes, before=managed_pool_view(current), after={}, state={})
 
 
 def main():
@@ -531,16 +533,14 @@ def main():
     try:
         current = manager.find_pool()
         if module.params['state'] == 'present':
-            changed, changes, after = manager.ensure_present(current)
+            outcome = manager.ensure_present(current)
         else:
-            changed, changes, after = manager.ensure_absent(current)
+            outcome = manager.ensure_absent(current)
     except AlicloudError as err:
         module.fail_api(err, msg='GTM pool %s' % module.params['name'])
-    result = dict(changed=changed, changes=changes, pool=after, pool_id=(after or {}).get('pool_id'),
-                  address_ids=dict((a['name'], a['address_id']) for a in (after or {}).get('addresses', [])))
-    if module._diff:
-        result['diff'] = dict(before=managed_pool_view(current), after=managed_pool_view(after))
-    module.exit_json(**result)
+    after = outcome.state or {}
+    module.exit_json(**outcome.result(module._diff, pool=after, pool_id=after.get('pool_id'),
+                                      address_ids=dict((a['name'], a['address_id']) for a in after.get('addresses', []))))
 
 
 if __name__ == '__main__':

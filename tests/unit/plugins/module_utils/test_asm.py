@@ -627,7 +627,7 @@ def test_delete_retries_related_resource_reused_and_still_initializing(monkeypat
     module = FakeMesh({'DescribeServiceMeshDetail': detail, 'DeleteServiceMesh': delete,
                        'DescribeClustersInServiceMesh': {'Clusters': []}},
                       params=dict(mesh_params(state='absent'), force_delete=False))
-    changed = asm_mesh.ensure_absent(module, {'ServiceMeshInfo': {'ServiceMeshId': 'm1'}})[0]
+    changed = asm_mesh.ensure_absent(module, {'ServiceMeshInfo': {'ServiceMeshId': 'm1'}}).changed
     assert changed and state['deleted'] and refusals == []
 
 

@@ -9,10 +9,6 @@ DescribeServiceMeshKubeconfig returns) and speaks plain dicts.  Errors become
 :class:`KubeError` with the API server's status, reason and message.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import copy
 import json
 import traceback
@@ -40,7 +36,7 @@ MERGE_PATCH = 'application/merge-patch+json'
 
 class KubeError(Exception):
     def __init__(self, message, status=None, reason=None):
-        super(KubeError, self).__init__(message)
+        super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
@@ -81,7 +77,7 @@ def lb_address(service):
     return None
 
 
-class Kube(object):
+class Kube:
     """One Kubernetes API server, addressed by a kubeconfig file or kubeconfig text."""
 
     def __init__(self, path=None, text=None, what='Kubernetes API'):

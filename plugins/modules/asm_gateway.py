@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_gateway
@@ -44,6 +40,7 @@ notes:
     clusters of O(cluster_kubeconfigs).
 extends_documentation_fragment:
   - meshdr.alicloud.alicloud
+  - meshdr.alicloud.alicloud.mesh_access
   - meshdr.alicloud.alicloud.wait
 options:
   name:
@@ -55,15 +52,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  mesh_id:
-    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
-    type: str
-  mesh_name:
-    description: Name of the mesh (with O(region_id) when names repeat across regions).
-    type: str
-  kubeconfig:
-    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
-    type: path
   gateway_type:
     description: Ingress or egress gateway.
     type: str
@@ -188,15 +176,15 @@ clusters:
   elements: str
 changes:
   description:
-    - What changed (in check mode, would change) - V(IstioGateway: create), V(IstioGateway: delete), or the dotted spec paths
-      a patch changes (for example V(spec.replicaCount)); empty when nothing changed.
+    - What changed (in check mode, would change) - V(IstioGateway: create), V(IstioGateway: delete), or the
+      dotted spec paths a patch changes (for example V(spec.replicaCount)); empty when nothing changed.
   returned: always
   type: list
   elements: str
   sample: [spec.replicaCount]
 diff:
   description: Before and after (name, namespace, spec).
-  returned: in diff mode
+  returned: when diff mode is on
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
@@ -204,6 +192,7 @@ diff:
 '''
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
+    WAIT_ARGS,
     AlibabaCloudModule,
     AlicloudError,
     WaitTimeout,
@@ -213,6 +202,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import gateway as gateway_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 # Set at creation only, compared only when the user sets them.
 CREATE_DEFAULTS = {'gatewayType': 'ingress'}
@@ -359,17 +349,11 @@ def main():
         resources=dict(type='dict'),
         env=dict(type='dict'),
         cluster_kubeconfigs=dict(type='dict'),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=600),
+        **WAIT_ARGS,
     )
     argument_spec.update(asm_common.mesh_access_args())
-    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
-                                mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
-                                required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
-    try:
-        gateway_util.validate_gateway_params(module.params, module.check_mode)
-    except asm_common.ValidationError as exc:
-        module.fail_json(msg='invalid arguments: %s' % exc)
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True, **asm_common.MESH_ACCESS_RULES)
+    fail_on_problems(module, gateway_util.gateway_problems(module.params, module.check_mode))
     try:
         try:
             mesh = asm_common.open_mesh_kube(module)

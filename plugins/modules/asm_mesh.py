@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_mesh
@@ -277,7 +273,7 @@ changes:
   sample: ['features.telemetry', 'clusters.c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e: add']
 diff:
   description: Before and after of the managed fields (name, region, network, cluster spec, cluster ids, features).
-  returned: in diff mode
+  returned: when diff mode is on
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
@@ -289,6 +285,7 @@ import tempfile
 import time
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
+    WAIT_ARGS,
     AlibabaCloudModule,
     AlicloudError,
     WaitTimeout,
@@ -297,6 +294,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 
 def describe(module, mesh_id):
@@ -316,7 +314,7 @@ def mesh_state(detail):
     return (detail or {}).get('ServiceMeshInfo', {}).get('State') if detail else 'NotFound'
 
 
-class Deadline(object):
+class Deadline:
     """One wait_timeout for the whole task: every wait and retry of this run draws on it."""
 
     def __init__(self, seconds):
@@ -426,7 +424,7 @@ def kubeconfig_differs(path, text):
         with open(path) as handle:
             current = handle.read()
         mode = os.stat(path).st_mode & 0o777
-    except (IOError, OSError):
+    except OSError:
         return True
     return current != text or mode != 0o600
 
@@ -461,7 +459,7 @@ def handle_kubeconfig(module, mesh_id):
         try:
             write_kubeconfig(path, text)
             module.wrote('wrote the mesh kubeconfig to %s' % path)
-        except (IOError, OSError) as exc:
+        except OSError as exc:
             module.fail_json(msg='cannot write the mesh kubeconfig to %s: %s' % (path, exc))
     return True
 
@@ -588,7 +586,8 @@ def ensure_absent(module, found):
 
     # terraform retries DeleteServiceMesh on RelatedResourceReused (clusters still detaching) and
     # StillInitializing (mesh busy) (resource_alicloud_service_mesh_service_mesh.go, Delete).
-    retry_while(module, deadline, mesh_util.MESH_IN_USE_CODES + mesh_util.MESH_BUSY_CODES, 'DeleteServiceMesh %s' % mesh_id,
+    retry_while(module, deadline, mesh_util.MESH_IN_USE_CODES + mesh_util.MESH_BUSY_CODES,
+                'DeleteServiceMesh %s' % mesh_id,
                 attempt, lambda: None, changed=True)
     if module.params['wait']:
         wait_gone(module, mesh_id, deadline)
@@ -631,15 +630,11 @@ def main():
         )),
         kubeconfig_path=dict(type='path'),
         force_delete=dict(type='bool', default=False),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=600),
+        **WAIT_ARGS,
     )
-    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True, **mesh_util.MESH_RULES)
     params = module.params
-    try:
-        mesh_util.validate_mesh_params(params, module.check_mode)
-    except asm_common.ValidationError as exc:
-        module.fail_json(msg='invalid arguments: %s' % exc)
+    fail_on_problems(module, mesh_util.mesh_problems(params, module.check_mode))
     if not params['region_id']:
         module.fail_json(msg='region_id is required (the region of the mesh)')
     try:

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_mesh_info
@@ -81,6 +77,7 @@ meshes:
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 
 def main():
@@ -91,6 +88,8 @@ def main():
     )
     module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    # A name no mesh can have (the rules asm_mesh creates by) is a mistake, not an empty answer.
+    fail_on_problems(module, [mesh_util.mesh_name_error(params['name'])] if params['name'] is not None else [])
     meshes = []
     try:
         for entry in asm_common.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_ratelimit
@@ -37,6 +33,7 @@ notes:
     C(changed=true) and lists what was written in C(writes).
 extends_documentation_fragment:
   - meshdr.alicloud.alicloud
+  - meshdr.alicloud.alicloud.mesh_access
 options:
   name:
     description: Name of the rate limiter.
@@ -51,15 +48,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  mesh_id:
-    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
-    type: str
-  mesh_name:
-    description: Name of the mesh (with O(region_id) when names repeat across regions).
-    type: str
-  kubeconfig:
-    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
-    type: path
   api_version:
     description: API version of the resource (V(v1) needs ASM 1.15.3.105 or later).
     type: str
@@ -220,7 +208,7 @@ changes:
   sample: [spec.configs]
 diff:
   description: Before and after (name, namespace, spec).
-  returned: in diff mode
+  returned: when diff mode is on
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
@@ -232,6 +220,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 
 def current_replicas(module, mesh):
@@ -244,7 +233,8 @@ def current_replicas(module, mesh):
         if deployment is not None:
             return (deployment.get('spec') or {}).get('replicas', 1), 'deployment'
         return 0, 'deployment'
-    gateway = mesh.get(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, module.params['gateway_name'], asm_common.GATEWAY_NAMESPACE)
+    gateway = mesh.get(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, module.params['gateway_name'],
+                       asm_common.GATEWAY_NAMESPACE)
     if gateway is None:
         return None, None
     spec = gateway.get('spec') or {}
@@ -307,14 +297,9 @@ def main():
         cluster_kubeconfig=dict(type='path'),
     )
     argument_spec.update(asm_common.mesh_access_args())
-    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
-                                mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
-                                required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True, **asm_common.MESH_ACCESS_RULES)
     params = module.params
-    try:
-        ratelimit_util.validate_ratelimit_params(params, module.check_mode)
-    except asm_common.ValidationError as exc:
-        module.fail_json(msg='invalid arguments: %s' % exc)
+    fail_on_problems(module, ratelimit_util.ratelimit_problems(params, module.check_mode))
     api_version = 'istio.alibabacloud.com/%s' % params['api_version']
     name, namespace = params['name'], params['namespace']
     try:

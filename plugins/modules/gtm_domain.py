@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_domain
 short_description: Manage a GTM 3.0 access domain (instance config) and its business CNAME
@@ -290,6 +286,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     client_token,
 )
 from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
     RR_POOL_TYPE,
@@ -309,7 +306,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import 
     normalise_domain,
     plan_alert,
     plan_domain,
-    validate_domain,
+    domain_problems,
 )
 
 
@@ -344,7 +341,7 @@ def normalise_record(record, zone):
                 ttl=record.get('TTL'), line=record.get('Line'))
 
 
-class DomainManager(object):
+class DomainManager:
     def __init__(self, module):
         self.module = module
         self.params = module.params
@@ -417,8 +414,7 @@ class DomainManager(object):
                 errors.append('pool %s holds %s addresses; rr_type %s needs %s pools'
                               % (name, matches[0].get('AddressPoolType'), self.rr_type, RR_POOL_TYPE[self.rr_type]))
             ids[name] = matches[0]['AddressPoolId']
-        if errors:
-            self.module.fail_json(msg='; '.join(errors))
+        fail_on_problems(self.module, errors, prefix='')
         return ids
 
     def find_record(self):
@@ -560,10 +556,9 @@ class DomainManager(object):
 
 
 def main():
-    module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True)
-    errors = validate_domain(module.params)
-    if errors:
-        module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+    module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True,
+                                required_if=[('charge_type', 'prepay', ['instance_id'])])
+    fail_on_problems(module, domain_problems(module.params))
     manager = DomainManager(module)
     try:
         current = manager.find()

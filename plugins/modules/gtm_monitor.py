@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_monitor
 short_description: Manage a GTM 3.0 health-check (monitor) template
@@ -223,6 +219,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     client_token,
 )
 from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     find_by_name,
     list_all,
@@ -234,12 +231,13 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.monitor import
     FAILURE_RATES,
     PACKET_LOSS_RATES,
     PACKET_NUMS,
+    PROTOCOLS,
     immutable_template_errors,
     normalise_template,
     pick_probe_points,
     plan_template,
     template_request,
-    validate_template,
+    template_problems,
 )
 
 
@@ -247,7 +245,7 @@ def argument_spec():
     return dict(
         name=dict(type='str', required=True),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
-        probe_protocol=dict(type='str', choices=['http', 'https', 'tcp', 'ping']),
+        probe_protocol=dict(type='str', choices=PROTOCOLS),
         ip_version=dict(type='str', choices=['IPv4', 'IPv6']),
         interval=dict(type='int'),
         timeout=dict(type='int'),
@@ -331,17 +329,13 @@ def default_probe_points(module, ip_version):
 
 def ensure_present(module, current):
     params = module.params
-    errors = immutable_template_errors(params, current)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
+    fail_on_problems(module, immutable_template_errors(params, current), prefix='')
     defaults = None
     ip_version = params.get('ip_version') or (current or {}).get('ip_version') or 'IPv4'
     if current is None and not params.get('probe_points'):
         defaults = default_probe_points(module, ip_version)
     elif params.get('probe_points'):
-        errors = unknown_probe_points(module, params['probe_points'], ip_version)
-        if errors:
-            module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+        fail_on_problems(module, unknown_probe_points(module, params['probe_points'], ip_version))
     action, changes, after = plan_template(params, current, defaults)
     if action == 'none' or module.check_mode:
         return Outcome(changed=action != 'none', changes=changes, before=current or {}, after=after, state=after)
@@ -370,9 +364,7 @@ def ensure_absent(module, current):
 def main():
     module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True,
                                 required_if=[('state', 'present', ['probe_protocol'])])
-    errors = validate_template(module.params)
-    if errors:
-        module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+    fail_on_problems(module, template_problems(module.params))
     try:
         current = find_template(module, module.params['name'])
         if module.params['state'] == 'present':

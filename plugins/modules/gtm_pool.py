@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_pool
 short_description: Manage a GTM 3.0 address pool and the addresses in it
@@ -301,6 +297,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     client_token,
 )
 from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
     SEQUENCE_MODES,
@@ -324,7 +321,7 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.pool import (
     plan_addresses,
     plan_pool_settings,
     resolve_template,
-    validate_pool,
+    pool_problems,
 )
 
 TYPES = ['IPv4', 'IPv6', 'domain']
@@ -352,11 +349,12 @@ def argument_spec():
         health_judgement=dict(type='str', choices=JUDGEMENTS),
         lb_strategy=dict(type='str', choices=LB_STRATEGIES),
         sequence_mode=dict(type='str', choices=SEQUENCE_MODES),
-        addresses=dict(type='list', elements='dict', options=address),
+        addresses=dict(type='list', elements='dict', options=address,
+                       required_if=[('available_mode', 'manual', ['manual_status'])]),
     )
 
 
-class PoolManager(object):
+class PoolManager:
     def __init__(self, module):
         self.module = module
         self.params = module.params
@@ -526,9 +524,7 @@ class PoolManager(object):
 
 def main():
     module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True)
-    errors = validate_pool(module.params)
-    if errors:
-        module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+    fail_on_problems(module, pool_problems(module.params))
     manager = PoolManager(module)
     try:
         current = manager.find_pool()
@@ -539,8 +535,8 @@ def main():
     except AlicloudError as err:
         module.fail_api(err, msg='GTM pool %s' % module.params['name'])
     after = outcome.state or {}
-    module.exit_json(**outcome.result(module._diff, pool=after, pool_id=after.get('pool_id'),
-                                      address_ids=dict((a['name'], a['address_id']) for a in after.get('addresses', []))))
+    address_ids = dict((a['name'], a['address_id']) for a in after.get('addresses', []))
+    module.exit_json(**outcome.result(module._diff, pool=after, pool_id=after.get('pool_id'), address_ids=address_ids))
 
 
 if __name__ == '__main__':

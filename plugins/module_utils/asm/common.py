@@ -7,21 +7,18 @@ the options every custom-resource module shares, and the input checks they all u
 kubeconfig files).  Wire names (``ServiceMeshId``...) are the SDK's.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import os
 import re
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 
 
 
 GATEWAY_API_VERSION = 'istio.alibabacloud.com/v1beta1'
 GATEWAY_KIND = 'IstioGateway'
 GATEWAY_NAMESPACE = 'istio-system'
-
-
-class ValidationError(ValueError):
-    """Bad module input, found before any API call."""
 
 
 def strip_none(value):
@@ -61,11 +58,6 @@ def dns1123_label_error(option, value, limit=DNS1123_LABEL_MAX):
         return ('%s must be a DNS label of at most %d characters (lower-case letters, digits, -), got %r'
                 % (option, limit, value))
     return None
-
-
-def raise_problems(problems):
-    if problems:
-        raise ValidationError('; '.join(problems))
 
 
 def find_meshes(module, name=None, mesh_id=None, region_id=None):
@@ -108,8 +100,6 @@ def mesh_kubeconfig_text(module, mesh_id):
 def kubeconfig_file_problems(option, path):
     """A kubeconfig the module will read must be a readable file (its reachability is checked later, still
     before any write)."""
-    import os
-
     if not path or not os.path.isfile(path):
         return '%s: kubeconfig file %s does not exist' % (option, path)
     if not os.access(path, os.R_OK):
@@ -117,16 +107,22 @@ def kubeconfig_file_problems(option, path):
     return None
 
 
-MESH_ACCESS_DOC = 'mesh_id, mesh_name or kubeconfig'
-
-
 def mesh_access_args():
-    """Options every CR module shares: which mesh, or its kubeconfig."""
+    """Options every CR module shares: which mesh, or its kubeconfig.
+
+    Documented by the doc fragment meshdr.alicloud.alicloud.mesh_access (plugins/doc_fragments/alicloud.py
+    MESH_ACCESS); tests/unit/plugins/test_doc_fragments.py checks the two agree.
+    """
     return dict(
         mesh_id=dict(type='str'),
         mesh_name=dict(type='str'),
         kubeconfig=dict(type='path'),
     )
+
+
+# The AnsibleModule rules that go with mesh_access_args(): exactly one way to the mesh.
+MESH_ACCESS_RULES = dict(mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
+                         required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
 
 
 class MeshNotYet(Exception):
@@ -139,13 +135,8 @@ def open_mesh_kube(module):
     In check mode a missing kubeconfig file or mesh name raises :class:`MeshNotYet`, so a dry run of a whole
     site (where asm_mesh only predicted the mesh) can predict the custom resource's creation.
     """
-    import os
-
-    from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
-
     params = module.params
     if not k8s.HAS_KUBERNETES:
-        from ansible.module_utils.basic import missing_required_lib
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=k8s.KUBERNETES_IMPORT_ERROR)
     if params.get('kubeconfig'):
         if module.check_mode and not os.path.exists(params['kubeconfig']):

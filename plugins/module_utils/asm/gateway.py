@@ -4,10 +4,6 @@
 
 """asm_gateway: the IstioGateway custom resource (checks, the spec from module options, target clusters)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.common import (
     GATEWAY_API_VERSION,
     GATEWAY_KIND,
@@ -15,7 +11,6 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.common import 
     GATEWAY_NAME_MAX,
     dns1123_label_error,
     kubeconfig_file_problems,
-    raise_problems,
     strip_none,
 )
 
@@ -81,10 +76,6 @@ def gateway_problems(params, check_mode=False):
     if wait_timeout is not None and wait_timeout < 1:
         problems.append('wait_timeout must be >= 1 second, got %s' % wait_timeout)
     return [p for p in problems if p]
-
-
-def validate_gateway_params(params, check_mode=False):
-    raise_problems(gateway_problems(params, check_mode))
 
 
 def gateway_spec(params):

@@ -9,22 +9,18 @@ call them without a cloud; then the few helpers that talk to the API through an
 :class:`AlibabaCloudModule`.  Wire names (``LocalityLBConf``...) are the SDK's.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import copy
 import json
+import os
 import re
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict, dict_merge
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import compare_dicts
+from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlicloudError, compare_dicts
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.common import (
     find_meshes,
-    raise_problems,
     strip_none,
 )
 
@@ -128,8 +124,14 @@ def locality_lb_conf_problems(conf):
     return problems
 
 
-def validate_locality_lb_conf(conf):
-    raise_problems(locality_lb_conf_problems(conf))
+# existing_ca_type -> its (certificate, key) options: 1 = istiod CA (existing_ca_*), 2 = plugin cacerts
+# (existing_root_ca_*) (SDK CreateServiceMeshRequest field comments).
+CA_OPTIONS = {1: ('existing_ca_cert', 'existing_ca_key'), 2: ('existing_root_ca_cert', 'existing_root_ca_key')}
+# What AnsibleModule checks for asm_mesh (declared, so the messages are Ansible's own).
+MESH_RULES = dict(
+    required_if=[('use_existing_ca', True, ['existing_ca_type'])]
+    + [('existing_ca_type', ca_type, list(options)) for ca_type, options in sorted(CA_OPTIONS.items())],
+)
 
 
 def mesh_problems(params, check_mode=False):
@@ -153,22 +155,13 @@ def mesh_problems(params, check_mode=False):
         problems.append('vswitches must be vSwitch ids (vsw-...), got %s' % ', '.join(repr(v) for v in bad))
     if len(set(vswitches)) != len(vswitches):
         problems.append('vswitches lists a vSwitch twice')
-    if params.get('use_existing_ca'):
-        ca_type = params.get('existing_ca_type')
-        if ca_type not in (1, 2):
-            problems.append('use_existing_ca needs existing_ca_type: 1 (istiod CA: existing_ca_cert and '
-                            'existing_ca_key) or 2 (plugin cacerts: existing_root_ca_cert and '
-                            'existing_root_ca_key)')
-        else:
-            cert_opt, key_opt = ('existing_ca_cert', 'existing_ca_key') if ca_type == 1 else (
-                'existing_root_ca_cert', 'existing_root_ca_key')
-            missing = [opt for opt in (cert_opt, key_opt) if not params.get(opt)]
-            for opt in missing:
-                problems.append('existing_ca_type %d needs %s' % (ca_type, opt))
-            if cert_opt not in missing and 'BEGIN CERTIFICATE' not in params[cert_opt]:
-                problems.append('%s must be a PEM certificate (-----BEGIN CERTIFICATE-----)' % cert_opt)
-            if key_opt not in missing and 'PRIVATE KEY' not in params[key_opt]:
-                problems.append('%s must be a PEM private key' % key_opt)
+    if params.get('use_existing_ca') and params.get('existing_ca_type') in CA_OPTIONS:
+        # Which options each type needs is declared (MESH_RULES); here only what they hold.
+        cert_opt, key_opt = CA_OPTIONS[params['existing_ca_type']]
+        if params.get(cert_opt) and 'BEGIN CERTIFICATE' not in params[cert_opt]:
+            problems.append('%s must be a PEM certificate (-----BEGIN CERTIFICATE-----)' % cert_opt)
+        if params.get(key_opt) and 'PRIVATE KEY' not in params[key_opt]:
+            problems.append('%s must be a PEM private key' % key_opt)
     else:
         given = [o for o in ('existing_ca_type', 'existing_ca_cert', 'existing_ca_key', 'existing_root_ca_cert',
                              'existing_root_ca_key', 'cert_chain') if params.get(o)]
@@ -199,8 +192,6 @@ def mesh_problems(params, check_mode=False):
 
 def kubeconfig_path_problems(path):
     """Where asm_mesh will write the mesh kubeconfig must be a writable file path, checked before any write."""
-    import os
-
     if not path:
         return []
     if os.path.isdir(path):
@@ -211,10 +202,6 @@ def kubeconfig_path_problems(path):
     if not os.access(directory, os.W_OK | os.X_OK):
         return ['kubeconfig_path: directory %s is not writable' % directory]
     return []
-
-
-def validate_mesh_params(params, check_mode=False):
-    raise_problems(mesh_problems(params, check_mode))
 
 
 def keep_in_region_rule(region_id):
@@ -516,8 +503,6 @@ def mesh_gone(module, err, mesh_id):
 
 def describe_mesh(module, mesh_id):
     """DescribeServiceMeshDetail's ``ServiceMesh``, or None when the mesh is gone."""
-    from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlicloudError
-
     try:
         return module.call('servicemesh', 'DescribeServiceMeshDetail', ServiceMeshId=mesh_id)['ServiceMesh']
     except AlicloudError as err:

@@ -4,10 +4,6 @@
 
 """asm_ratelimit: the ASMLocalRateLimiter custom resource (checks, spec, effective limits)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import copy
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.common import (
@@ -15,7 +11,6 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.common import 
     dns1123_label_error,
     dns1123_subdomain_error,
     kubeconfig_file_problems,
-    raise_problems,
     strip_none,
 )
 
@@ -79,10 +74,6 @@ def ratelimit_problems(params, check_mode=False):
     if dupes:
         problems.append('configs: names used twice: %s' % ', '.join(dupes))
     return problems
-
-
-def validate_ratelimit_params(params, check_mode=False):
-    raise_problems(ratelimit_problems(params, check_mode))
 
 
 def ratelimit_spec(params):

@@ -10,10 +10,6 @@ them) go in, snake_case views and change plans come out.  A ``call`` argument is
 how concurrent runs agree on one object of a name.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import re
 

@@ -4,10 +4,6 @@
 
 """gtm_domain and gtm_info: access domains (checks, pool bindings, alert settings, the answering summary)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
@@ -103,19 +99,11 @@ def summarise(domain):
                 all_available=bool(serving) and not not_serving)
 
 
-def validate_domain(params):
+def name_problems(zone, hostname):
+    """The zone and host of an access domain (gtm_domain, and the lookups of gtm_info and cloud_probe)."""
     errors = []
-    if params.get('state') != 'present':
-        return errors
-    ttl = params.get('ttl')
-    if ttl is not None and not 1 <= ttl <= 86400:
-        errors.append('ttl must be between 1 and 86400 seconds, got %s' % ttl)
-    if params.get('charge_type') == 'prepay' and not params.get('instance_id'):
-        errors.append('charge_type=prepay needs instance_id (the subscription instance to use)')
-    if params.get('charge_type') == 'postpay' and params.get('instance_id'):
-        errors.append('instance_id is only for charge_type=prepay; postpay creates its own instance')
-    hostname = params.get('hostname') or ''
-    zone = (params.get('zone') or '').rstrip('.').lower()
+    hostname = hostname or ''
+    given_zone, zone = zone, (zone or '').rstrip('.').lower()
     if hostname != '@' and (not hostname or ' ' in hostname or hostname.endswith('.')
                             or (zone and hostname.lower().endswith('.' + zone))):
         errors.append('hostname must be the host part inside zone (for example www, or @ for the apex), got %r'
@@ -124,10 +112,23 @@ def validate_domain(params):
         errors.append('hostname: %s' % hostname_error(hostname, wildcard=True, apex=True))
     if '.' not in zone or hostname_error(zone):
         errors.append('zone must be a domain name (for example example.com): %s'
-                      % (hostname_error(zone) or '%r has a single label' % (params.get('zone'),)))
+                      % (hostname_error(zone) or '%r has a single label' % (given_zone,)))
     elif hostname not in ('', '@') and not hostname_error(hostname, wildcard=True) \
             and len(hostname) + 1 + len(zone) > HOST_NAME_MAX:
         errors.append('hostname.zone is longer than %d characters' % HOST_NAME_MAX)
+    return errors
+
+
+def domain_problems(params):
+    errors = []
+    if params.get('state') != 'present':
+        return errors
+    ttl = params.get('ttl')
+    if ttl is not None and not 1 <= ttl <= 86400:
+        errors.append('ttl must be between 1 and 86400 seconds, got %s' % ttl)
+    if params.get('charge_type') == 'postpay' and params.get('instance_id'):
+        errors.append('instance_id is only for charge_type=prepay; postpay creates its own instance')
+    errors.extend(name_problems(params.get('zone'), params.get('hostname')))
     pools = params.get('pools') or []
     names = [p['name'] for p in pools]
     for name in sorted(set(n for n in names if names.count(n) > 1)):

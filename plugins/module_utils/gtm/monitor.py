@@ -4,10 +4,6 @@
 
 """gtm_monitor: health-check templates (limits, checks, the default probe set, the change plan)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
@@ -76,7 +72,7 @@ def normalise_template(body):
     )
 
 
-def validate_template(params):
+def template_problems(params):
     """Errors in gtm_monitor's input, before any API call (list of messages)."""
     errors = []
     if params.get('state') != 'present':

@@ -4,10 +4,6 @@
 
 """gtm_pool: address pools and their addresses (checks, ownership, the change plan, request bodies)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ipaddress
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
@@ -81,7 +77,7 @@ def managed_pool_view(pool):
     return view
 
 
-def validate_pool(params):
+def pool_problems(params):
     errors = []
     if params.get('state') != 'present':
         return errors
@@ -116,8 +112,6 @@ def validate_pool(params):
             errors.append('%s: weight must be between 1 and 100, got %s' % (label, weight))
         if addr.get('manual_status') is not None and addr.get('available_mode') != 'manual':
             errors.append('%s: manual_status needs available_mode=manual' % label)
-        if addr.get('available_mode') == 'manual' and addr.get('manual_status') is None:
-            errors.append('%s: available_mode=manual needs manual_status (available or unavailable)' % label)
         for task in addr.get('health_tasks') or []:
             port = task.get('port')
             if port is not None and not 1 <= port <= 65535:

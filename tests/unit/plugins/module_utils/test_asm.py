@@ -3,6 +3,7 @@
 import base64
 import copy
 import json
+import re
 
 import pytest
 
@@ -16,6 +17,11 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelim
 
 PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n"
 PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIGdummy\n-----END PRIVATE KEY-----\n"
+
+
+def assert_problem(problems, pattern):
+    """One of ``problems`` matches ``pattern`` (as pytest.raises(match=) matched the joined message)."""
+    assert re.search(pattern, '; '.join(problems)), problems
 
 
 def mesh_params(**overrides):
@@ -49,9 +55,6 @@ def detail(**config):
     ({'vswitches': []}, 'at least one vSwitch'),
     ({'vswitches': ['vsw-1', 'vsw-1']}, 'twice'),
     ({'vswitches': ['sw-1']}, 'vSwitch ids'),
-    ({'use_existing_ca': True}, 'existing_ca_type'),
-    ({'use_existing_ca': True, 'existing_ca_type': 2}, 'needs existing_root_ca_cert'),
-    ({'use_existing_ca': True, 'existing_ca_type': 1, 'existing_ca_cert': PEM_CERT}, 'needs existing_ca_key'),
     ({'use_existing_ca': True, 'existing_ca_type': 2, 'existing_root_ca_cert': 'x', 'existing_root_ca_key': PEM_KEY},
      'PEM certificate'),
     ({'use_existing_ca': True, 'existing_ca_type': 2, 'existing_root_ca_cert': PEM_CERT,
@@ -69,19 +72,18 @@ def detail(**config):
     ({'keep_traffic_in_cluster': True, 'locality_load_balancing': False}, 'need locality_load_balancing'),
 ])
 def test_mesh_validation_refuses(overrides, message):
-    with pytest.raises(asm_common.ValidationError, match=message):
-        mesh_util.validate_mesh_params(mesh_params(**overrides))
+    assert_problem(mesh_util.mesh_problems(mesh_params(**overrides)), message)
 
 
 def test_mesh_validation_accepts_a_full_shared_ca_mesh():
-    mesh_util.validate_mesh_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
-                                         existing_root_ca_key=PEM_KEY, clusters=[{'id': 'c1'}, {'id': 'c2'}],
-                                         keep_traffic_in_cluster=True,
-                                         locality_lb_conf={'failover': [{'from': 'a', 'to': 'b'}]}))
+    assert mesh_util.mesh_problems(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
+                                               existing_root_ca_key=PEM_KEY, clusters=[{'id': 'c1'}, {'id': 'c2'}],
+                                               keep_traffic_in_cluster=True,
+                                               locality_lb_conf={'failover': [{'from': 'a', 'to': 'b'}]})) == []
 
 
 def test_absent_needs_no_network():
-    mesh_util.validate_mesh_params(mesh_params(state='absent', vpc_id=None, vswitches=None))
+    assert mesh_util.mesh_problems(mesh_params(state='absent', vpc_id=None, vswitches=None)) == []
 
 
 # -- desired state --------------------------------------------------------------------------------
@@ -272,8 +274,7 @@ def gateway_params(**overrides):
     ({'cluster_ids': ['c1'], 'cluster_kubeconfigs': {'c2': '/x'}}, 'lacks c1'),
 ])
 def test_gateway_validation_refuses(overrides, message):
-    with pytest.raises(asm_common.ValidationError, match=message):
-        gateway_util.validate_gateway_params(gateway_params(**overrides))
+    assert_problem(gateway_util.gateway_problems(gateway_params(**overrides)), message)
 
 
 def test_gateway_spec_has_only_what_the_user_set():
@@ -346,18 +347,14 @@ def limiter_params(config_changes=None, **overrides):
     ({'name': ''}, 'name must be non-empty'),
 ])
 def test_ratelimit_validation_refuses(changes, message):
-    with pytest.raises(asm_common.ValidationError, match=message):
-        ratelimit_util.validate_ratelimit_params(limiter_params(changes))
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(changes)), message)
 
 
 def test_ratelimit_validation_needs_configs_selector_and_unique_names():
-    with pytest.raises(asm_common.ValidationError, match='at least one rate limit config'):
-        ratelimit_util.validate_ratelimit_params(limiter_params(configs=[]))
-    with pytest.raises(asm_common.ValidationError, match='workload_selector'):
-        ratelimit_util.validate_ratelimit_params(limiter_params(workload_selector={}))
-    with pytest.raises(asm_common.ValidationError, match='names used twice: pp'):
-        ratelimit_util.validate_ratelimit_params(limiter_params(configs=[CONFIG, CONFIG]))
-    ratelimit_util.validate_ratelimit_params(limiter_params())
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(configs=[])), 'at least one rate limit config')
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(workload_selector={})), 'workload_selector')
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(configs=[CONFIG, CONFIG])), 'names used twice: pp')
+    assert ratelimit_util.ratelimit_problems(limiter_params()) == []
 
 
 def test_ratelimit_spec_and_effective_limits():
@@ -730,9 +727,8 @@ def test_cr_changed_comes_from_the_server_answer():
 
 
 def test_every_gateway_problem_is_reported_at_once():
-    with pytest.raises(asm_common.ValidationError) as info:
-        gateway_util.validate_gateway_params({"name": "Bad_Name", "replicas": 0, "ports": [{"name": "p", "port": 0}]})
-    message = str(info.value)
+    message = '; '.join(gateway_util.gateway_problems({"name": "Bad_Name", "replicas": 0,
+                                                      "ports": [{"name": "p", "port": 0}]}))
     for part in ("name must be a DNS label", "replicas must be >= 1", "ports[0].port must be 1-65535"):
         assert part in message
 
@@ -741,3 +737,17 @@ def test_every_gateway_problem_is_reported_at_once():
                                       ("m" * 64, False), ("", False)])
 def test_mesh_names(name, ok):
     assert (mesh_util.mesh_name_error(name) is None) is ok
+
+
+def test_ca_options_each_type_needs_are_declared():
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    spec = dict(use_existing_ca=dict(type='bool', default=False), existing_ca_type=dict(type='int', choices=[1, 2]),
+                **dict((o, dict(type='str')) for pair in mesh_util.CA_OPTIONS.values() for o in pair))
+    validator = ArgumentSpecValidator(spec, **mesh_util.MESH_RULES)
+    assert 'missing: existing_ca_type' in ' '.join(validator.validate({'use_existing_ca': True}).error_messages)
+    messages = validator.validate({'use_existing_ca': True, 'existing_ca_type': 2,
+                                   'existing_root_ca_cert': PEM_CERT}).error_messages
+    assert 'existing_ca_type is 2 but all of the following are missing: existing_root_ca_key' in ' '.join(messages)
+    assert validator.validate({'use_existing_ca': True, 'existing_ca_type': 1, 'existing_ca_cert': PEM_CERT,
+                               'existing_ca_key': PEM_KEY}).error_messages == []

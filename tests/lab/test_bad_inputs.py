@@ -139,8 +139,8 @@ MESH_CASES = {
     "existing CA without type": (dict(use_existing_ca=True),
                                  ["use_existing_ca is True but all of the following are missing: existing_ca_type"]),
     "plugin CA without its root key": (dict(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert="x"),
-                                       ["existing_ca_type is 2 but all of the following are missing: "
-                                        "existing_root_ca_key"]),
+                                       ["existing_ca_type 2 needs existing_root_ca_key",
+                                        "existing_root_ca_cert must be a PEM certificate"]),
     "CA material without use_existing_ca": (dict(existing_ca_type=1, existing_ca_cert="x"),
                                             ["given but use_existing_ca is not true"]),
     "cluster twice": (dict(clusters=[{"id": "c1"}, {"id": "c1"}]), ["clusters lists c1 more than once"]),

@@ -128,10 +128,7 @@ def locality_lb_conf_problems(conf):
 # (existing_root_ca_*) (SDK CreateServiceMeshRequest field comments).
 CA_OPTIONS = {1: ('existing_ca_cert', 'existing_ca_key'), 2: ('existing_root_ca_cert', 'existing_root_ca_key')}
 # What AnsibleModule checks for asm_mesh (declared, so the messages are Ansible's own).
-MESH_RULES = dict(
-    required_if=[('use_existing_ca', True, ['existing_ca_type'])]
-    + [('existing_ca_type', ca_type, list(options)) for ca_type, options in sorted(CA_OPTIONS.items())],
-)
+MESH_RULES = dict(required_if=[('use_existing_ca', True, ['existing_ca_type'])])
 
 
 def mesh_problems(params, check_mode=False):
@@ -156,8 +153,14 @@ def mesh_problems(params, check_mode=False):
     if len(set(vswitches)) != len(vswitches):
         problems.append('vswitches lists a vSwitch twice')
     if params.get('use_existing_ca') and params.get('existing_ca_type') in CA_OPTIONS:
-        # Which options each type needs is declared (MESH_RULES); here only what they hold.
-        cert_opt, key_opt = CA_OPTIONS[params['existing_ca_type']]
+        # That use_existing_ca needs a type is declared (MESH_RULES).  Which options the type needs is checked
+        # here: a required_if on existing_ca_type alone would also fire without use_existing_ca, and hide the
+        # clearer "given but use_existing_ca is not true" below.
+        ca_type = params['existing_ca_type']
+        for opt in CA_OPTIONS[ca_type]:
+            if not params.get(opt):
+                problems.append('existing_ca_type %d needs %s' % (ca_type, opt))
+        cert_opt, key_opt = CA_OPTIONS[ca_type]
         if params.get(cert_opt) and 'BEGIN CERTIFICATE' not in params[cert_opt]:
             problems.append('%s must be a PEM certificate (-----BEGIN CERTIFICATE-----)' % cert_opt)
         if params.get(key_opt) and 'PRIVATE KEY' not in params[key_opt]:

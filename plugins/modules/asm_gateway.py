@@ -176,8 +176,8 @@ clusters:
   elements: str
 changes:
   description:
-    - What changed (in check mode, would change) - V(IstioGateway: create), V(IstioGateway: delete), or the
-      dotted spec paths a patch changes (for example V(spec.replicaCount)); empty when nothing changed.
+    - "What changed (in check mode, would change) - V(IstioGateway: create), V(IstioGateway: delete), or the
+      dotted spec paths a patch changes (for example V(spec.replicaCount)); empty when nothing changed."
   returned: always
   type: list
   elements: str
@@ -372,6 +372,7 @@ def main():
     except AlicloudError as err:
         module.fail_api(err, msg='gateway %s' % module.params['name'])
     module.exit_json(**outcome.result(module._diff, gateway=k8s.public_object(outcome.state)))
+
 
 if __name__ == '__main__':
     main()

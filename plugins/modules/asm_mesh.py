@@ -265,8 +265,8 @@ kubeconfig_path:
   sample: /home/user/mesh-1.kubeconfig
 changes:
   description:
-    - What changed (in check mode, would change) - V(mesh: create), V(mesh: delete), V(features.<name>),
-      V(clusters.<id>: add), V(clusters.<id>: remove), V(kubeconfig_path); empty when nothing changed.
+    - "What changed (in check mode, would change) - V(mesh: create), V(mesh: delete), V(features.<name>),
+      V(clusters.<id>: add), V(clusters.<id>: remove), V(kubeconfig_path); empty when nothing changed."
   returned: always
   type: list
   elements: str
@@ -513,7 +513,7 @@ def update_mesh(module, mesh_id, deadline, desired):
                              % (params['name'], mesh_id, '; '.join(problems)), mesh_id=mesh_id)
     features = mesh_util.changed_features(desired, current['features'])
     to_add, to_remove = mesh_util.cluster_changes(params['clusters'], [c['id'] for c in current['clusters']],
-                                            params['purge_clusters'])
+                                                  params['purge_clusters'])
     before = mesh_util.mesh_view(current)
     after = mesh_util.predict_mesh(params, current, to_add, to_remove, features)
     changed = bool(features or to_add or to_remove)

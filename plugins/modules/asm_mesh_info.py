@@ -93,7 +93,7 @@ def main():
     meshes = []
     try:
         for entry in asm_common.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],
-                                     region_id=params['region_id']):
+                                            region_id=params['region_id']):
             mesh_id = entry['ServiceMeshInfo']['ServiceMeshId']
             # None: deleted between the list and the detail call (mesh_util.MESH_GONE_CODES says what counts).
             detail = mesh_util.describe_mesh(module, mesh_id)

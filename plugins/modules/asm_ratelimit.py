@@ -200,8 +200,8 @@ effective_limits:
       sample: 200.0
 changes:
   description:
-    - What changed (in check mode, would change) - V(ASMLocalRateLimiter: create), V(ASMLocalRateLimiter: delete),
-      or the dotted spec paths a patch changes (for example V(spec.configs)); empty when nothing changed.
+    - "What changed (in check mode, would change) - V(ASMLocalRateLimiter: create), V(ASMLocalRateLimiter:
+      delete), or the dotted spec paths a patch changes (for example V(spec.configs)); empty when nothing changed."
   returned: always
   type: list
   elements: str
@@ -319,6 +319,7 @@ def main():
     except AlicloudError as err:
         module.fail_api(err, msg='rate limiter %s/%s' % (namespace, name))
     module.exit_json(**outcome.result(module._diff, ratelimiter=k8s.public_object(outcome.state)))
+
 
 if __name__ == '__main__':
     main()

@@ -14,8 +14,6 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
 
-
-
 GATEWAY_API_VERSION = 'istio.alibabacloud.com/v1beta1'
 GATEWAY_KIND = 'IstioGateway'
 GATEWAY_NAMESPACE = 'istio-system'

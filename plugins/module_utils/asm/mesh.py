@@ -73,6 +73,8 @@ def pem_equal(a, b):
     if not a or not b:
         return False
     return ''.join(a.split()) == ''.join(b.split())
+
+
 # Mesh names.  The CreateServiceMesh reference (https://www.alibabacloud.com/help/en/asm/developer-reference/
 # api-servicemesh-2020-01-11-createservicemesh) and the SDK field comment ("The name of the ASM instance")
 # state no pattern, and terraform-provider-alicloud (resource_alicloud_service_mesh_service_mesh.go,

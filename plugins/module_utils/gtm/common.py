@@ -13,8 +13,6 @@ how concurrent runs agree on one object of a name.
 import json
 import re
 
-
-
 LB_STRATEGIES = ['weight', 'round_robin', 'sequence', 'source_nearest']
 SEQUENCE_MODES = ['preemptive', 'non_preemptive']
 RR_POOL_TYPE = {'A': 'IPv4', 'AAAA': 'IPv6', 'CNAME': 'domain'}

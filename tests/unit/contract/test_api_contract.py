@@ -139,7 +139,7 @@ HELPER_SAMPLES = {
             [address_view(), address_view(address_id='addr-2', name='region-2', serial_number=2)])})],
     ('DomainManager.create', 'CreateCloudGtmInstanceConfig'): lambda: [
         ('CreateCloudGtmInstanceConfig', dict(domain_util.domain_create_request(charge, instance, 'example.com', host, rr, 30,
-                                                                        enabled), ClientToken='tok'))
+                                                                                enabled), ClientToken='tok'))
         for charge, instance, host, rr, enabled in (('postpay', None, 'www', 'A', True),
                                                     ('prepay', 'instance-1', '@', 'AAAA', False))],
     ('DomainManager.apply', 'UpdateCloudGtmInstanceConfigAlert'): lambda: [

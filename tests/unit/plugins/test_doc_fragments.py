@@ -27,7 +27,7 @@ def disagreements(docs, spec, where=''):
         here = '%s%s' % (where, name)
         if doc.get('type', 'str') != arg.get('type', 'str'):
             problems.append('%s: type %s documented, %s in the spec' % (here, doc.get('type', 'str'),
-                                                                       arg.get('type', 'str')))
+                                                                        arg.get('type', 'str')))
         for key in ('default', 'choices', 'aliases', 'elements'):
             if doc.get(key) != arg.get(key):
                 problems.append('%s: %s %r documented, %r in the spec' % (here, key, doc.get(key), arg.get(key)))

@@ -110,9 +110,9 @@ def test_unset_features_are_not_managed():
 
 def test_create_wire_params_carry_ca_and_features_with_wire_names():
     wire = mesh_util.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
-                                              existing_root_ca_key=PEM_KEY, telemetry=True,
-                                              keep_traffic_in_cluster=True, access_log={'enabled': True,
-                                                                                        'project': None}))
+                                                    existing_root_ca_key=PEM_KEY, telemetry=True,
+                                                    keep_traffic_in_cluster=True, access_log={'enabled': True,
+                                                                                              'project': None}))
     assert wire['VSwitches'] == '["vsw-1"]'
     # CreateServiceMeshRequest.existing_ca_type is a str in the SDK model.
     assert wire['UseExistingCA'] is True and wire['ExistingCaType'] == '2'
@@ -131,7 +131,7 @@ def test_create_wire_params_send_the_ca_as_base64_of_the_pem(ca_type, cert_field
     options = {2: dict(existing_root_ca_cert=PEM_CERT, existing_root_ca_key=PEM_KEY),
                1: dict(existing_ca_cert=PEM_CERT, existing_ca_key=PEM_KEY)}[ca_type]
     wire = mesh_util.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=ca_type,
-                                              cert_chain=PEM_CERT + PEM_CERT, **options))
+                                                    cert_chain=PEM_CERT + PEM_CERT, **options))
     for field, pem in ((cert_field, PEM_CERT), (key_field, PEM_KEY), ('CertChain', PEM_CERT + PEM_CERT)):
         assert '-----BEGIN' not in wire[field]
         assert base64.b64decode(wire[field], validate=True).decode() == pem
@@ -140,11 +140,11 @@ def test_create_wire_params_send_the_ca_as_base64_of_the_pem(ca_type, cert_field
 def test_create_wire_params_are_fields_of_the_sdk_request_model():
     from alibabacloud_servicemesh20200111 import models
     wire = mesh_util.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
-                                              existing_root_ca_key=PEM_KEY, cert_chain=PEM_CERT, telemetry=True,
-                                              cr_aggregation=True, keep_traffic_in_cluster=True,
-                                              cluster_spec='standard', edition='Default', istio_version='v1',
-                                              api_server_public_eip=False,
-                                              access_log={'enabled': True, 'project': 'p'}))
+                                                    existing_root_ca_key=PEM_KEY, cert_chain=PEM_CERT, telemetry=True,
+                                                    cr_aggregation=True, keep_traffic_in_cluster=True,
+                                                    cluster_spec='standard', edition='Default', istio_version='v1',
+                                                    api_server_public_eip=False,
+                                                    access_log={'enabled': True, 'project': 'p'}))
     known = models.CreateServiceMeshRequest().from_map(wire).to_map()
     assert sorted(set(wire) - set(known)) == []  # from_map drops (so the SDK never sends) unknown names
 
@@ -183,8 +183,8 @@ def test_parse_locality_reads_the_sdk_object_shape():
 
 def test_normalise_mesh():
     mesh = mesh_util.normalise_mesh(detail(Telemetry=True, ExtraConfiguration={'CRAggregationEnabled': 'true'}),
-                              [{'ClusterId': 'c2', 'Name': 'cluster-2', 'RegionId': 'r2', 'State': 'running'},
-                               {'ClusterId': 'c1', 'Name': 'cluster-1', 'RegionId': 'r1', 'State': 'running'}])
+                                    [{'ClusterId': 'c2', 'Name': 'cluster-2', 'RegionId': 'r2', 'State': 'running'},
+                                     {'ClusterId': 'c1', 'Name': 'cluster-1', 'RegionId': 'r1', 'State': 'running'}])
     assert mesh['id'] == 'm1' and mesh['state'] == 'running' and mesh['vswitches'] == ['vsw-1']
     assert [c['id'] for c in mesh['clusters']] == ['c1', 'c2']
     assert mesh['endpoints'] == {'public_api_server_endpoint': 'https://x'}
@@ -208,7 +208,7 @@ def test_feature_wire_params_only_for_changes():
     assert mesh_util.feature_wire_params({'cr_aggregation': True}) == {}
     assert mesh_util.feature_wire_params({'cr_aggregation': True}, for_create=True) == {'CRAggregationEnabled': True}
     wire = mesh_util.feature_wire_params({'locality_lb_conf': {'failover': [{'from': 'a', 'to': 'b'}]},
-                                    'access_log': {'project': 'p'}})
+                                          'access_log': {'project': 'p'}})
     assert wire == {'LocalityLBConf': '{"failover":[{"from":"a","to":"b"}]}', 'AccessLogProject': 'p'}
 
 
@@ -238,7 +238,7 @@ def test_cluster_changes():
 def test_predict_mesh_applies_exactly_the_changes():
     current = mesh_util.normalise_mesh(detail())
     after = mesh_util.predict_mesh(mesh_params(), current, [{'id': 'c9', 'discovery_only': False}], ['c1'],
-                             {'telemetry': True, 'access_log': {'project': 'p'}})
+                                   {'telemetry': True, 'access_log': {'project': 'p'}})
     before = mesh_util.mesh_view(current)
     assert after['clusters'] == ['c9']
     assert after['features']['telemetry'] is True

@@ -114,7 +114,7 @@ def test_plan_template_compares_only_what_is_set():
     same = [{"city_code": "503", "isp_code": "465"}, {"city_code": "357", "isp_code": "465"}]
     assert monitor_util.plan_template(template_params(probe_points=same), current, None)[0] == "none"
     action, changes, _after = monitor_util.plan_template(template_params(probe_points=same[:1], failure_rate=80),
-                                                current, None)
+                                                         current, None)
     assert changes == ["failure_rate", "probe_points"]
 
 
@@ -207,7 +207,7 @@ def test_plan_addresses_no_change_when_only_unset_fields_differ():
     pool, owned = pool_state()
     desired = [pool_util.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
                pool_util.desired_address(address_spec("b", "10.0.0.2", available_mode="manual",
-                                                manual_status="unavailable"), 2, "IPv4", {})]
+                                                      manual_status="unavailable"), 2, "IPv4", {})]
     plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     assert plan["changes"] == [] and not plan["replace"]
     assert [a["weight"] for a in plan["after"]] == [50, 50]  # unset weight keeps the member's weight
@@ -228,9 +228,9 @@ def test_plan_addresses_one_weight_change_is_exactly_a_membership_replace():
 def test_plan_addresses_create_update_delete():
     pool, owned = pool_state()
     desired = [pool_util.desired_address(address_spec("a", "10.0.0.9", available_mode="manual",
-                                                manual_status="unavailable",
-                                                health_tasks=[{"template": "web-http", "port": 8080}]),
-                                   1, "IPv4", {"web-http": "mtp-7"}),
+                                                      manual_status="unavailable",
+                                                      health_tasks=[{"template": "web-http", "port": 8080}]),
+                                         1, "IPv4", {"web-http": "mtp-7"}),
                pool_util.desired_address(address_spec("c", "10.0.0.3", weight=10), 2, "IPv4", {})]
     plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     assert plan["changes"] == ["addresses.a.address", "addresses.a.available_mode", "addresses.a.health_tasks",
@@ -345,10 +345,10 @@ def test_plan_domain_only_set_fields_and_binding_changes():
     current = domain_util.normalise_domain(FULL_INFO)
     assert domain_util.plan_domain(domain_params(), current, {})[0] == []
     assert domain_util.plan_domain(domain_params(ttl=30, pools=[{"name": "web", "weight": None, "serial_number": None}]),
-                           current, {"web": "pool-1"})[0] == []
+                                   current, {"web": "pool-1"})[0] == []
     changes, after = domain_util.plan_domain(domain_params(ttl=10, lb_strategy="sequence",
-                                                   pools=[{"name": "web", "weight": 5, "serial_number": None}]),
-                                     current, {"web": "pool-1"})
+                                                           pools=[{"name": "web", "weight": 5, "serial_number": None}]),
+                                             current, {"web": "pool-1"})
     assert changes == ["ttl", "lb_strategy", "pools"]
     assert after["pools"] == [{"pool_id": "pool-1", "name": "web", "weight": 5, "serial_number": 1}]
 

@@ -2,13 +2,10 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-
-class ModuleDocFragment(object):
-    # Credentials, region, endpoints and retries shared by every meshdr.alicloud module.
+class ModuleDocFragment:
+    # Credentials, region, endpoints and retries shared by every meshdr.alicloud module.  Paired with
+    # module_utils/alicloud.py ALICLOUD_COMMON_ARGS (unit-tested to agree).
     DOCUMENTATION = r'''
 options:
   access_key_id:
@@ -121,6 +118,22 @@ requirements:
   - alibabacloud-credentials >= 1.0.12
 '''
 
+    # mesh_id, mesh_name, kubeconfig: how a custom-resource module (asm_gateway, asm_ratelimit) reaches the
+    # mesh's Kubernetes API.  Paired with module_utils/asm/common.py mesh_access_args() (unit-tested to agree).
+    MESH_ACCESS = r'''
+options:
+  mesh_id:
+    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
+    type: str
+  mesh_name:
+    description: Name of the mesh (with O(region_id) when names repeat across regions).
+    type: str
+  kubeconfig:
+    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
+    type: path
+'''
+
+    # Paired with module_utils/alicloud.py WAIT_ARGS (unit-tested to agree).
     WAIT = r'''
 options:
   wait:

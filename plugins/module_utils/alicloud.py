@@ -13,10 +13,6 @@ parameters, so a module reads like the API reference:
     mesh = module.call('servicemesh', 'DescribeServiceMeshDetail', ServiceMeshId=mesh_id)
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import random
 import re
 import time
@@ -61,6 +57,8 @@ ENDPOINT_ENV = {
     'alidns': ['MESHDR_ALIDNS_ENDPOINT', 'ALIBABA_CLOUD_ALIDNS_ENDPOINT'],
 }
 
+# Documented by the doc fragment meshdr.alicloud.alicloud (plugins/doc_fragments/alicloud.py DOCUMENTATION,
+# unit-tested to agree).
 ALICLOUD_COMMON_ARGS = dict(
     access_key_id=dict(
         type='str', aliases=['alicloud_access_key', 'access_key'],
@@ -106,6 +104,13 @@ ALICLOUD_COMMON_ARGS = dict(
     api_retry_max_time=dict(type='float', default=120.0),
 )
 
+# wait / wait_timeout of the modules that wait for a resource; documented by the doc fragment
+# meshdr.alicloud.alicloud.wait (plugins/doc_fragments/alicloud.py WAIT, unit-tested to agree).
+WAIT_ARGS = dict(
+    wait=dict(type='bool', default=True),
+    wait_timeout=dict(type='int', default=600),
+)
+
 # Error codes that mean "try again later": the service refused before acting, so repeating the call
 # is safe.  Sources, all in aliyun/terraform-provider-alicloud (the provider the cloud's own teams keep):
 # - alicloud/errors.go NeedRetry: a code containing "Throttling" (Throttling, Throttling.User,
@@ -142,7 +147,7 @@ class AlicloudError(Exception):
 
     def __init__(self, code, message, request_id=None, http_status=None, action=None, retryable=False,
                  outcome_unknown=False, retry_after=None):
-        super(AlicloudError, self).__init__('%s: %s' % (code, message))
+        super().__init__('%s: %s' % (code, message))
         self.code = code
         self.message = message
         self.request_id = request_id
@@ -382,7 +387,7 @@ def wait_for(fetch, done, timeout, what, delay=2.0, sleep=time.sleep, clock=time
     return value
 
 
-class AlibabaCloudModule(object):
+class AlibabaCloudModule:
     """An AnsibleModule with Alibaba Cloud credentials, clients, retries and error folding."""
 
     def __init__(self, argument_spec=None, read_only=False, **kwargs):

@@ -18,10 +18,6 @@ Every check returns ``(path, problem)`` pairs (empty = fine).  Used by ``cloud_p
 real account, and by the contract tests against the modules' requests and drlab's answers.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ast
 import importlib
 import inspect
@@ -38,7 +34,7 @@ PACKAGES = {
 }
 
 
-class Type(object):
+class Type:
     """An SDK field type: ``kind`` is str/int/bool/float/any/model/list/dict."""
 
     def __init__(self, kind, model=None, item=None):

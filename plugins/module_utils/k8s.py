@@ -9,12 +9,14 @@ DescribeServiceMeshKubeconfig returns) and speaks plain dicts.  Errors become
 :class:`KubeError` with the API server's status, reason and message.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import copy
 import json
 import traceback
+
+from ansible.module_utils.common.dict_transformations import dict_merge
+
+from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import compare_dicts
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
 
 try:
     import yaml
@@ -34,7 +36,7 @@ MERGE_PATCH = 'application/merge-patch+json'
 
 class KubeError(Exception):
     def __init__(self, message, status=None, reason=None):
-        super(KubeError, self).__init__(message)
+        super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
@@ -75,7 +77,7 @@ def lb_address(service):
     return None
 
 
-class Kube(object):
+class Kube:
     """One Kubernetes API server, addressed by a kubeconfig file or kubeconfig text."""
 
     def __init__(self, path=None, text=None, what='Kubernetes API'):
@@ -154,3 +156,123 @@ def public_object(obj):
     meta.pop('managedFields', None)
     out['metadata'] = meta
     return out
+
+
+def new_object(api_version, kind, name, namespace, spec):
+    return {'apiVersion': api_version, 'kind': kind, 'metadata': {'name': name, 'namespace': namespace},
+            'spec': spec}
+
+
+# Answers meaning the server does not offer a dry run for this request (it refuses the dryRun parameter
+# itself): API servers before 1.18 (dryRun went GA in 1.18, KEP 576) or an aggregated API without it.
+DRY_RUN_REFUSED = (400, 405, 415, 501)
+
+
+class CustomResource:
+    """One namespaced custom resource, managed the way kubernetes.core's k8s module manages an object.
+
+    :meth:`plan` reads nothing and writes nothing: from the current object (``get``) and the spec fields the
+    user set, it decides create / patch / nothing and predicts the object after.  The module may then
+    check what it needs before the first write (clusters reachable...), and :meth:`apply` creates, or
+    merge-patches the fields the user set (lists replace, maps merge: RFC 7386).  In check mode
+    :meth:`apply` sends the same request with ``dryRun=All`` where the server offers it, so the
+    prediction is the server's own answer; else the local prediction stands.  ``changed`` comes from
+    what the server answered (a patch the server stores as it was is no change).
+    """
+
+    def __init__(self, module, kube, api_version, kind, name, namespace):
+        self.module = module
+        self.kube = kube
+        self.api_version = api_version
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.dry_run = True
+
+    @property
+    def where(self):
+        return '%s %s/%s' % (self.kind, self.namespace, self.name)
+
+    def get(self):
+        return self.kube.get(self.api_version, self.kind, self.name, self.namespace)
+
+    def plan(self, current, spec, defaults=None):
+        """``{'current', 'action', 'predicted', 'changes'}``; ``defaults`` are spec fields set at creation only."""
+        if current is None:
+            obj_spec = dict(defaults or {})
+            obj_spec.update(spec)
+            predicted = new_object(self.api_version, self.kind, self.name, self.namespace, obj_spec)
+            return dict(current=None, action='create', predicted=predicted, changes=['%s: create' % self.kind])
+        diffs = compare_dicts(spec, current.get('spec') or {})
+        if not diffs:
+            return dict(current=current, action='none', predicted=current, changes=[])
+        predicted = copy.deepcopy(current)
+        predicted['spec'] = dict_merge(current.get('spec') or {}, spec)
+        return dict(current=current, action='patch', predicted=predicted, spec=spec,
+                    changes=['spec.%s' % path for path, _have, _want in diffs])
+
+    def apply(self, plan):
+        """Carry out (check mode: dry-run) a :meth:`plan`; an :class:`Outcome` whose ``state`` is the object."""
+        current, action = plan['current'], plan['action']
+        before = managed_view(current)
+        if action == 'none':
+            return Outcome(changed=False, before=before, after=before, state=current)
+        check = self.module.check_mode
+        if action == 'create':
+            after = self._dry(lambda: self.kube.create(plan['predicted'], dry_run=True), plan['predicted']) \
+                if check else self._create(plan['predicted'])
+            changed = True
+        else:
+            patch = {'spec': plan['spec']}
+            if check:
+                after = self._dry(lambda: self.kube.merge_patch(self.api_version, self.kind, self.name, self.namespace,
+                                                                patch, dry_run=True), plan['predicted'])
+            else:
+                after = self.kube.merge_patch(self.api_version, self.kind, self.name, self.namespace, patch)
+            changed = managed_view(after) != before
+        if changed and not check:
+            self.module.wrote('%s %s%s' % ('created' if action == 'create' else 'patched', self.where,
+                                           '' if action == 'create' else ': ' + ', '.join(plan['changes'])))
+        return Outcome(changed=changed, changes=plan['changes'] if changed else [], before=before,
+                       after=managed_view(after), state=after)
+
+    def delete(self, current):
+        """Delete the object if it exists (nothing in check mode); an :class:`Outcome`."""
+        if current is None:
+            return Outcome()
+        if not self.module.check_mode:
+            self.kube.delete(self.api_version, self.kind, self.name, self.namespace)
+            self.module.wrote('deleted %s' % self.where)
+        return Outcome(changed=True, changes=['%s: delete' % self.kind], before=managed_view(current), after={},
+                       state={})
+
+    def _dry(self, send, predicted):
+        if not self.dry_run:
+            return predicted
+        try:
+            return send()
+        except KubeError as exc:
+            if exc.status in DRY_RUN_REFUSED and 'dry' in (exc.message or '').lower():
+                self.dry_run = False
+                return predicted
+            raise
+
+    def _create(self, obj):
+        """Create; if it already exists (a concurrent run created it since we read), adopt it.
+
+        The Kubernetes API answers 409 AlreadyExists to a second create of a name (API conventions); the
+        object the other run made is re-read and brought to our spec with a merge patch when it differs,
+        so two runs converge on one object instead of one failing.
+        """
+        try:
+            return self.kube.create(obj)
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+        current = self.get()
+        if current is None:  # created and deleted again meanwhile: let the next run decide
+            return self.kube.create(obj)
+        if not compare_dicts(obj.get('spec') or {}, current.get('spec') or {}):
+            return current
+        return self.kube.merge_patch(self.api_version, self.kind, self.name, self.namespace,
+                                     {'spec': obj.get('spec') or {}})

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_gateway
@@ -24,7 +20,8 @@ description:
     and C(UpdateASMGateway) take the same object, but the API has no call to read or delete a gateway, and
     reading is what comparison, check mode and diff need.
   - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields (lists
-    replace, maps merge), so check mode predicts the result exactly.
+    replace, maps merge). In check mode the create or patch is sent with C(dryRun=All), so the prediction is
+    the API server's own answer (a server without dry run gets the module's own prediction).
   - With O(wait), waits until the gateway Service has a load balancer address in every target cluster, read from
     each cluster's API with O(cluster_kubeconfigs) (on Alibaba Cloud, the ACK kubeconfigs), and returns the
     addresses per cluster, the input GTM needs.
@@ -43,6 +40,7 @@ notes:
     clusters of O(cluster_kubeconfigs).
 extends_documentation_fragment:
   - meshdr.alicloud.alicloud
+  - meshdr.alicloud.alicloud.mesh_access
   - meshdr.alicloud.alicloud.wait
 options:
   name:
@@ -54,15 +52,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  mesh_id:
-    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
-    type: str
-  mesh_name:
-    description: Name of the mesh (with O(region_id) when names repeat across regions).
-    type: str
-  kubeconfig:
-    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
-    type: path
   gateway_type:
     description: Ingress or egress gateway.
     type: str
@@ -185,25 +174,38 @@ clusters:
   returned: state=present
   type: list
   elements: str
+changes:
+  description:
+    - "What changed (in check mode, would change) - V(IstioGateway: create), V(IstioGateway: delete), or the
+      dotted spec paths a patch changes (for example V(spec.replicaCount)); empty when nothing changed."
+  returned: always
+  type: list
+  elements: str
+  sample: [spec.replicaCount]
 diff:
   description: Before and after (name, namespace, spec).
-  returned: always
+  returned: when diff mode is on
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
     after: {description: After., type: dict, returned: always}
 '''
 
-import copy
-
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
+    WAIT_ARGS,
     AlibabaCloudModule,
     AlicloudError,
     WaitTimeout,
     wait_for,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import gateway as gateway_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
+
+# Set at creation only, compared only when the user sets them.
+CREATE_DEFAULTS = {'gatewayType': 'ingress'}
 
 
 def cluster_clients(module, cluster_ids):
@@ -220,7 +222,7 @@ def service_states(clients, service_name):
     """Per cluster: the gateway Service's address, or a word for why there is none."""
     out = {}
     for cluster_id, client in clients.items():
-        svc = client.get('v1', 'Service', service_name, asm.GATEWAY_NAMESPACE)
+        svc = client.get('v1', 'Service', service_name, asm_common.GATEWAY_NAMESPACE)
         out[cluster_id] = {'exists': svc is not None, 'address': k8s.lb_address(svc),
                            'type': ((svc or {}).get('spec') or {}).get('type')}
     return out
@@ -238,7 +240,7 @@ def wait_addresses(module, clients, spec, changed):
             return state['address']
         if state['exists']:
             return 'no load balancer address'
-        return 'no Service %s/%s' % (asm.GATEWAY_NAMESPACE, service_name)
+        return 'no Service %s/%s' % (asm_common.GATEWAY_NAMESPACE, service_name)
 
     def describe(states):
         return ', '.join('%s: %s' % (c, one(s)) for c, s in sorted(states.items()))
@@ -283,69 +285,43 @@ def cluster_access(module, targets, need_all):
     return clients, states
 
 
-def ensure_absent(module, mesh, current):
-    before = k8s.managed_view(current)
+def ensure_absent(module, resource, current):
     if current is None:
-        return dict(changed=False, gateway={}, diff=dict(before={}, after={}))
-    if not module.check_mode:
-        clients = {}
-        if module.params['wait']:
-            targets = asm.gateway_target_clusters(current.get('spec'), module.params['cluster_kubeconfigs'])
-            clients = cluster_access(module, targets, need_all=False)[0]
-        mesh.delete(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
-        module.wrote('deleted IstioGateway %s/%s' % (asm.GATEWAY_NAMESPACE, module.params['name']))
-        if clients:
-            wait_removed(module, clients)
-    return dict(changed=True, gateway={}, diff=dict(before=before, after={}))
+        return Outcome(state={})
+    clients = {}
+    if module.params['wait'] and not module.check_mode:
+        targets = gateway_util.gateway_target_clusters(current.get('spec'), module.params['cluster_kubeconfigs'])
+        clients = cluster_access(module, targets, need_all=False)[0]
+    outcome = resource.delete(current)
+    if clients:
+        wait_removed(module, clients)
+    return outcome
 
 
-def ensure_present(module, mesh, current):
+def ensure_present(module, resource, current):
     params = module.params
-    desired = asm.gateway_spec(params)
-    before = k8s.managed_view(current)
-    if current is None:
-        spec = dict(desired)
-        spec.setdefault('gatewayType', 'ingress')
-        predicted = asm.gateway_object(params['name'], spec)
-        changed = True
-    else:
-        changed, after_spec = asm.spec_changes(desired, current.get('spec'))
-        predicted = current
-        if changed:
-            predicted = copy.deepcopy(current)
-            predicted['spec'] = after_spec
-    targets = asm.gateway_target_clusters(predicted.get('spec') or {}, params['cluster_kubeconfigs'])
+    plan = resource.plan(current, gateway_util.gateway_spec(params), defaults=CREATE_DEFAULTS)
+    targets = gateway_util.gateway_target_clusters(plan['predicted'].get('spec') or {}, params['cluster_kubeconfigs'])
     waiting = params['wait'] and not module.check_mode
     clients, states = cluster_access(module, targets, need_all=waiting)
-    after = predicted
-    if changed and not module.check_mode:
-        where = '%s/%s' % (asm.GATEWAY_NAMESPACE, params['name'])
-        if current is None:
-            after = asm.create_cr(mesh, predicted)
-            module.wrote('created IstioGateway %s' % where)
-        else:
-            after = mesh.merge_patch(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, params['name'],
-                                     asm.GATEWAY_NAMESPACE, {'spec': desired})
-            module.wrote('patched IstioGateway %s: %s' % (where, ', '.join(sorted(desired))))
-    spec = after.get('spec') or {}
+    outcome = resource.apply(plan)
     if waiting:
-        states = wait_addresses(module, clients, spec, changed)
-    addresses = dict((c, (states.get(c) or {}).get('address')) for c in targets)
-    return dict(changed=changed, gateway=k8s.public_object(after), addresses=addresses, clusters=targets,
-                diff=dict(before=before, after=k8s.managed_view(after)))
+        states = wait_addresses(module, clients, outcome.state.get('spec') or {}, outcome.changed)
+    outcome.values.update(addresses=dict((c, (states.get(c) or {}).get('address')) for c in targets),
+                          clusters=targets)
+    return outcome
 
 
 def predict_without_mesh(module, why):
     """Check mode, mesh not created yet: the gateway would be created with it (absent: nothing to do)."""
     module.warn('%s; predicting from the module options alone' % why)
     if module.params['state'] == 'absent':
-        return dict(changed=False, gateway={}, diff=dict(before={}, after={}))
-    spec = asm.gateway_spec(module.params)
-    spec.setdefault('gatewayType', 'ingress')
-    obj = asm.gateway_object(module.params['name'], spec)
-    targets = asm.gateway_target_clusters(spec, module.params['cluster_kubeconfigs'])
-    return dict(changed=True, gateway=obj, addresses=dict((c, None) for c in targets), clusters=targets,
-                diff=dict(before={}, after=k8s.managed_view(obj)))
+        return Outcome(state={})
+    spec = dict(CREATE_DEFAULTS, **gateway_util.gateway_spec(module.params))
+    obj = gateway_util.gateway_object(module.params['name'], spec)
+    targets = gateway_util.gateway_target_clusters(spec, module.params['cluster_kubeconfigs'])
+    return Outcome(changed=True, changes=['%s: create' % asm_common.GATEWAY_KIND], after=k8s.managed_view(obj),
+                   state=obj, values=dict(addresses=dict((c, None) for c in targets), clusters=targets))
 
 
 def main():
@@ -373,32 +349,29 @@ def main():
         resources=dict(type='dict'),
         env=dict(type='dict'),
         cluster_kubeconfigs=dict(type='dict'),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=600),
+        **WAIT_ARGS,
     )
-    argument_spec.update(asm.mesh_access_args())
-    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
-                                mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
-                                required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
-    try:
-        asm.validate_gateway_params(module.params, module.check_mode)
-    except asm.ValidationError as exc:
-        module.fail_json(msg='invalid arguments: %s' % exc)
+    argument_spec.update(asm_common.mesh_access_args())
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True, **asm_common.MESH_ACCESS_RULES)
+    fail_on_problems(module, gateway_util.gateway_problems(module.params, module.check_mode))
     try:
         try:
-            mesh = asm.open_mesh_kube(module)
-        except asm.MeshNotYet as exc:
-            module.exit_json(**predict_without_mesh(module, str(exc)))
-        current = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['name'], asm.GATEWAY_NAMESPACE)
-        if module.params['state'] == 'absent':
-            result = ensure_absent(module, mesh, current)
+            mesh = asm_common.open_mesh_kube(module)
+        except asm_common.MeshNotYet as exc:
+            outcome = predict_without_mesh(module, str(exc))
         else:
-            result = ensure_present(module, mesh, current)
+            resource = k8s.CustomResource(module, mesh, asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND,
+                                          module.params['name'], asm_common.GATEWAY_NAMESPACE)
+            current = resource.get()
+            if module.params['state'] == 'absent':
+                outcome = ensure_absent(module, resource, current)
+            else:
+                outcome = ensure_present(module, resource, current)
     except k8s.KubeError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
     except AlicloudError as err:
         module.fail_api(err, msg='gateway %s' % module.params['name'])
-    module.exit_json(**result)
+    module.exit_json(**outcome.result(module._diff, gateway=k8s.public_object(outcome.state)))
 
 
 if __name__ == '__main__':

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_mesh
@@ -267,9 +263,17 @@ kubeconfig_path:
   returned: when O(kubeconfig_path) is set
   type: str
   sample: /home/user/mesh-1.kubeconfig
+changes:
+  description:
+    - "What changed (in check mode, would change) - V(mesh: create), V(mesh: delete), V(features.<name>),
+      V(clusters.<id>: add), V(clusters.<id>: remove), V(kubeconfig_path); empty when nothing changed."
+  returned: always
+  type: list
+  elements: str
+  sample: ['features.telemetry', 'clusters.c5ae3bd0e5e3d4a5a9c8e5d3c2b1a0f9e: add']
 diff:
   description: Before and after of the managed fields (name, region, network, cluster spec, cluster ids, features).
-  returned: always
+  returned: when diff mode is on
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
@@ -281,17 +285,21 @@ import tempfile
 import time
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
+    WAIT_ARGS,
     AlibabaCloudModule,
     AlicloudError,
     WaitTimeout,
     wait_for,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 
 def describe(module, mesh_id):
-    """DescribeServiceMeshDetail's ServiceMesh, or None when the mesh is gone (asm.describe_mesh)."""
-    return asm.describe_mesh(module, mesh_id)
+    """DescribeServiceMeshDetail's ServiceMesh, or None when the mesh is gone (mesh_util.describe_mesh)."""
+    return mesh_util.describe_mesh(module, mesh_id)
 
 
 def read_mesh(module, mesh_id):
@@ -299,14 +307,14 @@ def read_mesh(module, mesh_id):
     if detail is None:
         return None
     clusters = module.call('servicemesh', 'DescribeClustersInServiceMesh', ServiceMeshId=mesh_id).get('Clusters')
-    return asm.normalise_mesh(detail, clusters)
+    return mesh_util.normalise_mesh(detail, clusters)
 
 
 def mesh_state(detail):
     return (detail or {}).get('ServiceMeshInfo', {}).get('State') if detail else 'NotFound'
 
 
-class Deadline(object):
+class Deadline:
     """One wait_timeout for the whole task: every wait and retry of this run draws on it."""
 
     def __init__(self, seconds):
@@ -362,7 +370,7 @@ def change(module, mesh_id, deadline, action, adopt=None, last=False, **params):
     running again and repeats, within wait_timeout.  ``last`` with wait=false skips the final wait.
     """
     wait_running(module, mesh_id, deadline, changed=True)
-    result = retry_while(module, deadline, asm.MESH_BUSY_CODES, '%s on mesh %s' % (action, mesh_id),
+    result = retry_while(module, deadline, mesh_util.MESH_BUSY_CODES, '%s on mesh %s' % (action, mesh_id),
                          lambda: module.call('servicemesh', action, adopt=adopt, ServiceMeshId=mesh_id, **params),
                          lambda: wait_running(module, mesh_id, deadline, changed=True), changed=True)
     if not last or module.params['wait']:
@@ -372,7 +380,7 @@ def change(module, mesh_id, deadline, action, adopt=None, last=False, **params):
 
 def add_cluster(module, mesh_id, deadline, cluster, last):
     return change(module, mesh_id, deadline, 'AddClusterIntoServiceMesh', last=last,
-                  adopt=lambda: asm.adopt_cluster(module, mesh_id, cluster['id']),
+                  adopt=lambda: mesh_util.adopt_cluster(module, mesh_id, cluster['id']),
                   ClusterId=cluster['id'], DiscoveryOnly=cluster['discovery_only'])
 
 
@@ -381,7 +389,7 @@ def remove_cluster(module, mesh_id, deadline, cluster_id, last):
         change(module, mesh_id, deadline, 'RemoveClusterFromServiceMesh', last=last, ClusterId=cluster_id)
     except AlicloudError as err:
         # A repeat of a remove whose reply was lost (or a concurrent run's remove): the cluster is out.
-        if cluster_id in asm.mesh_cluster_ids(module, mesh_id):
+        if cluster_id in mesh_util.mesh_cluster_ids(module, mesh_id):
             raise
         module.warn('RemoveClusterFromServiceMesh %s answered %s, but the cluster is no longer in the mesh'
                     % (cluster_id, err.code))
@@ -392,22 +400,22 @@ def remove_cluster(module, mesh_id, deadline, cluster_id, last):
 def create_mesh(module, deadline):
     """CreateServiceMesh, safe against a lost reply and against a concurrent run creating the same mesh.
 
-    A lost reply or NameAlreadyExist re-finds the mesh by name and region (asm.adopt_mesh) instead of
+    A lost reply or NameAlreadyExist re-finds the mesh by name and region (mesh_util.adopt_mesh) instead of
     creating a second one.  NameAlreadyExist with only a mesh being deleted under that name waits for it
     to be gone and creates again, within wait_timeout (terraform retries NameAlreadyExist on create).
     """
     params = module.params
-    wire = asm.create_wire_params(params)
+    wire = mesh_util.create_wire_params(params)
 
     def attempt():
         return module.call('servicemesh', 'CreateServiceMesh',
-                           adopt=lambda: asm.adopt_mesh(module, params['name'], params['region_id']), **wire)
+                           adopt=lambda: mesh_util.adopt_mesh(module, params['name'], params['region_id']), **wire)
 
     def between():
-        for mesh in asm.find_meshes(module, name=params['name'], region_id=params['region_id']):
+        for mesh in asm_common.find_meshes(module, name=params['name'], region_id=params['region_id']):
             wait_gone(module, mesh['ServiceMeshInfo']['ServiceMeshId'], deadline, changed=False)
 
-    return retry_while(module, deadline, asm.NAME_TAKEN_CODES, 'CreateServiceMesh %s' % params['name'],
+    return retry_while(module, deadline, mesh_util.NAME_TAKEN_CODES, 'CreateServiceMesh %s' % params['name'],
                        attempt, between, changed=False)['ServiceMeshId']
 
 
@@ -416,12 +424,14 @@ def kubeconfig_differs(path, text):
         with open(path) as handle:
             current = handle.read()
         mode = os.stat(path).st_mode & 0o777
-    except (IOError, OSError):
+    except OSError:
         return True
     return current != text or mode != 0o600
 
 
 def write_kubeconfig(path, text):
+    # Not module.atomic_move: it chmods a file it creates to 0666 & ~umask after the rename, a moment in
+    # which the mesh credentials would be readable by others; this file is 0600 from its first byte.
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.kubeconfig-', dir=directory)
     try:
@@ -442,14 +452,14 @@ def handle_kubeconfig(module, mesh_id):
         return False
     if mesh_id is None:  # check mode, mesh not created yet
         return True
-    text = asm.mesh_kubeconfig_text(module, mesh_id)
+    text = asm_common.mesh_kubeconfig_text(module, mesh_id)
     if not kubeconfig_differs(path, text):
         return False
     if not module.check_mode:
         try:
             write_kubeconfig(path, text)
             module.wrote('wrote the mesh kubeconfig to %s' % path)
-        except (IOError, OSError) as exc:
+        except OSError as exc:
             module.fail_json(msg='cannot write the mesh kubeconfig to %s: %s' % (path, exc))
     return True
 
@@ -457,21 +467,24 @@ def handle_kubeconfig(module, mesh_id):
 def ensure_present(module, found):
     params = module.params
     deadline = Deadline(params['wait_timeout'])
-    desired = asm.desired_features(params)
+    desired = mesh_util.desired_features(params)
     if found is not None:
         return update_mesh(module, found['ServiceMeshInfo']['ServiceMeshId'], deadline, desired)
-    to_add = asm.cluster_changes(params['clusters'], [], False)[0]
-    after = asm.predict_mesh(params, None, to_add, (), desired)
+    to_add = mesh_util.cluster_changes(params['clusters'], [], False)[0]
+    after = mesh_util.predict_mesh(params, None, to_add, (), desired)
+    created = ['mesh: create'] + ['clusters.%s: add' % c['id'] for c in to_add]
     if module.check_mode:
         handle_kubeconfig(module, None)
-        return True, None, dict(after, id=None, state='running'), {'before': {}, 'after': after}
+        return Outcome(changed=True, changes=created, after=after, state=dict(after, id=None, state='running'),
+                       values=dict(mesh_id=None))
     mesh_id = create_mesh(module, deadline)
     if 'CreateServiceMesh' in getattr(module, 'adopted', ()):
         # Not created by this attempt's answer but re-found (a lost reply, or a concurrent run's mesh):
         # its features and clusters are whatever that create set, so reconcile it like an existing
         # mesh.  This run meant to create it, so it reports a change either way.
-        mesh_id, mesh, diff = update_mesh(module, mesh_id, deadline, desired)[1:]
-        return True, mesh_id, mesh, {'before': {}, 'after': diff['after']}
+        outcome = update_mesh(module, mesh_id, deadline, desired)
+        outcome.changed, outcome.changes, outcome.before = True, ['mesh: create'] + outcome.changes, {}
+        return outcome
     if params['wait'] or to_add or params['kubeconfig_path']:
         wait_running(module, mesh_id, deadline, changed=True)
     for index, cluster in enumerate(to_add):
@@ -480,7 +493,8 @@ def ensure_present(module, found):
         wait_running(module, mesh_id, deadline, changed=True)
     handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id)
-    return True, mesh_id, mesh, {'before': {}, 'after': asm.mesh_view(mesh)}
+    return Outcome(changed=True, changes=created, after=mesh_util.mesh_view(mesh), state=mesh,
+                   values=dict(mesh_id=mesh_id))
 
 
 def update_mesh(module, mesh_id, deadline, desired):
@@ -491,27 +505,30 @@ def update_mesh(module, mesh_id, deadline, desired):
         module.fail_json(msg='mesh %s (%s) is being deleted; run again once it is gone' % (params['name'], mesh_id))
     ca_cert = None
     if params['use_existing_ca']:
-        ca_cert = asm.decode_ca(module.call('servicemesh', 'GetCaCert', ServiceMeshId=mesh_id).get('CaCert'))
-    problems = asm.immutable_conflicts(params, current, ca_cert)
+        ca_cert = mesh_util.decode_ca(module.call('servicemesh', 'GetCaCert', ServiceMeshId=mesh_id).get('CaCert'))
+    problems = mesh_util.immutable_conflicts(params, current, ca_cert)
     if problems:
         module.fail_json(msg='mesh %s (%s) differs in create-only settings: %s. Change them back, or delete the mesh '
                              'and create it again (this module never re-creates a mesh by itself)'
                              % (params['name'], mesh_id, '; '.join(problems)), mesh_id=mesh_id)
-    features = asm.changed_features(desired, current['features'])
-    to_add, to_remove = asm.cluster_changes(params['clusters'], [c['id'] for c in current['clusters']],
-                                            params['purge_clusters'])
-    before = asm.mesh_view(current)
-    after = asm.predict_mesh(params, current, to_add, to_remove, features)
+    features = mesh_util.changed_features(desired, current['features'])
+    to_add, to_remove = mesh_util.cluster_changes(params['clusters'], [c['id'] for c in current['clusters']],
+                                                  params['purge_clusters'])
+    before = mesh_util.mesh_view(current)
+    after = mesh_util.predict_mesh(params, current, to_add, to_remove, features)
     changed = bool(features or to_add or to_remove)
+    changes = (['features.%s' % key for key in sorted(features)] + ['clusters.%s: add' % c['id'] for c in to_add]
+               + ['clusters.%s: remove' % cluster_id for cluster_id in to_remove])
     if module.check_mode:
         kube_changed = handle_kubeconfig(module, mesh_id)
         predicted = dict(current, clusters=[c for c in current['clusters'] if c['id'] not in to_remove]
                          + [{'id': c['id']} for c in to_add], features=after['features'])
-        return changed or kube_changed, mesh_id, predicted, {'before': before, 'after': after}
+        return Outcome(changed=changed or kube_changed, changes=changes + (['kubeconfig_path'] if kube_changed else []),
+                       before=before, after=after, state=predicted, values=dict(mesh_id=mesh_id))
     if changed:
         # One operation at a time, each waited for (see change()); CR aggregation has its own call.
         steps = []
-        feature_wire = asm.feature_wire_params(features)
+        feature_wire = mesh_util.feature_wire_params(features)
         if feature_wire:
             steps.append(lambda last: change(module, mesh_id, deadline, 'UpdateMeshFeature', last=last,
                                              **feature_wire))
@@ -531,24 +548,26 @@ def update_mesh(module, mesh_id, deadline, desired):
         wait_running(module, mesh_id, deadline)
     kube_changed = handle_kubeconfig(module, mesh_id)
     mesh = read_mesh(module, mesh_id) if (changed or params['wait']) else current
-    return changed or kube_changed, mesh_id, mesh, {'before': before, 'after': asm.mesh_view(mesh)}
+    return Outcome(changed=changed or kube_changed, changes=changes + (['kubeconfig_path'] if kube_changed else []),
+                   before=before, after=mesh_util.mesh_view(mesh), state=mesh, values=dict(mesh_id=mesh_id))
 
 
 def ensure_absent(module, found):
     deadline = Deadline(module.params['wait_timeout'])
+    gone = Outcome(state={})
     if found is None:
-        return False, None, {}, {'before': {}, 'after': {}}
+        return gone
     mesh_id = found['ServiceMeshInfo']['ServiceMeshId']
     current = read_mesh(module, mesh_id)
     if current is None:
-        return False, None, {}, {'before': {}, 'after': {}}
-    before = asm.mesh_view(current)
+        return gone
+    deleted = Outcome(changed=True, changes=['mesh: delete'], before=mesh_util.mesh_view(current), state={})
     if current['state'] == 'deleting':
         if module.params['wait'] and not module.check_mode:
             wait_gone(module, mesh_id, deadline, changed=False)
-        return False, mesh_id, {}, {'before': {}, 'after': {}}
+        return gone
     if module.check_mode:
-        return True, mesh_id, {}, {'before': before, 'after': {}}
+        return deleted
     force = module.params['force_delete']
     if not force:
         # Detach one cluster at a time, each followed by a wait for running (as terraform's Update).
@@ -561,17 +580,18 @@ def ensure_absent(module, found):
             return module.call('servicemesh', 'DeleteServiceMesh', ServiceMeshId=mesh_id, Force=force or None)
         except AlicloudError as err:
             # terraform's Delete: StatusForbidden / 403 / not found after its retries = already gone.
-            if asm.mesh_gone(module, err, mesh_id):
+            if mesh_util.mesh_gone(module, err, mesh_id):
                 return {}
             raise
 
     # terraform retries DeleteServiceMesh on RelatedResourceReused (clusters still detaching) and
     # StillInitializing (mesh busy) (resource_alicloud_service_mesh_service_mesh.go, Delete).
-    retry_while(module, deadline, asm.MESH_IN_USE_CODES + asm.MESH_BUSY_CODES, 'DeleteServiceMesh %s' % mesh_id,
+    retry_while(module, deadline, mesh_util.MESH_IN_USE_CODES + mesh_util.MESH_BUSY_CODES,
+                'DeleteServiceMesh %s' % mesh_id,
                 attempt, lambda: None, changed=True)
     if module.params['wait']:
         wait_gone(module, mesh_id, deadline)
-    return True, mesh_id, {}, {'before': before, 'after': {}}
+    return deleted
 
 
 def main():
@@ -610,30 +630,27 @@ def main():
         )),
         kubeconfig_path=dict(type='path'),
         force_delete=dict(type='bool', default=False),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=600),
+        **WAIT_ARGS,
     )
-    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True, **mesh_util.MESH_RULES)
     params = module.params
-    try:
-        asm.validate_mesh_params(params, module.check_mode)
-    except asm.ValidationError as exc:
-        module.fail_json(msg='invalid arguments: %s' % exc)
+    fail_on_problems(module, mesh_util.mesh_problems(params, module.check_mode))
     if not params['region_id']:
         module.fail_json(msg='region_id is required (the region of the mesh)')
     try:
-        found = asm.find_meshes(module, name=params['name'], region_id=params['region_id'])
+        found = asm_common.find_meshes(module, name=params['name'], region_id=params['region_id'])
         if len(found) > 1:
             module.fail_json(msg='%d meshes are named %s in %s; names must be unique for this module'
                              % (len(found), params['name'], params['region_id']))
         found = found[0] if found else None
         if params['state'] == 'present':
-            changed, mesh_id, mesh, diff = ensure_present(module, found)
+            outcome = ensure_present(module, found)
         else:
-            changed, mesh_id, mesh, diff = ensure_absent(module, found)
+            outcome = ensure_absent(module, found)
     except AlicloudError as err:
         module.fail_api(err, msg='mesh %s' % params['name'])
-    result = dict(changed=changed, mesh_id=mesh_id if params['state'] == 'present' else None, mesh=mesh, diff=diff)
+    result = outcome.result(module._diff, mesh=outcome.state,
+                            mesh_id=outcome.values.get('mesh_id') if params['state'] == 'present' else None)
     if params['kubeconfig_path']:
         result['kubeconfig_path'] = params['kubeconfig_path']
     module.exit_json(**result)

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_mesh_info
@@ -79,7 +75,9 @@ meshes:
 '''
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 
 def main():
@@ -90,13 +88,15 @@ def main():
     )
     module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    # A name no mesh can have (the rules asm_mesh creates by) is a mistake, not an empty answer.
+    fail_on_problems(module, [mesh_util.mesh_name_error(params['name'])] if params['name'] is not None else [])
     meshes = []
     try:
-        for entry in asm.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],
-                                     region_id=params['region_id']):
+        for entry in asm_common.find_meshes(module, name=params['name'], mesh_id=params['mesh_id'],
+                                            region_id=params['region_id']):
             mesh_id = entry['ServiceMeshInfo']['ServiceMeshId']
-            # None: deleted between the list and the detail call (asm.MESH_GONE_CODES says what counts).
-            detail = asm.describe_mesh(module, mesh_id)
+            # None: deleted between the list and the detail call (mesh_util.MESH_GONE_CODES says what counts).
+            detail = mesh_util.describe_mesh(module, mesh_id)
             if detail is None:
                 continue
             clusters = None
@@ -105,10 +105,10 @@ def main():
                     clusters = module.call('servicemesh', 'DescribeClustersInServiceMesh',
                                            ServiceMeshId=mesh_id).get('Clusters') or []
                 except AlicloudError as err:
-                    if asm.mesh_gone(module, err, mesh_id):
+                    if mesh_util.mesh_gone(module, err, mesh_id):
                         continue
                     raise
-            meshes.append(asm.normalise_mesh(detail, clusters))
+            meshes.append(mesh_util.normalise_mesh(detail, clusters))
     except AlicloudError as err:
         module.fail_api(err, msg='listing service meshes')
     module.exit_json(changed=False, meshes=meshes)

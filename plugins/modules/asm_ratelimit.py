@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: asm_ratelimit
@@ -19,8 +15,9 @@ description:
     workload selector and token-bucket configs, or is removed.
   - The resource is read and written through the mesh's Kubernetes API with the C(kubernetes) Python client,
     using the kubeconfig from C(DescribeServiceMeshKubeconfig) (or O(kubeconfig)).
-  - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields, so check
-    mode predicts the result exactly.
+  - Only the spec fields the user sets are compared; an update is a JSON merge patch of those fields. In check
+    mode the create or patch is sent with C(dryRun=All), so the prediction is the API server's own answer (a
+    server without dry run gets the module's own prediction).
   - The quota is per Envoy (per gateway replica). The module returns the effective limit for the current replica
     count, read from the gateway Deployment C(istio-<gateway_name>) in C(istio-system) of the cluster in
     O(cluster_kubeconfig), or else from the mesh's C(IstioGateway) (C(replicaCount), else C(minReplicas)).
@@ -36,6 +33,7 @@ notes:
     C(changed=true) and lists what was written in C(writes).
 extends_documentation_fragment:
   - meshdr.alicloud.alicloud
+  - meshdr.alicloud.alicloud.mesh_access
 options:
   name:
     description: Name of the rate limiter.
@@ -50,15 +48,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  mesh_id:
-    description: Id of the mesh. One of O(mesh_id), O(mesh_name) or O(kubeconfig) is required.
-    type: str
-  mesh_name:
-    description: Name of the mesh (with O(region_id) when names repeat across regions).
-    type: str
-  kubeconfig:
-    description: Path of the mesh kubeconfig, instead of fetching it with C(DescribeServiceMeshKubeconfig).
-    type: path
   api_version:
     description: API version of the resource (V(v1) needs ASM 1.15.3.105 or later).
     type: str
@@ -209,20 +198,29 @@ effective_limits:
       type: float
       returned: always
       sample: 200.0
+changes:
+  description:
+    - "What changed (in check mode, would change) - V(ASMLocalRateLimiter: create), V(ASMLocalRateLimiter:
+      delete), or the dotted spec paths a patch changes (for example V(spec.configs)); empty when nothing changed."
+  returned: always
+  type: list
+  elements: str
+  sample: [spec.configs]
 diff:
   description: Before and after (name, namespace, spec).
-  returned: always
+  returned: when diff mode is on
   type: dict
   contains:
     before: {description: Before., type: dict, returned: always}
     after: {description: After., type: dict, returned: always}
 '''
 
-import copy
-
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util
 from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 
 
 def current_replicas(module, mesh):
@@ -231,11 +229,12 @@ def current_replicas(module, mesh):
     if module.params['cluster_kubeconfig']:
         cluster = k8s.Kube(path=module.params['cluster_kubeconfig'],
                            what='the cluster API server (%s)' % module.params['cluster_kubeconfig'])
-        deployment = cluster.get('apps/v1', 'Deployment', name, asm.GATEWAY_NAMESPACE)
+        deployment = cluster.get('apps/v1', 'Deployment', name, asm_common.GATEWAY_NAMESPACE)
         if deployment is not None:
             return (deployment.get('spec') or {}).get('replicas', 1), 'deployment'
         return 0, 'deployment'
-    gateway = mesh.get(asm.GATEWAY_API_VERSION, asm.GATEWAY_KIND, module.params['gateway_name'], asm.GATEWAY_NAMESPACE)
+    gateway = mesh.get(asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND, module.params['gateway_name'],
+                       asm_common.GATEWAY_NAMESPACE)
     if gateway is None:
         return None, None
     spec = gateway.get('spec') or {}
@@ -247,13 +246,23 @@ def predict_without_mesh(module, api_version, why):
     """Check mode, mesh not created yet: the limiter would be created with it (absent: nothing to do)."""
     module.warn('%s; predicting from the module options alone' % why)
     if module.params['state'] == 'absent':
-        return dict(changed=False, ratelimiter={}, diff=dict(before={}, after={}))
-    obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
-           'metadata': {'name': module.params['name'], 'namespace': module.params['namespace']},
-           'spec': asm.ratelimit_spec(module.params)}
-    return dict(changed=True, ratelimiter=obj, replicas=None, replicas_source=None,
-                effective_limits=asm.effective_limits(obj['spec'], None),
-                diff=dict(before={}, after=k8s.managed_view(obj)))
+        return Outcome(state={})
+    obj = k8s.new_object(api_version, ratelimit_util.RATELIMIT_KIND, module.params['name'], module.params['namespace'],
+                         ratelimit_util.ratelimit_spec(module.params))
+    return Outcome(changed=True, changes=['%s: create' % ratelimit_util.RATELIMIT_KIND], after=k8s.managed_view(obj),
+                   state=obj, values=dict(replicas=None, replicas_source=None,
+                                          effective_limits=ratelimit_util.effective_limits(obj['spec'], None)))
+
+
+def ensure_present(module, mesh, resource, current):
+    plan = resource.plan(current, ratelimit_util.ratelimit_spec(module.params))
+    # Read before writing: an unreachable or unauthorised cluster_kubeconfig fails the task while
+    # nothing has been changed (it used to fail after the limiter was created or patched).
+    replicas, source = current_replicas(module, mesh)
+    outcome = resource.apply(plan)
+    outcome.values.update(replicas=replicas, replicas_source=source,
+                          effective_limits=ratelimit_util.effective_limits(outcome.state.get('spec'), replicas))
+    return outcome
 
 
 def main():
@@ -287,65 +296,29 @@ def main():
         gateway_name=dict(type='str', default='ingressgateway'),
         cluster_kubeconfig=dict(type='path'),
     )
-    argument_spec.update(asm.mesh_access_args())
-    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True,
-                                mutually_exclusive=[('mesh_id', 'mesh_name', 'kubeconfig')],
-                                required_one_of=[('mesh_id', 'mesh_name', 'kubeconfig')])
+    argument_spec.update(asm_common.mesh_access_args())
+    module = AlibabaCloudModule(argument_spec=argument_spec, supports_check_mode=True, **asm_common.MESH_ACCESS_RULES)
     params = module.params
-    try:
-        asm.validate_ratelimit_params(params, module.check_mode)
-    except asm.ValidationError as exc:
-        module.fail_json(msg='invalid arguments: %s' % exc)
+    fail_on_problems(module, ratelimit_util.ratelimit_problems(params, module.check_mode))
     api_version = 'istio.alibabacloud.com/%s' % params['api_version']
     name, namespace = params['name'], params['namespace']
-    result = dict(changed=False)
     try:
         try:
-            mesh = asm.open_mesh_kube(module)
-        except asm.MeshNotYet as exc:
-            module.exit_json(**predict_without_mesh(module, api_version, str(exc)))
-        current = mesh.get(api_version, asm.RATELIMIT_KIND, name, namespace)
-        before = k8s.managed_view(current)
-        if params['state'] == 'absent':
-            if current is not None and not module.check_mode:
-                mesh.delete(api_version, asm.RATELIMIT_KIND, name, namespace)
-                module.wrote('deleted %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
-            module.exit_json(changed=current is not None, ratelimiter={}, diff=dict(before=before, after={}))
-        desired = asm.ratelimit_spec(params)
-        # Read before writing: an unreachable or unauthorised cluster_kubeconfig fails the task while
-        # nothing has been changed (it used to fail after the limiter was created or patched).
-        replicas, source = current_replicas(module, mesh)
-        if current is None:
-            obj = {'apiVersion': api_version, 'kind': asm.RATELIMIT_KIND,
-                   'metadata': {'name': name, 'namespace': namespace}, 'spec': desired}
-            result['changed'] = True
-            if module.check_mode:
-                after_obj = obj
-            else:
-                after_obj = asm.create_cr(mesh, obj)
-                module.wrote('created %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
+            mesh = asm_common.open_mesh_kube(module)
+        except asm_common.MeshNotYet as exc:
+            outcome = predict_without_mesh(module, api_version, str(exc))
         else:
-            changed, after_spec = asm.spec_changes(desired, current.get('spec'))
-            result['changed'] = changed
-            after_obj = current
-            if changed and module.check_mode:
-                after_obj = copy.deepcopy(current)
-                after_obj['spec'] = after_spec
-            elif changed:
-                after_obj = mesh.merge_patch(api_version, asm.RATELIMIT_KIND, name, namespace, {'spec': desired})
-                module.wrote('patched %s %s/%s' % (asm.RATELIMIT_KIND, namespace, name))
+            resource = k8s.CustomResource(module, mesh, api_version, ratelimit_util.RATELIMIT_KIND, name, namespace)
+            current = resource.get()
+            if params['state'] == 'absent':
+                outcome = resource.delete(current)
+            else:
+                outcome = ensure_present(module, mesh, resource, current)
     except k8s.KubeError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
     except AlicloudError as err:
         module.fail_api(err, msg='rate limiter %s/%s' % (namespace, name))
-    result.update(
-        ratelimiter=k8s.public_object(after_obj),
-        replicas=replicas,
-        replicas_source=source,
-        effective_limits=asm.effective_limits(after_obj.get('spec'), replicas),
-        diff=dict(before=before, after=k8s.managed_view(after_obj)),
-    )
-    module.exit_json(**result)
+    module.exit_json(**outcome.result(module._diff, ratelimiter=k8s.public_object(outcome.state)))
 
 
 if __name__ == '__main__':

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: cloud_probe
@@ -112,7 +108,10 @@ operations:
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
 from ansible_collections.meshdr.alicloud.plugins.module_utils import contract
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import name_problems
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.monitor import (
     INTERVALS,
     MAINLAND_GROUP_TYPES,
     OVERSEAS_GROUP_TYPES,
@@ -137,7 +136,7 @@ NODE_PATHS = ('Ipv4IspCityNodes.Ipv4IspCityNode[].CityCode', 'Ipv4IspCityNodes.I
 DOMAIN_PATHS = ('ConfigId', 'InstanceId', 'ScheduleHostname', 'ScheduleZoneName', 'Ttl', 'AddressPools')
 
 
-class Probe(object):
+class Probe:
     def __init__(self, module):
         self.module = module
         self.checks = []
@@ -236,6 +235,12 @@ def main():
         supports_check_mode=True,
         required_together=[('zone', 'hostname')],
     )
+    problems = []
+    if module.params['zone']:
+        problems.extend(name_problems(module.params['zone'], module.params['hostname']))
+    problems.extend('mesh_names: %s' % mesh_util.mesh_name_error(name) for name in module.params['mesh_names'] or []
+                    if mesh_util.mesh_name_error(name))
+    fail_on_problems(module, problems)
     probe = Probe(module)
     try:
         probe.meshes(module.params['mesh_names'])

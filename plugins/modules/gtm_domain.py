@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_domain
 short_description: Manage a GTM 3.0 access domain (instance config) and its business CNAME
@@ -289,24 +285,28 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
-    NOTICE_TYPES,
     RR_POOL_TYPE,
     SEQUENCE_MODES,
+    enable_str,
+    list_all,
+    oldest,
+    settle,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import (
+    NOTICE_TYPES,
     alert_view,
     bindings_view,
     desired_bindings,
     domain_create_request,
     domain_fqdn,
-    enable_str,
-    list_all,
     normalise_domain,
-    oldest,
     plan_alert,
     plan_domain,
-    settle,
-    validate_domain,
+    domain_problems,
 )
 
 
@@ -341,7 +341,7 @@ def normalise_record(record, zone):
                 ttl=record.get('TTL'), line=record.get('Line'))
 
 
-class DomainManager(object):
+class DomainManager:
     def __init__(self, module):
         self.module = module
         self.params = module.params
@@ -414,8 +414,7 @@ class DomainManager(object):
                 errors.append('pool %s holds %s addresses; rr_type %s needs %s pools'
                               % (name, matches[0].get('AddressPoolType'), self.rr_type, RR_POOL_TYPE[self.rr_type]))
             ids[name] = matches[0]['AddressPoolId']
-        if errors:
-            self.module.fail_json(msg='; '.join(errors))
+        fail_on_problems(self.module, errors, prefix='')
         return ids
 
     def find_record(self):
@@ -474,12 +473,15 @@ class DomainManager(object):
         before = self.managed(current, alert_view(alert_current) if alert_current is not None else None,
                               record) if current else {}
         if not changes or self.module.check_mode:
-            return bool(changes), changes, before, after, current
+            return Outcome(changed=bool(changes), changes=changes, before=before, after=after, state=after,
+                           values=dict(resolved=current))
         config_id, instance_id = self.apply(current, after, changes, alert_request)
         after['config_id'], after['instance_id'] = config_id, instance_id
         after['business_record'] = self.apply_record(record, after['business_record'])
         full = self.describe(config_id, instance_id)
-        return True, changes, before, self.managed(full, after['alert'], after['business_record']), full
+        after = self.managed(full, after['alert'], after['business_record'])
+        return Outcome(changed=True, changes=changes, before=before, after=after, state=after,
+                       values=dict(resolved=full))
 
     def plan_record(self, record):
         spec = self.params.get('business_record')
@@ -549,28 +551,26 @@ class DomainManager(object):
                 self.call('DeleteCloudGtmInstanceConfig', ConfigId=current['config_id'],
                           InstanceId=current['instance_id'], ClientToken=client_token())
         before = self.managed(current, None, record) if current else {}
-        return bool(changes), changes, before, {}, None
+        return Outcome(changed=bool(changes), changes=changes, before=before, after={}, state={},
+                       values=dict(resolved=None))
 
 
 def main():
-    module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True)
-    errors = validate_domain(module.params)
-    if errors:
-        module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+    module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True,
+                                required_if=[('charge_type', 'prepay', ['instance_id'])])
+    fail_on_problems(module, domain_problems(module.params))
     manager = DomainManager(module)
     try:
         current = manager.find()
         if module.params['state'] == 'present':
-            changed, changes, before, after, resolved = manager.ensure_present(current)
+            outcome = manager.ensure_present(current)
         else:
-            changed, changes, before, after, resolved = manager.ensure_absent(current)
+            outcome = manager.ensure_absent(current)
     except AlicloudError as err:
         module.fail_api(err, msg='GTM access domain %s %s' % (manager.fqdn, manager.rr_type))
-    result = dict(changed=changed, changes=changes, domain=after, resolved=resolved,
-                  config_id=(after or {}).get('config_id'), instance_id=(after or {}).get('instance_id'))
-    if module._diff:
-        result['diff'] = dict(before=before, after=after)
-    module.exit_json(**result)
+    after = outcome.state or {}
+    module.exit_json(**outcome.result(module._diff, domain=after, config_id=after.get('config_id'),
+                                      instance_id=after.get('instance_id')))
 
 
 if __name__ == '__main__':

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_info
 short_description: Everything about one GTM 3.0 access domain, with a summary of what is serving
@@ -155,10 +151,14 @@ summary:
 '''
 
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     RR_POOL_TYPE,
-    domain_fqdn,
     list_all,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import (
+    domain_fqdn,
+    name_problems,
     normalise_domain,
     summarise,
 )
@@ -188,6 +188,8 @@ def main():
         mutually_exclusive=[('config_id', 'zone')],
         required_together=[('zone', 'hostname')],
     )
+    if module.params['zone']:
+        fail_on_problems(module, name_problems(module.params['zone'], module.params['hostname']))
     config_id, instance_id = module.params['config_id'], module.params['instance_id']
     try:
         if not config_id:

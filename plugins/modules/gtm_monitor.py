@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_monitor
 short_description: Manage a GTM 3.0 health-check (monitor) template
@@ -222,21 +218,26 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
+    find_by_name,
+    list_all,
+    oldest,
+    settle,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.monitor import (
     EVALUATION_COUNTS,
     FAILURE_RATES,
     PACKET_LOSS_RATES,
     PACKET_NUMS,
-    find_by_name,
+    PROTOCOLS,
     immutable_template_errors,
-    list_all,
     normalise_template,
-    oldest,
     pick_probe_points,
     plan_template,
-    settle,
     template_request,
-    validate_template,
+    template_problems,
 )
 
 
@@ -244,7 +245,7 @@ def argument_spec():
     return dict(
         name=dict(type='str', required=True),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
-        probe_protocol=dict(type='str', choices=['http', 'https', 'tcp', 'ping']),
+        probe_protocol=dict(type='str', choices=PROTOCOLS),
         ip_version=dict(type='str', choices=['IPv4', 'IPv6']),
         interval=dict(type='int'),
         timeout=dict(type='int'),
@@ -328,20 +329,16 @@ def default_probe_points(module, ip_version):
 
 def ensure_present(module, current):
     params = module.params
-    errors = immutable_template_errors(params, current)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
+    fail_on_problems(module, immutable_template_errors(params, current), prefix='')
     defaults = None
     ip_version = params.get('ip_version') or (current or {}).get('ip_version') or 'IPv4'
     if current is None and not params.get('probe_points'):
         defaults = default_probe_points(module, ip_version)
     elif params.get('probe_points'):
-        errors = unknown_probe_points(module, params['probe_points'], ip_version)
-        if errors:
-            module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+        fail_on_problems(module, unknown_probe_points(module, params['probe_points'], ip_version))
     action, changes, after = plan_template(params, current, defaults)
     if action == 'none' or module.check_mode:
-        return action != 'none', changes, after
+        return Outcome(changed=action != 'none', changes=changes, before=current or {}, after=after, state=after)
     request = template_request(after)
     if action == 'create':
         request.update(Protocol=after['protocol'], IpVersion=after['ip_version'], ClientToken=client_token())
@@ -351,36 +348,33 @@ def ensure_present(module, current):
         module.call('alidns', 'UpdateCloudGtmMonitorTemplate', TemplateId=template_id, ClientToken=client_token(),
                     **request)
     body = module.call('alidns', 'DescribeCloudGtmMonitorTemplate', TemplateId=template_id)
-    return True, changes, normalise_template(body)
+    after = normalise_template(body)
+    return Outcome(changed=True, changes=changes, before=current or {}, after=after or {}, state=after)
 
 
 def ensure_absent(module, current):
     if current is None:
-        return False, [], {}
+        return Outcome(state={})
     if not module.check_mode:
         module.call('alidns', 'DeleteCloudGtmMonitorTemplate', TemplateId=current['template_id'],
                     ClientToken=client_token())
-    return True, ['deleted'], {}
+    return Outcome(changed=True, changes=['deleted'], before=current, after={}, state={})
 
 
 def main():
     module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True,
                                 required_if=[('state', 'present', ['probe_protocol'])])
-    errors = validate_template(module.params)
-    if errors:
-        module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+    fail_on_problems(module, template_problems(module.params))
     try:
         current = find_template(module, module.params['name'])
         if module.params['state'] == 'present':
-            changed, changes, after = ensure_present(module, current)
+            outcome = ensure_present(module, current)
         else:
-            changed, changes, after = ensure_absent(module, current)
+            outcome = ensure_absent(module, current)
     except AlicloudError as err:
         module.fail_api(err, msg='GTM template %s' % module.params['name'])
-    result = dict(changed=changed, changes=changes, template=after, template_id=(after or {}).get('template_id'))
-    if module._diff:
-        result['diff'] = dict(before=current or {}, after=after or {})
-    module.exit_json(**result)
+    module.exit_json(**outcome.result(module._diff, template=outcome.state,
+                                      template_id=(outcome.state or {}).get('template_id')))
 
 
 if __name__ == '__main__':

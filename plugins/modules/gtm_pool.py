@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: gtm_pool
 short_description: Manage a GTM 3.0 address pool and the addresses in it
@@ -300,28 +296,32 @@ from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import (
     AlicloudError,
     client_token,
 )
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
-    JUDGEMENTS,
+from ansible_collections.meshdr.alicloud.plugins.module_utils.outcome import Outcome
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import (
     LB_STRATEGIES,
     SEQUENCE_MODES,
-    address_create_request,
-    address_update_calls,
-    desired_address,
     enable_str,
     find_by_name,
     list_all,
+    oldest,
+    settle,
+)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.pool import (
+    JUDGEMENTS,
+    address_create_request,
+    address_update_calls,
+    desired_address,
     managed_pool_view,
     members_request,
     merge_membership,
     normalise_address,
     normalise_pool,
-    oldest,
     owner_of,
     plan_addresses,
     plan_pool_settings,
     resolve_template,
-    settle,
-    validate_pool,
+    pool_problems,
 )
 
 TYPES = ['IPv4', 'IPv6', 'domain']
@@ -349,11 +349,12 @@ def argument_spec():
         health_judgement=dict(type='str', choices=JUDGEMENTS),
         lb_strategy=dict(type='str', choices=LB_STRATEGIES),
         sequence_mode=dict(type='str', choices=SEQUENCE_MODES),
-        addresses=dict(type='list', elements='dict', options=address),
+        addresses=dict(type='list', elements='dict', options=address,
+                       required_if=[('available_mode', 'manual', ['manual_status'])]),
     )
 
 
-class PoolManager(object):
+class PoolManager:
     def __init__(self, module):
         self.module = module
         self.params = module.params
@@ -442,12 +443,13 @@ class PoolManager(object):
             plan = plan_addresses(desired, merge_membership(self.owned_addresses(), members), members)
             changes.extend(plan['changes'])
         after = self.predict(current, pool_type, plan)
-        if not changes or self.module.check_mode:
-            return bool(changes), changes, after
-        pool_id = self.apply_settings(current, settings, after)
-        if plan is not None:
-            self.apply_addresses(pool_id, plan)
-        return True, changes, self.describe(pool_id)
+        if changes and not self.module.check_mode:
+            pool_id = self.apply_settings(current, settings, after)
+            if plan is not None:
+                self.apply_addresses(pool_id, plan)
+            after = self.describe(pool_id)
+        return Outcome(changed=bool(changes), changes=changes, before=managed_pool_view(current),
+                       after=managed_pool_view(after), state=after)
 
     def predict(self, current, pool_type, plan):
         params = self.params
@@ -517,28 +519,24 @@ class PoolManager(object):
                 self.call('DeleteCloudGtmAddressPool', AddressPoolId=current['pool_id'], ClientToken=client_token())
             for addr in owned:
                 self.call('DeleteCloudGtmAddress', AddressId=addr['address_id'], ClientToken=client_token())
-        return bool(changes), changes, {}
+        return Outcome(changed=bool(changes), changes=changes, before=managed_pool_view(current), after={}, state={})
 
 
 def main():
     module = AlibabaCloudModule(argument_spec=argument_spec(), supports_check_mode=True)
-    errors = validate_pool(module.params)
-    if errors:
-        module.fail_json(msg='invalid arguments: ' + '; '.join(errors))
+    fail_on_problems(module, pool_problems(module.params))
     manager = PoolManager(module)
     try:
         current = manager.find_pool()
         if module.params['state'] == 'present':
-            changed, changes, after = manager.ensure_present(current)
+            outcome = manager.ensure_present(current)
         else:
-            changed, changes, after = manager.ensure_absent(current)
+            outcome = manager.ensure_absent(current)
     except AlicloudError as err:
         module.fail_api(err, msg='GTM pool %s' % module.params['name'])
-    result = dict(changed=changed, changes=changes, pool=after, pool_id=(after or {}).get('pool_id'),
-                  address_ids=dict((a['name'], a['address_id']) for a in (after or {}).get('addresses', [])))
-    if module._diff:
-        result['diff'] = dict(before=managed_pool_view(current), after=managed_pool_view(after))
-    module.exit_json(**result)
+    after = outcome.state or {}
+    address_ids = dict((a['name'], a['address_id']) for a in after.get('addresses', []))
+    module.exit_json(**outcome.result(module._diff, pool=after, pool_id=after.get('pool_id'), address_ids=address_ids))
 
 
 if __name__ == '__main__':

@@ -1,4 +1,4 @@
-"""Bad inputs to the ASM and GTM modules: each fails with its message and the cloud sees no write.
+"""Bad inputs to the ASM and GTM modules, read-only ones included: each fails with its message, the cloud sees no write.
 
 Every case runs one module's main() in this process (as test_cloud_contract does) against one shared lab, with
 the lab's call counters reset first; it asserts the failure message and that the lab counted zero write calls.
@@ -135,7 +135,12 @@ MESH_CASES = {
     "distribute and failover": (
         dict(locality_lb_conf={"distribute": [{"from": "r/*", "to": {"r/*": 100}}],
                                "failover": [{"from": "a", "to": "b"}]}), ["either distribute or failover"]),
-    "existing CA without type": (dict(use_existing_ca=True), ["use_existing_ca needs existing_ca_type"]),
+    # declared (required_if): Ansible's own message
+    "existing CA without type": (dict(use_existing_ca=True),
+                                 ["use_existing_ca is True but all of the following are missing: existing_ca_type"]),
+    "plugin CA without its root key": (dict(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert="x"),
+                                       ["existing_ca_type 2 needs existing_root_ca_key",
+                                        "existing_root_ca_cert must be a PEM certificate"]),
     "CA material without use_existing_ca": (dict(existing_ca_type=1, existing_ca_cert="x"),
                                             ["given but use_existing_ca is not true"]),
     "cluster twice": (dict(clusters=[{"id": "c1"}, {"id": "c1"}]), ["clusters lists c1 more than once"]),
@@ -295,6 +300,9 @@ POOL_CASES = {
                                     ["'a/b.example.com' is not a domain name"]),
     "manual status without manual mode": (dict(addresses=[address("a", "10.0.0.1", manual_status="available")]),
                                           ["manual_status needs available_mode=manual"]),
+    # declared (required_if of the addresses suboptions): Ansible's own message
+    "manual mode without a status": (dict(addresses=[address("a", "10.0.0.1", available_mode="manual")]),
+                                     ["available_mode is manual but all of the following are missing: manual_status"]),
     "health task template missing": (
         dict(addresses=[address("a", "10.0.0.1", health_tasks=[{"template": "no-such-template", "port": 80}])]),
         ["health task template no-such-template does not exist"]),
@@ -322,7 +330,8 @@ DOMAIN_CASES = {
     "pool missing": (dict(pools=[{"name": "no-such-pool"}]), ["pool no-such-pool does not exist"]),
     "business record is the domain itself": (
         dict(business_record={"zone": "ZONE", "rr": "safety"}), ["must not be the access domain itself"]),
-    "prepay without instance": (dict(charge_type="prepay"), ["charge_type=prepay needs instance_id"]),
+    "prepay without instance": (dict(charge_type="prepay"),
+                                ["charge_type is prepay but all of the following are missing: instance_id"]),
     "hostname with the zone in it": (dict(hostname="safety.ZONE"), ["hostname must be the host part inside zone"]),
     "pool of the wrong type for AAAA": (dict(rr_type="AAAA"), ["rr_type AAAA needs IPv6 pools"]),
 }
@@ -336,9 +345,40 @@ def test_gtm_domain_refuses(site, case):
     refused(site, "gtm_domain", *messages, **dict(base, **args))
 
 
+# -- the read-only modules: a lookup that cannot name anything is a mistake, said before any call -----------
+
+READ_CASES = {
+    "cloud_probe: zone without hostname": ("cloud_probe", dict(zone="ZONE"),
+                                           ["parameters are required together: zone, hostname"]),
+    "cloud_probe: hostname a/b<c>": ("cloud_probe", dict(zone="ZONE", hostname="a/b<c>"),
+                                     ["hostname: 'a/b<c>' is not a host name"]),
+    "cloud_probe: mesh name with / and a one-label zone, both said": (
+        "cloud_probe", dict(mesh_names=["ok-mesh", "a/b"], zone="localhost", hostname="www"),
+        ["mesh_names: name must be 1-63 characters", "zone must be a domain name"]),
+    "asm_mesh_info: name with / < > ;": ("asm_mesh_info", dict(name="a/b<c>;"), ["name must be 1-63 characters"]),
+    "asm_mesh_info: include_clusters not a boolean": ("asm_mesh_info", dict(include_clusters="sometimes"),
+                                                      ["include_clusters", "is not a valid boolean"]),
+    "gtm_info: config_id and zone both": ("gtm_info", dict(config_id="config-1", zone="ZONE", hostname="www"),
+                                          ["parameters are mutually exclusive: config_id|zone"]),
+    "gtm_info: neither config_id nor zone": ("gtm_info", dict(), ["one of the following is required: config_id, zone"]),
+    "gtm_info: hostname with the zone in it": ("gtm_info", dict(zone="ZONE", hostname="www.ZONE"),
+                                               ["hostname must be the host part inside zone"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(READ_CASES))
+def test_read_only_modules_refuse(site, case):
+    module_name, args, messages = READ_CASES[case]
+    args = json.loads(json.dumps(args).replace("ZONE", site.zone))
+    site.lab.admin("calls/reset", {})
+    refused(site, module_name, *messages, **args)
+    made = {action: entry["count"] for action, entry in site.lab.admin("calls")["actions"].items() if entry["count"]}
+    assert made == {}, made  # not even a read
+
+
 def test_the_suite_has_at_least_forty_cases():
     cases = (len(MESH_CASES) + len(GATEWAY_CASES) + len(RATELIMIT_CASES) + len(MONITOR_CASES) + len(POOL_CASES)
-             + len(DOMAIN_CASES) + 8)
+             + len(DOMAIN_CASES) + len(READ_CASES) + 8)
     assert cases >= 40, cases
 
 

@@ -16,7 +16,8 @@ if not os.path.exists(LINK):
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm, k8s  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util  # noqa: E402
 
 
 def test_kube_against_the_lab(lab):
@@ -25,20 +26,21 @@ def test_kube_against_the_lab(lab):
         text = handle.read()
     kube = k8s.Kube(text=text, what='unit mesh')
     api = 'istio.alibabacloud.com/v1beta1'
-    assert kube.get(api, asm.RATELIMIT_KIND, 'rl', 'istio-system') is None
-    obj = {'apiVersion': api, 'kind': asm.RATELIMIT_KIND, 'metadata': {'name': 'rl', 'namespace': 'istio-system'},
+    assert kube.get(api, ratelimit_util.RATELIMIT_KIND, 'rl', 'istio-system') is None
+    obj = {'apiVersion': api, 'kind': ratelimit_util.RATELIMIT_KIND,
+           'metadata': {'name': 'rl', 'namespace': 'istio-system'},
            'spec': {'isGateway': True, 'configs': [{'name': 'a'}]}}
     assert kube.create(obj, dry_run=True)['spec'] == obj['spec']
-    assert kube.get(api, asm.RATELIMIT_KIND, 'rl', 'istio-system') is None  # dry run wrote nothing
+    assert kube.get(api, ratelimit_util.RATELIMIT_KIND, 'rl', 'istio-system') is None  # dry run wrote nothing
     created = kube.create(obj)
     assert created['metadata']['resourceVersion']
     with pytest.raises(k8s.KubeError) as err:
         kube.create(obj)
     assert err.value.status == 409
-    patched = kube.merge_patch(api, asm.RATELIMIT_KIND, 'rl', 'istio-system', {'spec': {'isGateway': False}})
+    patched = kube.merge_patch(api, ratelimit_util.RATELIMIT_KIND, 'rl', 'istio-system', {'spec': {'isGateway': False}})
     assert patched['spec'] == {'isGateway': False, 'configs': [{'name': 'a'}]}
-    assert kube.delete(api, asm.RATELIMIT_KIND, 'rl', 'istio-system') is True
-    assert kube.delete(api, asm.RATELIMIT_KIND, 'rl', 'istio-system') is False
+    assert kube.delete(api, ratelimit_util.RATELIMIT_KIND, 'rl', 'istio-system') is True
+    assert kube.delete(api, ratelimit_util.RATELIMIT_KIND, 'rl', 'istio-system') is False
     with pytest.raises(k8s.KubeError, match='does not serve'):
         kube.resource('example.com/v1', 'Nothing')
 

@@ -292,9 +292,10 @@ def _module_objects() -> list[dict[str, Any]]:
         os.symlink(ROOT, link)
     if collections not in sys.path:
         sys.path.insert(0, collections)
-    from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import gateway as gateway_util
+    from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util
 
-    gateway = asm.gateway_object("ingressgateway", asm.gateway_spec({
+    gateway = gateway_util.gateway_object("ingressgateway", gateway_util.gateway_spec({
         "gateway_type": "ingress", "cluster_ids": ["c1"], "replicas": None,
         "hpa": {"min_replicas": 1, "max_replicas": 3, "cpu_target": 80, "memory_target": None},
         "ports": [{"name": "http-0", "port": 80, "target_port": 80, "protocol": "TCP"}],
@@ -302,7 +303,8 @@ def _module_objects() -> list[dict[str, Any]]:
         "resources": {"limits": {"cpu": "2"}}, "env": {"X": 1}}))
     limiter = {"apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "ASMLocalRateLimiter",
                "metadata": {"name": "productpage", "namespace": "istio-system"},
-               "spec": asm.ratelimit_spec({"workload_selector": {"app": "istio-ingressgateway"}, "is_gateway": True,
+               "spec": ratelimit_util.ratelimit_spec({"workload_selector": {"app": "istio-ingressgateway"},
+                                                      "is_gateway": True,
                                            "configs": [{"name": "productpage", "match": {"vhost": {
                                                "name": "bookinfo.example.com", "port": 80,
                                                "route": {"name_match": "productpage-route"}}},

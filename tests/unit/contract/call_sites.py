@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SOURCES = ('plugins/modules/*.py', 'plugins/module_utils/*.py')
+SOURCES = ('plugins/modules/*.py', 'plugins/module_utils/*.py', 'plugins/module_utils/*/*.py')
 PRODUCTS = ('servicemesh', 'alidns')
 
 

@@ -26,8 +26,12 @@ import call_sites  # noqa: E402
 import sdk_contract as sdk  # noqa: E402
 from call_sites import UNKNOWN  # noqa: E402
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm, gtm  # noqa: E402
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import snake_case  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import common as gtm_common  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import domain as domain_util  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import monitor as monitor_util  # noqa: E402
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import pool as pool_util  # noqa: E402
 
 ITEM = sdk.ITEM
 PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n'
@@ -73,7 +77,8 @@ def template_view(**kw):
 
 
 def address_view(**kw):
-    view = dict(gtm.ADDRESS_CREATE_DEFAULTS, address_id='addr-1', name='region-1', address='192.0.2.1', type='IPv4',
+    view = dict(pool_util.ADDRESS_CREATE_DEFAULTS, address_id='addr-1', name='region-1', address='192.0.2.1',
+                type='IPv4',
                 weight=50, serial_number=1, manual_status=None,
                 health_tasks=[dict(template_id='mtp-1', port=80)])
     view.update(kw)
@@ -87,7 +92,7 @@ def alert_requests():
     alert = {'mode': 'instance_config', 'groups': ['ops', 'sre'],
              'notices': [{'type': 'addr_alert', 'email': True, 'sms': True, 'dingtalk': False},
                          {'type': 'addr_pool_unavailable', 'email': True, 'sms': False, 'dingtalk': True}]}
-    return [gtm.plan_alert(alert, current)[1], gtm.plan_alert({'mode': 'global'}, None)[1]]
+    return [domain_util.plan_alert(alert, current)[1], domain_util.plan_alert({'mode': 'global'}, None)[1]]
 
 
 def update_calls():
@@ -100,12 +105,12 @@ def update_calls():
         (address_view(available_mode='manual', manual_status='unavailable'), ['available_mode', 'manual_status']),
         (address_view(available_mode='auto'), ['manual_status']),
     ):
-        calls.extend(gtm.address_update_calls(have, after, fields))
+        calls.extend(pool_util.address_update_calls(have, after, fields))
     return calls
 
 
 def _create_template(view):
-    request = gtm.template_request(view)
+    request = monitor_util.template_request(view)
     request.update(Protocol=view['protocol'], IpVersion=view['ip_version'], ClientToken='tok')
     return request
 
@@ -114,9 +119,10 @@ def _create_template(view):
 # the scanner cannot resolve by reading must be here (checked below), so a new helper-built call is run.
 HELPER_SAMPLES = {
     ('create_mesh.attempt', 'CreateServiceMesh'): lambda: [
-        ('CreateServiceMesh', asm.create_wire_params(p)) for p in MESH_VARIANTS],
+        ('CreateServiceMesh', mesh_util.create_wire_params(p)) for p in MESH_VARIANTS],
     ('update_mesh.<lambda>', 'UpdateMeshFeature'): lambda: [
-        ('UpdateMeshFeature', asm.feature_wire_params(asm.changed_features(asm.desired_features(p), CURRENT_FEATURES)))
+        ('UpdateMeshFeature', mesh_util.feature_wire_params(
+            mesh_util.changed_features(mesh_util.desired_features(p), CURRENT_FEATURES)))
         for p in MESH_VARIANTS[:4]],
     ('create_template', 'CreateCloudGtmMonitorTemplate'): lambda: [
         ('CreateCloudGtmMonitorTemplate', _create_template(template_view())),
@@ -124,18 +130,18 @@ HELPER_SAMPLES = {
             'packetNum': 20, 'packetLossRate': 10}))),
         ('CreateCloudGtmMonitorTemplate', _create_template(template_view(protocol='tcp', extend_info={})))],
     ('ensure_present', 'UpdateCloudGtmMonitorTemplate'): lambda: [
-        ('UpdateCloudGtmMonitorTemplate', gtm.template_request(template_view(interval=15, timeout=2000)))],
+        ('UpdateCloudGtmMonitorTemplate', monitor_util.template_request(template_view(interval=15, timeout=2000)))],
     ('PoolManager.apply_addresses', 'CreateCloudGtmAddress'): lambda: [
-        ('CreateCloudGtmAddress', gtm.address_create_request(address_view(), 'pool-1')),
-        ('CreateCloudGtmAddress', gtm.address_create_request(
+        ('CreateCloudGtmAddress', pool_util.address_create_request(address_view(), 'pool-1')),
+        ('CreateCloudGtmAddress', pool_util.address_create_request(
             address_view(available_mode='manual', manual_status='available', health_tasks=[]), 'pool-1'))],
     ('PoolManager.apply_addresses', 'action'): update_calls,
     ('PoolManager.apply_addresses', 'ReplaceCloudGtmAddressPoolAddress'): lambda: [
-        ('ReplaceCloudGtmAddressPoolAddress', {'AddressPoolId': 'pool-1', 'Addresses': gtm.members_request(
+        ('ReplaceCloudGtmAddressPoolAddress', {'AddressPoolId': 'pool-1', 'Addresses': pool_util.members_request(
             [address_view(), address_view(address_id='addr-2', name='region-2', serial_number=2)])})],
     ('DomainManager.create', 'CreateCloudGtmInstanceConfig'): lambda: [
-        ('CreateCloudGtmInstanceConfig', dict(gtm.domain_create_request(charge, instance, 'example.com', host, rr, 30,
-                                                                        enabled), ClientToken='tok'))
+        ('CreateCloudGtmInstanceConfig', dict(domain_util.domain_create_request(
+            charge, instance, 'example.com', host, rr, 30, enabled), ClientToken='tok'))
         for charge, instance, host, rr, enabled in (('postpay', None, 'www', 'A', True),
                                                     ('prepay', 'instance-1', '@', 'AAAA', False))],
     ('DomainManager.apply', 'UpdateCloudGtmInstanceConfigAlert'): lambda: [
@@ -239,7 +245,7 @@ MESH_DETAIL = MESH_INFO + [
     'Spec.MeshConfig.EnableLocalityLB', 'Spec.MeshConfig.ExtraConfiguration.CRAggregationEnabled',
     'Spec.MeshConfig.ExtraConfiguration.CRAggregationConfiguration.Enabled',
     'Spec.MeshConfig.AccessLog.Enabled', 'Spec.MeshConfig.AccessLog.Project', 'Spec.MeshConfig.Telemetry']
-# gtm.normalise_probe_points reads CityCode/IspCode, and (eagerly, as the .get default) city_code/isp_code.
+# monitor_util.normalise_probe_points reads CityCode/IspCode, and (eagerly, as the .get default) city_code/isp_code.
 PROBE_POINT = ['CityCode', 'IspCode', 'city_code', 'isp_code']
 TEMPLATE = ['TemplateId', 'Name', 'Protocol', 'IpVersion', 'Interval', 'Timeout', 'EvaluationCount', 'FailureRate',
             'ExtendInfo'] + _expand('IspCityNodes.IspCityNode[]', PROBE_POINT)
@@ -249,13 +255,13 @@ ADDRESS = ['AddressId', 'Name', 'Address', 'Type', 'EnableStatus', 'ManualAvaila
 POOL = ['AddressPoolId', 'AddressPoolName', 'AddressPoolType', 'EnableStatus', 'HealthJudgement', 'AddressLbStrategy',
         'SequenceLbStrategyMode', 'AvailableStatus', 'HealthStatus'] + _expand('Addresses.Address[]', ADDRESS)
 NOTICE = ['NoticeType', 'EmailNotice', 'SmsNotice', 'DingtalkNotice']
-# gtm.pick_probe_points decides the geography by GroupType only (not CountryName/GroupName display text)
+# monitor_util.pick_probe_points decides the geography by GroupType only (not CountryName/GroupName display text)
 NODE = ['EnableStatus', 'GroupType'] + PROBE_POINT
 
 # operation -> every path of its answer body the code reads (wire names; '[]' = each list element,
-# '*' = every key).  Reviewed against: asm.py find_meshes/resolve_mesh_id/normalise_mesh/mesh_features/
+# '*' = every key).  Reviewed against: asm/ find_meshes/resolve_mesh_id/normalise_mesh/mesh_features/
 # parse_locality/normalise_clusters/mesh_kubeconfig_text; asm_mesh.py describe/read_mesh/ensure_present/
-# wait_running; gtm.py list_all/items/normalise_template/normalise_address/normalise_pool/normalise_domain/
+# wait_running; gtm/ list_all/items/normalise_template/normalise_address/normalise_pool/normalise_domain/
 # alert_view/resolve_template/pick_probe_points; gtm_monitor.py, gtm_pool.py, gtm_domain.py (normalise_record,
 # find, find_record, pool_ids), gtm_info.py find_config.  An operation whose answer is not read maps to [].
 READ_PATHS = {
@@ -323,15 +329,15 @@ READ_PATHS = {
 # reads it with .get() and the caller does not use the result.  (operation, path) -> why.
 ABSENT_OK = {
     ('ListCloudGtmAddresses', 'Addresses.Address.[].WeightValue'):
-        'gtm.normalise_address is shared with pool members; gtm_pool overrides weight from the pool '
+        'gtm.pool.normalise_address is shared with pool members; gtm_pool overrides weight from the pool '
         '(merge_membership)',
     **{('DescribeCloudGtmInstanceConfigFullInfo',
         'AddressPools.AddressPool.[].Addresses.Address.[].HealthTasks.HealthTask.[].' + key):
-       'gtm.normalise_address is shared with pools: FullInfo pool members carry no health tasks (SDK model), '
+       'gtm.pool.normalise_address is shared with pools: FullInfo pool members carry no health tasks (SDK model), '
        'the .get gives [] and gtm_domain/gtm_info never use them' for key in ('TemplateId', 'Port')},
     ('ListCloudGtmAddresses', 'Addresses.Address.[].SerialNumber'):
         'as WeightValue: the serial number comes from the pool membership',
-    **{(action, f'{prefix}.{key}'): 'gtm.normalise_probe_points takes API nodes and views alike: '
+    **{(action, f'{prefix}.{key}'): 'monitor_util.normalise_probe_points takes API nodes and views alike: '
        'the snake_case fallback is the .get default, evaluated even when CityCode/IspCode are there'
        for action, prefix in (('ListCloudGtmMonitorTemplates', 'Templates.Template.[].IspCityNodes.IspCityNode.[]'),
                               ('DescribeCloudGtmMonitorTemplate', 'IspCityNodes.IspCityNode.[]'),
@@ -339,7 +345,7 @@ ABSENT_OK = {
                               ('ListCloudGtmMonitorNodes', 'Ipv6IspCityNodes.Ipv6IspCityNode.[]'))
        for key in ('city_code', 'isp_code')},
     ('DescribeDomainRecords', 'TotalPages'):
-        'gtm.list_all reads TotalPages when given (CloudGtm List*), else stops on a short page; '
+        'gtm_common.list_all reads TotalPages when given (CloudGtm List*), else stops on a short page; '
         'DescribeDomainRecords has TotalCount only',
 }
 
@@ -383,7 +389,7 @@ def test_call_options_are_not_taken_for_wire_names():
         return {p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.name not in positional}
 
     assert options(AlibabaCloudModule.call, ('self', 'product', 'action')) | \
-        options(gtm.list_all, ('call', 'action', 'container', 'item')) == call_sites.OPTIONS
+        options(gtm_common.list_all, ('call', 'action', 'container', 'item')) == call_sites.OPTIONS
 
 
 def test_cloud_probe_reads_are_in_the_table():
@@ -427,28 +433,28 @@ def test_absent_ok_entries_are_still_read_and_still_absent():
 # -- (d) the checks fail on planted mistakes ------------------------------------------------------
 
 def test_planted_misspelt_key_in_a_builder(sites, monkeypatch):
-    real = asm.feature_wire_params
+    real = mesh_util.feature_wire_params
 
     def misspelt(features, **options):
         wire = real(features, **options)
         wire['AccessLogProjekt'] = wire.pop('AccessLogProject', 'p')
         return wire
 
-    monkeypatch.setattr(asm, 'feature_wire_params', misspelt)
+    monkeypatch.setattr(mesh_util, 'feature_wire_params', misspelt)
     problems = request_problems(sites)
     assert any('UpdateMeshFeature.AccessLogProjekt: not a field of UpdateMeshFeatureRequest' in p for p in problems)
     assert any('CreateServiceMesh.AccessLogProjekt: not a field of CreateServiceMeshRequest' in p for p in problems)
 
 
 def test_planted_wrong_type_in_a_builder(sites, monkeypatch):
-    real = gtm.members_request
+    real = pool_util.members_request
 
     def wrong(views):
         out = real(views)
         out[0]['WeightValue'] = str(out[0]['WeightValue'])
         return out
 
-    monkeypatch.setattr(gtm, 'members_request', wrong)
+    monkeypatch.setattr(pool_util, 'members_request', wrong)
     problems = request_problems(sites)
     assert any('ReplaceCloudGtmAddressPoolAddress.Addresses[0].WeightValue: the SDK types it int, got str' in p
                for p in problems), problems

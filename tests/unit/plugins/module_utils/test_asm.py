@@ -3,13 +3,24 @@
 import base64
 import copy
 import json
+import re
 
 import pytest
+from ansible.module_utils.common.dict_transformations import dict_merge
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils import asm
+from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import common as asm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import gateway as gateway_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import mesh as mesh_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import ratelimit as ratelimit_util
 
 PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n"
 PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIGdummy\n-----END PRIVATE KEY-----\n"
+
+
+def assert_problem(problems, pattern):
+    """One of ``problems`` matches ``pattern`` (as pytest.raises(match=) matched the joined message)."""
+    assert re.search(pattern, '; '.join(problems)), problems
 
 
 def mesh_params(**overrides):
@@ -43,7 +54,6 @@ def detail(**config):
     ({'vswitches': []}, 'at least one vSwitch'),
     ({'vswitches': ['vsw-1', 'vsw-1']}, 'twice'),
     ({'vswitches': ['sw-1']}, 'vSwitch ids'),
-    ({'use_existing_ca': True}, 'existing_ca_type'),
     ({'use_existing_ca': True, 'existing_ca_type': 2}, 'needs existing_root_ca_cert'),
     ({'use_existing_ca': True, 'existing_ca_type': 1, 'existing_ca_cert': PEM_CERT}, 'needs existing_ca_key'),
     ({'use_existing_ca': True, 'existing_ca_type': 2, 'existing_root_ca_cert': 'x', 'existing_root_ca_key': PEM_KEY},
@@ -63,46 +73,46 @@ def detail(**config):
     ({'keep_traffic_in_cluster': True, 'locality_load_balancing': False}, 'need locality_load_balancing'),
 ])
 def test_mesh_validation_refuses(overrides, message):
-    with pytest.raises(asm.ValidationError, match=message):
-        asm.validate_mesh_params(mesh_params(**overrides))
+    assert_problem(mesh_util.mesh_problems(mesh_params(**overrides)), message)
 
 
 def test_mesh_validation_accepts_a_full_shared_ca_mesh():
-    asm.validate_mesh_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
-                                         existing_root_ca_key=PEM_KEY, clusters=[{'id': 'c1'}, {'id': 'c2'}],
-                                         keep_traffic_in_cluster=True,
-                                         locality_lb_conf={'failover': [{'from': 'a', 'to': 'b'}]}))
+    assert mesh_util.mesh_problems(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
+                                               existing_root_ca_key=PEM_KEY, clusters=[{'id': 'c1'}, {'id': 'c2'}],
+                                               keep_traffic_in_cluster=True,
+                                               locality_lb_conf={'failover': [{'from': 'a', 'to': 'b'}]})) == []
 
 
 def test_absent_needs_no_network():
-    asm.validate_mesh_params(mesh_params(state='absent', vpc_id=None, vswitches=None))
+    assert mesh_util.mesh_problems(mesh_params(state='absent', vpc_id=None, vswitches=None)) == []
 
 
 # -- desired state --------------------------------------------------------------------------------
 
 def test_keep_traffic_in_cluster_is_a_distribute_rule_for_the_region():
-    enabled, conf = asm.desired_locality(mesh_params(keep_traffic_in_cluster=True))
+    enabled, conf = mesh_util.desired_locality(mesh_params(keep_traffic_in_cluster=True))
     assert enabled is True
     assert conf == {'distribute': [{'from': 'cn-hangzhou/*', 'to': {'cn-hangzhou/*': 100}}]}
 
 
 def test_failover_rules_win_over_keep_traffic_in_cluster():
     failover = {'failover': [{'from': 'cn-hangzhou', 'to': 'ap-southeast-1'}], 'distribute': None}
-    enabled, conf = asm.desired_locality(mesh_params(keep_traffic_in_cluster=True, locality_lb_conf=failover))
+    enabled, conf = mesh_util.desired_locality(mesh_params(keep_traffic_in_cluster=True, locality_lb_conf=failover))
     assert enabled is True
     assert conf == {'failover': [{'from': 'cn-hangzhou', 'to': 'ap-southeast-1'}]}
 
 
 def test_unset_features_are_not_managed():
-    assert asm.desired_features(mesh_params()) == {}
-    assert asm.desired_features(mesh_params(telemetry=False)) == {'telemetry': False}
+    assert mesh_util.desired_features(mesh_params()) == {}
+    assert mesh_util.desired_features(mesh_params(telemetry=False)) == {'telemetry': False}
 
 
 def test_create_wire_params_carry_ca_and_features_with_wire_names():
-    wire = asm.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
-                                              existing_root_ca_key=PEM_KEY, telemetry=True,
-                                              keep_traffic_in_cluster=True, access_log={'enabled': True,
-                                                                                        'project': None}))
+    wire = mesh_util.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2,
+                                                    existing_root_ca_cert=PEM_CERT,
+                                                    existing_root_ca_key=PEM_KEY, telemetry=True,
+                                                    keep_traffic_in_cluster=True, access_log={'enabled': True,
+                                                                                              'project': None}))
     assert wire['VSwitches'] == '["vsw-1"]'
     # CreateServiceMeshRequest.existing_ca_type is a str in the SDK model.
     assert wire['UseExistingCA'] is True and wire['ExistingCaType'] == '2'
@@ -120,8 +130,8 @@ def test_create_wire_params_send_the_ca_as_base64_of_the_pem(ca_type, cert_field
     # SDK CreateServiceMeshRequest field docs: the CA certificate and key are "encoded in Base64".
     options = {2: dict(existing_root_ca_cert=PEM_CERT, existing_root_ca_key=PEM_KEY),
                1: dict(existing_ca_cert=PEM_CERT, existing_ca_key=PEM_KEY)}[ca_type]
-    wire = asm.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=ca_type,
-                                              cert_chain=PEM_CERT + PEM_CERT, **options))
+    wire = mesh_util.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=ca_type,
+                                                    cert_chain=PEM_CERT + PEM_CERT, **options))
     for field, pem in ((cert_field, PEM_CERT), (key_field, PEM_KEY), ('CertChain', PEM_CERT + PEM_CERT)):
         assert '-----BEGIN' not in wire[field]
         assert base64.b64decode(wire[field], validate=True).decode() == pem
@@ -129,12 +139,13 @@ def test_create_wire_params_send_the_ca_as_base64_of_the_pem(ca_type, cert_field
 
 def test_create_wire_params_are_fields_of_the_sdk_request_model():
     from alibabacloud_servicemesh20200111 import models
-    wire = asm.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT,
-                                              existing_root_ca_key=PEM_KEY, cert_chain=PEM_CERT, telemetry=True,
-                                              cr_aggregation=True, keep_traffic_in_cluster=True,
-                                              cluster_spec='standard', edition='Default', istio_version='v1',
-                                              api_server_public_eip=False,
-                                              access_log={'enabled': True, 'project': 'p'}))
+    wire = mesh_util.create_wire_params(mesh_params(use_existing_ca=True, existing_ca_type=2,
+                                                    existing_root_ca_cert=PEM_CERT,
+                                                    existing_root_ca_key=PEM_KEY, cert_chain=PEM_CERT, telemetry=True,
+                                                    cr_aggregation=True, keep_traffic_in_cluster=True,
+                                                    cluster_spec='standard', edition='Default', istio_version='v1',
+                                                    api_server_public_eip=False,
+                                                    access_log={'enabled': True, 'project': 'p'}))
     known = models.CreateServiceMeshRequest().from_map(wire).to_map()
     assert sorted(set(wire) - set(known)) == []  # from_map drops (so the SDK never sends) unknown names
 
@@ -148,33 +159,33 @@ def test_create_wire_params_are_fields_of_the_sdk_request_model():
 ])
 def test_parse_locality_accepts_the_shapes_the_sdk_allows(failover):
     config = {'LocalityLB': {'Enabled': True, 'Failover': failover}}
-    assert asm.parse_locality(config) == {'failover': [{'from': 'a', 'to': 'b'}]}
+    assert mesh_util.parse_locality(config) == {'failover': [{'from': 'a', 'to': 'b'}]}
 
 
 def test_parse_locality_reads_distribute_and_drops_empty_parts():
     rule = {'from': 'a/*', 'to': {'a/*': 100}}
-    assert asm.parse_locality({'LocalityLB': {'Distribute': [rule], 'Failover': []}}) == {'distribute': [rule]}
-    assert asm.parse_locality({}) == {}
+    assert mesh_util.parse_locality({'LocalityLB': {'Distribute': [rule], 'Failover': []}}) == {'distribute': [rule]}
+    assert mesh_util.parse_locality({}) == {}
 
 
 def test_cr_aggregation_is_read_where_terraform_reads_it():
     # terraform: ExtraConfiguration.CRAggregationConfiguration.Enabled; the flat flag is the fallback.
     nested = detail(ExtraConfiguration={'CRAggregationConfiguration': {'Enabled': True},
                                         'CRAggregationEnabled': False})
-    assert asm.mesh_features(nested)['cr_aggregation'] is True
-    assert asm.mesh_features(detail(ExtraConfiguration={'CRAggregationEnabled': True}))['cr_aggregation'] is True
+    assert mesh_util.mesh_features(nested)['cr_aggregation'] is True
+    assert mesh_util.mesh_features(detail(ExtraConfiguration={'CRAggregationEnabled': True}))['cr_aggregation'] is True
 
 
 def test_parse_locality_reads_the_sdk_object_shape():
     # SDK ...MeshConfigLocalityLB: Distribute and Failover are objects (Dict[str, Any]).
     rule = {'from': 'a/*', 'to': {'a/*': 100}}
-    assert asm.parse_locality({'LocalityLB': {'Distribute': {'distribute': [rule]}}}) == {'distribute': [rule]}
+    assert mesh_util.parse_locality({'LocalityLB': {'Distribute': {'distribute': [rule]}}}) == {'distribute': [rule]}
 
 
 def test_normalise_mesh():
-    mesh = asm.normalise_mesh(detail(Telemetry=True, ExtraConfiguration={'CRAggregationEnabled': 'true'}),
-                              [{'ClusterId': 'c2', 'Name': 'cluster-2', 'RegionId': 'r2', 'State': 'running'},
-                               {'ClusterId': 'c1', 'Name': 'cluster-1', 'RegionId': 'r1', 'State': 'running'}])
+    mesh = mesh_util.normalise_mesh(detail(Telemetry=True, ExtraConfiguration={'CRAggregationEnabled': 'true'}),
+                                    [{'ClusterId': 'c2', 'Name': 'cluster-2', 'RegionId': 'r2', 'State': 'running'},
+                                     {'ClusterId': 'c1', 'Name': 'cluster-1', 'RegionId': 'r1', 'State': 'running'}])
     assert mesh['id'] == 'm1' and mesh['state'] == 'running' and mesh['vswitches'] == ['vsw-1']
     assert [c['id'] for c in mesh['clusters']] == ['c1', 'c2']
     assert mesh['endpoints'] == {'public_api_server_endpoint': 'https://x'}
@@ -184,52 +195,52 @@ def test_normalise_mesh():
 
 def test_changed_features_compares_only_what_is_set():
     locality = {'Enabled': True, 'Failover': [{'from': 'a', 'to': 'b'}]}
-    current = asm.mesh_features(detail(Telemetry=True, LocalityLB=locality))
-    assert asm.changed_features({'telemetry': True}, current) == {}
-    assert asm.changed_features({'telemetry': False}, current) == {'telemetry': False}
-    assert asm.changed_features({'locality_lb_conf': {'failover': [{'to': 'b', 'from': 'a'}]}}, current) == {}
-    assert asm.changed_features({'access_log': {'enabled': False}}, current) == {}
-    assert asm.changed_features({'access_log': {'project': 'p'}}, current) == {'access_log': {'project': 'p'}}
+    current = mesh_util.mesh_features(detail(Telemetry=True, LocalityLB=locality))
+    assert mesh_util.changed_features({'telemetry': True}, current) == {}
+    assert mesh_util.changed_features({'telemetry': False}, current) == {'telemetry': False}
+    assert mesh_util.changed_features({'locality_lb_conf': {'failover': [{'to': 'b', 'from': 'a'}]}}, current) == {}
+    assert mesh_util.changed_features({'access_log': {'enabled': False}}, current) == {}
+    assert mesh_util.changed_features({'access_log': {'project': 'p'}}, current) == {'access_log': {'project': 'p'}}
 
 
 def test_feature_wire_params_only_for_changes():
     # An existing mesh changes CR aggregation through UpdateMeshCRAggregation (as terraform does), so
     # UpdateMeshFeature never carries it; CreateServiceMesh does.
-    assert asm.feature_wire_params({'cr_aggregation': True}) == {}
-    assert asm.feature_wire_params({'cr_aggregation': True}, for_create=True) == {'CRAggregationEnabled': True}
-    wire = asm.feature_wire_params({'locality_lb_conf': {'failover': [{'from': 'a', 'to': 'b'}]},
-                                    'access_log': {'project': 'p'}})
+    assert mesh_util.feature_wire_params({'cr_aggregation': True}) == {}
+    assert mesh_util.feature_wire_params({'cr_aggregation': True}, for_create=True) == {'CRAggregationEnabled': True}
+    wire = mesh_util.feature_wire_params({'locality_lb_conf': {'failover': [{'from': 'a', 'to': 'b'}]},
+                                          'access_log': {'project': 'p'}})
     assert wire == {'LocalityLBConf': '{"failover":[{"from":"a","to":"b"}]}', 'AccessLogProject': 'p'}
 
 
 def test_immutable_conflicts_name_every_difference():
-    mesh = asm.normalise_mesh(detail())
+    mesh = mesh_util.normalise_mesh(detail())
     params = mesh_params(vpc_id='vpc-2', vswitches=['vsw-9'], cluster_spec='enterprise', istio_version='v1.25')
-    problems = asm.immutable_conflicts(params, mesh)
+    problems = mesh_util.immutable_conflicts(params, mesh)
     assert len(problems) == 4
     assert any('vpc_id is vpc-1' in p for p in problems)
-    assert asm.immutable_conflicts(mesh_params(), mesh) == []
+    assert mesh_util.immutable_conflicts(mesh_params(), mesh) == []
 
 
 def test_immutable_ca_compares_pem_material():
-    mesh = asm.normalise_mesh(detail())
+    mesh = mesh_util.normalise_mesh(detail())
     params = mesh_params(use_existing_ca=True, existing_ca_type=2, existing_root_ca_cert=PEM_CERT)
-    assert asm.immutable_conflicts(params, mesh, ca_cert=PEM_CERT.replace('\n', '\r\n')) == []
-    assert asm.immutable_conflicts(params, mesh, ca_cert='-----BEGIN CERTIFICATE-----\nother\n') != []
+    assert mesh_util.immutable_conflicts(params, mesh, ca_cert=PEM_CERT.replace('\n', '\r\n')) == []
+    assert mesh_util.immutable_conflicts(params, mesh, ca_cert='-----BEGIN CERTIFICATE-----\nother\n') != []
 
 
 def test_cluster_changes():
     wanted = [{'id': 'c1', 'discovery_only': False}, {'id': 'c3', 'discovery_only': True}]
-    assert asm.cluster_changes(wanted, ['c1', 'c2'], purge=False) == ([{'id': 'c3', 'discovery_only': True}], [])
-    assert asm.cluster_changes(wanted, ['c1', 'c2'], purge=True)[1] == ['c2']
-    assert asm.cluster_changes(None, ['c1'], purge=True) == ([], [])
+    assert mesh_util.cluster_changes(wanted, ['c1', 'c2'], purge=False) == ([{'id': 'c3', 'discovery_only': True}], [])
+    assert mesh_util.cluster_changes(wanted, ['c1', 'c2'], purge=True)[1] == ['c2']
+    assert mesh_util.cluster_changes(None, ['c1'], purge=True) == ([], [])
 
 
 def test_predict_mesh_applies_exactly_the_changes():
-    current = asm.normalise_mesh(detail())
-    after = asm.predict_mesh(mesh_params(), current, [{'id': 'c9', 'discovery_only': False}], ['c1'],
-                             {'telemetry': True, 'access_log': {'project': 'p'}})
-    before = asm.mesh_view(current)
+    current = mesh_util.normalise_mesh(detail())
+    after = mesh_util.predict_mesh(mesh_params(), current, [{'id': 'c9', 'discovery_only': False}], ['c1'],
+                                   {'telemetry': True, 'access_log': {'project': 'p'}})
+    before = mesh_util.mesh_view(current)
     assert after['clusters'] == ['c9']
     assert after['features']['telemetry'] is True
     assert after['features']['access_log'] == {'enabled': False, 'project': 'p'}
@@ -238,7 +249,8 @@ def test_predict_mesh_applies_exactly_the_changes():
 
 
 def test_predict_new_mesh():
-    after = asm.predict_mesh(mesh_params(), None, [{'id': 'c1', 'discovery_only': False}], (), {'telemetry': True})
+    after = mesh_util.predict_mesh(mesh_params(), None, [{'id': 'c1', 'discovery_only': False}], (),
+                                   {'telemetry': True})
     assert after['clusters'] == ['c1'] and after['cluster_spec'] == 'standard'
     assert after['features']['telemetry'] is True and after['features']['cr_aggregation'] is False
 
@@ -266,13 +278,12 @@ def gateway_params(**overrides):
     ({'cluster_ids': ['c1'], 'cluster_kubeconfigs': {'c2': '/x'}}, 'lacks c1'),
 ])
 def test_gateway_validation_refuses(overrides, message):
-    with pytest.raises(asm.ValidationError, match=message):
-        asm.validate_gateway_params(gateway_params(**overrides))
+    assert_problem(gateway_util.gateway_problems(gateway_params(**overrides)), message)
 
 
 def test_gateway_spec_has_only_what_the_user_set():
-    assert asm.gateway_spec(gateway_params()) == {}
-    spec = asm.gateway_spec(gateway_params(
+    assert gateway_util.gateway_spec(gateway_params()) == {}
+    spec = gateway_util.gateway_spec(gateway_params(
         cluster_ids=['c1'], replicas=2, hpa={'min_replicas': 2, 'max_replicas': 4, 'cpu_target': 80,
                                              'memory_target': None},
         ports=[{'name': 'http-0', 'port': 80, 'target_port': None, 'protocol': 'TCP'}],
@@ -285,18 +296,26 @@ def test_gateway_spec_has_only_what_the_user_set():
 
 
 def test_gateway_target_clusters():
-    assert asm.gateway_target_clusters({'clusterIds': ['c2']}, {'c1': 'x'}) == ['c2']
-    assert asm.gateway_target_clusters({}, {'c2': 'x', 'c1': 'y'}) == ['c1', 'c2']
-    assert asm.gateway_target_clusters(None, None) == []
+    assert gateway_util.gateway_target_clusters({'clusterIds': ['c2']}, {'c1': 'x'}) == ['c2']
+    assert gateway_util.gateway_target_clusters({}, {'c2': 'x', 'c1': 'y'}) == ['c1', 'c2']
+    assert gateway_util.gateway_target_clusters(None, None) == []
 
 
-def test_spec_changes_is_a_merge_patch_prediction():
-    current = {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '1', 'b': '2'}, 'ports': [{'port': 80}]}
-    assert asm.spec_changes({'serviceAnnotations': {'a': '1'}}, current) == (False, current)
-    changed, after = asm.spec_changes({'serviceAnnotations': {'a': '9'}, 'ports': [{'port': 81}]}, current)
-    assert changed
-    assert after == {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '9', 'b': '2'}, 'ports': [{'port': 81}]}
-    assert current['serviceAnnotations']['a'] == '1'  # not mutated
+def test_a_cr_plan_is_a_merge_patch_prediction():
+    current = gateway_util.gateway_object('gw', {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '1', 'b': '2'},
+                                                 'ports': [{'port': 80}]})
+    resource = k8s.CustomResource(FakeModule(), FakeKube(current), GW_API, GW_KIND, 'gw', 'istio-system')
+    plan = resource.plan(current, {'serviceAnnotations': {'a': '1'}})
+    assert plan['action'] == 'none' and plan['predicted'] is current and plan['changes'] == []
+    plan = resource.plan(current, {'serviceAnnotations': {'a': '9'}, 'ports': [{'port': 81}]})
+    assert plan['action'] == 'patch'
+    assert plan['changes'] == ['spec.ports', 'spec.serviceAnnotations.a']
+    assert plan['predicted']['spec'] == {'gatewayType': 'ingress', 'serviceAnnotations': {'a': '9', 'b': '2'},
+                                         'ports': [{'port': 81}]}
+    assert current['spec']['serviceAnnotations']['a'] == '1'  # not mutated
+    plan = resource.plan(None, {'replicaCount': 2}, defaults={'gatewayType': 'ingress'})
+    assert plan['action'] == 'create' and plan['changes'] == ['IstioGateway: create']
+    assert plan['predicted'] == gateway_util.gateway_object('gw', {'gatewayType': 'ingress', 'replicaCount': 2})
 
 
 # -- rate limiter -------------------------------------------------------------------------------------------
@@ -332,35 +351,29 @@ def limiter_params(config_changes=None, **overrides):
     ({'name': ''}, 'name must be non-empty'),
 ])
 def test_ratelimit_validation_refuses(changes, message):
-    with pytest.raises(asm.ValidationError, match=message):
-        asm.validate_ratelimit_params(limiter_params(changes))
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(changes)), message)
 
 
 def test_ratelimit_validation_needs_configs_selector_and_unique_names():
-    with pytest.raises(asm.ValidationError, match='at least one rate limit config'):
-        asm.validate_ratelimit_params(limiter_params(configs=[]))
-    with pytest.raises(asm.ValidationError, match='workload_selector'):
-        asm.validate_ratelimit_params(limiter_params(workload_selector={}))
-    with pytest.raises(asm.ValidationError, match='names used twice: pp'):
-        asm.validate_ratelimit_params(limiter_params(configs=[CONFIG, CONFIG]))
-    asm.validate_ratelimit_params(limiter_params())
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(configs=[])), 'at least one rate limit config')
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(workload_selector={})), 'workload_selector')
+    assert_problem(ratelimit_util.ratelimit_problems(limiter_params(configs=[CONFIG, CONFIG])), 'names used twice: pp')
+    assert ratelimit_util.ratelimit_problems(limiter_params()) == []
 
 
 def test_ratelimit_spec_and_effective_limits():
-    spec = asm.ratelimit_spec(limiter_params({'limit.fill_interval': {'seconds': 0, 'nanos': 500000000}}))
+    spec = ratelimit_util.ratelimit_spec(limiter_params({'limit.fill_interval': {'seconds': 0, 'nanos': 500000000}}))
     assert spec['isGateway'] is True
     assert spec['workloadSelector'] == {'labels': {'app': 'istio-ingressgateway'}}
     assert spec['configs'][0]['limit'] == {'fill_interval': {'seconds': 0, 'nanos': 500000000}, 'quota': 10}
-    limits = asm.effective_limits(spec, 3)
+    limits = ratelimit_util.effective_limits(spec, 3)
     assert limits == [{'name': 'pp', 'quota_per_replica': 10, 'fill_interval_seconds': 0.5, 'replicas': 3,
                        'effective_quota': 30, 'effective_requests_per_second': 60.0}]
-    assert asm.effective_limits(spec, None)[0]['effective_quota'] is None
+    assert ratelimit_util.effective_limits(spec, None)[0]['effective_quota'] is None
 
 
-def test_strip_none_and_deep_merge():
-    assert asm.strip_none({'a': None, 'b': {'c': None, 'd': [{'e': None, 'f': 1}]}}) == {'b': {'d': [{'f': 1}]}}
-    assert asm.deep_merge({'a': {'b': 1, 'c': 2}, 'l': [1]}, {'a': {'b': 3}, 'l': [2]}) == \
-        {'a': {'b': 3, 'c': 2}, 'l': [2]}
+def test_strip_none():
+    assert asm_common.strip_none({'a': None, 'b': {'c': None, 'd': [{'e': None, 'f': 1}]}}) == {'b': {'d': [{'f': 1}]}}
 
 
 # -- asm_mesh's kubeconfig file and CA decoding ------------------------------------------------------------
@@ -384,9 +397,9 @@ def test_kubeconfig_written_0600_and_changed_only_on_content_or_mode(tmp_path):
 def test_decode_ca_accepts_base64_and_pem():
     import base64
 
-    assert asm.decode_ca(base64.b64encode(PEM_CERT.encode()).decode()) == PEM_CERT
-    assert asm.decode_ca(PEM_CERT) == PEM_CERT
-    assert asm.decode_ca(None) is None
+    assert mesh_util.decode_ca(base64.b64encode(PEM_CERT.encode()).decode()) == PEM_CERT
+    assert mesh_util.decode_ca(PEM_CERT) == PEM_CERT
+    assert mesh_util.decode_ca(None) is None
 
 
 # -- API helpers and asm_mesh's sequencing, on a scripted fake module -------------------------------------
@@ -446,20 +459,20 @@ def listed(*meshes):
 ])
 def test_mesh_gone_decision(error, still_listed, gone):
     module = FakeMesh({'DescribeServiceMeshes': listed(('m1', 'mesh-1', 'running')) if still_listed else listed()})
-    assert asm.mesh_gone(module, error, 'm1') is gone
+    assert mesh_util.mesh_gone(module, error, 'm1') is gone
 
 
 def test_adopt_mesh_takes_a_live_mesh_of_that_name_only():
     module = FakeMesh({'DescribeServiceMeshes': listed(('old', 'mesh-1', 'deleting'), ('other', 'mesh-2', 'running'))})
-    assert asm.adopt_mesh(module, 'mesh-1', 'cn-hangzhou') is None
+    assert mesh_util.adopt_mesh(module, 'mesh-1', 'cn-hangzhou') is None
     module.answers['DescribeServiceMeshes'] = listed(('old', 'mesh-1', 'deleting'), ('new', 'mesh-1', 'initial'))
-    assert asm.adopt_mesh(module, 'mesh-1', 'cn-hangzhou') == {'ServiceMeshId': 'new'}
+    assert mesh_util.adopt_mesh(module, 'mesh-1', 'cn-hangzhou') == {'ServiceMeshId': 'new'}
 
 
 def test_adopt_cluster_is_success_only_when_the_cluster_is_a_member():
     module = FakeMesh({'DescribeClustersInServiceMesh': {'Clusters': [{'ClusterId': 'c1'}]}})
-    assert asm.adopt_cluster(module, 'm1', 'c1')['Code'] == '200'
-    assert asm.adopt_cluster(module, 'm1', 'c2') is None
+    assert mesh_util.adopt_cluster(module, 'm1', 'c1')['Code'] == '200'
+    assert mesh_util.adopt_cluster(module, 'm1', 'c2') is None
 
 
 def sequenced_mesh():
@@ -615,49 +628,112 @@ def test_delete_retries_related_resource_reused_and_still_initializing(monkeypat
     module = FakeMesh({'DescribeServiceMeshDetail': detail, 'DeleteServiceMesh': delete,
                        'DescribeClustersInServiceMesh': {'Clusters': []}},
                       params=dict(mesh_params(state='absent'), force_delete=False))
-    changed = asm_mesh.ensure_absent(module, {'ServiceMeshInfo': {'ServiceMeshId': 'm1'}})[0]
+    changed = asm_mesh.ensure_absent(module, {'ServiceMeshInfo': {'ServiceMeshId': 'm1'}}).changed
     assert changed and state['deleted'] and refusals == []
 
 
+GW_API, GW_KIND = asm_common.GATEWAY_API_VERSION, asm_common.GATEWAY_KIND
+
+
+class FakeModule:
+    def __init__(self, check_mode=False):
+        self.check_mode = check_mode
+        self.writes = []
+
+    def wrote(self, what):
+        self.writes.append(what)
+
+
 class FakeKube:
-    def __init__(self, existing=None):
+    """A mesh API server holding one object; ``dry_run_refused`` plays a server without dryRun."""
+
+    def __init__(self, existing=None, dry_run_refused=False):
         self.existing = existing
         self.patched = None
+        self.dry_runs = 0
+        self.dry_run_refused = dry_run_refused
 
-    def create(self, obj):
-        from ansible_collections.meshdr.alicloud.plugins.module_utils import k8s
+    def _dry(self, dry_run):
+        if dry_run:
+            self.dry_runs += 1
+            if self.dry_run_refused:
+                raise k8s.KubeError('creating: dryRun is not supported', status=400, reason='BadRequest')
+        return dry_run
+
+    def create(self, obj, dry_run=False):
         if self.existing is not None:
             raise k8s.KubeError('AlreadyExists', status=409, reason='AlreadyExists')
-        self.existing = obj
-        return obj
+        answer = dict(obj, metadata=dict(obj['metadata'], uid='u1'))
+        if not self._dry(dry_run):
+            self.existing = answer
+        return answer
 
     def get(self, api_version, kind, name, namespace):
         return self.existing
 
-    def merge_patch(self, api_version, kind, name, namespace, patch):
-        self.patched = patch
-        return deep_merge_obj(self.existing, patch)
+    def merge_patch(self, api_version, kind, name, namespace, patch, dry_run=False):
+        after = dict_merge(self.existing, patch)
+        if not self._dry(dry_run):
+            self.patched = patch
+            self.existing = after
+        return after
 
 
-def deep_merge_obj(obj, patch):
-    return asm.deep_merge(obj, patch)
+def gateway_resource(kube, check_mode=False):
+    return k8s.CustomResource(FakeModule(check_mode), kube, GW_API, GW_KIND, 'ingressgateway', 'istio-system')
 
 
-def test_create_cr_adopts_what_a_concurrent_run_created():
-    ours = asm.gateway_object('ingressgateway', {'replicaCount': 2})
-    theirs = asm.gateway_object('ingressgateway', {'replicaCount': 2})
+def test_cr_create_adopts_what_a_concurrent_run_created():
+    ours = gateway_util.gateway_object('ingressgateway', {'replicaCount': 2})
+    theirs = gateway_util.gateway_object('ingressgateway', {'replicaCount': 2})
+    plan = dict(current=None, action='create', predicted=ours, changes=['IstioGateway: create'])
     kube = FakeKube(existing=theirs)
-    assert asm.create_cr(kube, ours) is theirs and kube.patched is None
-    kube = FakeKube(existing=asm.gateway_object('ingressgateway', {'replicaCount': 1}))
-    assert asm.create_cr(kube, ours)['spec']['replicaCount'] == 2 and kube.patched == {'spec': {'replicaCount': 2}}
+    outcome = gateway_resource(kube).apply(plan)
+    assert outcome.state is theirs and kube.patched is None and outcome.changed
+    kube = FakeKube(existing=gateway_util.gateway_object('ingressgateway', {'replicaCount': 1}))
+    assert gateway_resource(kube).apply(plan).state['spec']['replicaCount'] == 2
+    assert kube.patched == {'spec': {'replicaCount': 2}}
     kube = FakeKube()
-    assert asm.create_cr(kube, ours) is ours
+    resource = gateway_resource(kube)
+    outcome = resource.apply(plan)
+    assert outcome.state['metadata']['uid'] == 'u1'
+    assert resource.module.writes == ['created IstioGateway istio-system/ingressgateway']
+
+
+def test_cr_check_mode_asks_the_server_for_a_dry_run_and_writes_nothing():
+    current = gateway_util.gateway_object('ingressgateway', {'replicaCount': 1})
+    kube = FakeKube(existing=current)
+    resource = gateway_resource(kube, check_mode=True)
+    outcome = resource.apply(resource.plan(current, {'replicaCount': 3}))
+    assert kube.dry_runs == 1 and kube.patched is None and kube.existing is current
+    assert outcome.changed and outcome.changes == ['spec.replicaCount']
+    assert outcome.before['spec'] == {'replicaCount': 1} and outcome.after['spec'] == {'replicaCount': 3}
+    assert resource.module.writes == []
+    # a server refusing dryRun: the local prediction stands, and it is not asked again
+    kube = FakeKube(dry_run_refused=True)
+    resource = gateway_resource(kube, check_mode=True)
+    outcome = resource.apply(resource.plan(None, {'replicaCount': 2}))
+    assert outcome.changed and outcome.state == gateway_util.gateway_object('ingressgateway', {'replicaCount': 2})
+    assert kube.existing is None and resource.dry_run is False
+
+
+def test_cr_changed_comes_from_the_server_answer():
+    current = gateway_util.gateway_object('ingressgateway', {'replicaCount': 1})
+    kube = FakeKube(existing=current)
+    kube.merge_patch = lambda *args, **kwargs: current  # the server stores the object as it was
+    resource = gateway_resource(kube)
+    outcome = resource.apply(resource.plan(current, {'replicaCount': 3}))
+    assert not outcome.changed and outcome.changes == [] and resource.module.writes == []
+    outcome = gateway_resource(FakeKube()).delete(None)
+    assert not outcome.changed
+    resource = gateway_resource(FakeKube(existing=current), check_mode=True)
+    outcome = resource.delete(current)
+    assert outcome.changed and outcome.changes == ['IstioGateway: delete'] and outcome.after == {}
 
 
 def test_every_gateway_problem_is_reported_at_once():
-    with pytest.raises(asm.ValidationError) as info:
-        asm.validate_gateway_params({"name": "Bad_Name", "replicas": 0, "ports": [{"name": "p", "port": 0}]})
-    message = str(info.value)
+    message = '; '.join(gateway_util.gateway_problems({"name": "Bad_Name", "replicas": 0,
+                                                      "ports": [{"name": "p", "port": 0}]}))
     for part in ("name must be a DNS label", "replicas must be >= 1", "ports[0].port must be 1-65535"):
         assert part in message
 
@@ -665,4 +741,15 @@ def test_every_gateway_problem_is_reported_at_once():
 @pytest.mark.parametrize("name, ok", [("mesh-1", True), ("网格_1", True), ("a/b<c>;", False), ("-m", False),
                                       ("m" * 64, False), ("", False)])
 def test_mesh_names(name, ok):
-    assert (asm.mesh_name_error(name) is None) is ok
+    assert (mesh_util.mesh_name_error(name) is None) is ok
+
+
+def test_use_existing_ca_needs_a_type_declared():
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    spec = dict(use_existing_ca=dict(type='bool', default=False), existing_ca_type=dict(type='int', choices=[1, 2]),
+                **dict((o, dict(type='str')) for pair in mesh_util.CA_OPTIONS.values() for o in pair))
+    validator = ArgumentSpecValidator(spec, **mesh_util.MESH_RULES)
+    assert 'missing: existing_ca_type' in ' '.join(validator.validate({'use_existing_ca': True}).error_messages)
+    assert validator.validate({'use_existing_ca': True, 'existing_ca_type': 1}).error_messages == []
+    assert validator.validate({'existing_ca_type': 1}).error_messages == []  # mesh_problems says what is wrong

@@ -4,7 +4,10 @@ import json
 
 import pytest
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils import gtm
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import common as gtm_common
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import domain as domain_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import monitor as monitor_util
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import pool as pool_util
 
 # ListCloudGtmMonitorNodes node shape (SDK ListCloudGtmMonitorNodesResponseBodyIpv4IspCityNodesIpv4IspCityNode).
 # GroupName is display text in the caller's language (the zh docs show "BGP节点", "国际节点"); only GroupType
@@ -50,76 +53,76 @@ def test_list_all_paginates_until_the_last_page():
         seen.append((action, kw["PageNumber"], kw["Name"]))
         return {"Templates": {"Template": pages[kw["PageNumber"]]}, "TotalPages": 2}
 
-    found = gtm.list_all(call, "ListCloudGtmMonitorTemplates", "Templates", "Template", page_size=2, Name="x")
+    found = gtm_common.list_all(call, "ListCloudGtmMonitorTemplates", "Templates", "Template", page_size=2, Name="x")
     assert [f["n"] for f in found] == [0, 1, 2]
     assert seen == [("ListCloudGtmMonitorTemplates", 1, "x"), ("ListCloudGtmMonitorTemplates", 2, "x")]
 
 
 def test_find_by_name_is_exact_and_refuses_duplicates():
     found = [{"Name": "web"}, {"Name": "web-2"}]
-    assert gtm.find_by_name(found, "web", "Name", "template") == {"Name": "web"}
-    assert gtm.find_by_name(found, "we", "Name", "template") is None
+    assert gtm_common.find_by_name(found, "web", "Name", "template") == {"Name": "web"}
+    assert gtm_common.find_by_name(found, "we", "Name", "template") is None
     with pytest.raises(ValueError, match="2 templates are named web"):
-        gtm.find_by_name(found + [{"Name": "web"}], "web", "Name", "template")
+        gtm_common.find_by_name(found + [{"Name": "web"}], "web", "Name", "template")
 
 
 def test_parse_json_tolerates_empty_and_garbage():
-    assert gtm.parse_json('{"a": 1}') == {"a": 1}
-    assert gtm.parse_json("") == {}
-    assert gtm.parse_json("not json") == {}
-    assert gtm.parse_json("[1]") == {}
+    assert gtm_common.parse_json('{"a": 1}') == {"a": 1}
+    assert gtm_common.parse_json("") == {}
+    assert gtm_common.parse_json("not json") == {}
+    assert gtm_common.parse_json("[1]") == {}
 
 
 # -- templates ---------------------------------------------------------------------------
 def test_normalise_template():
-    view = gtm.normalise_template(TEMPLATE_BODY)
+    view = monitor_util.normalise_template(TEMPLATE_BODY)
     assert view["probe_points"] == [{"city_code": "357", "isp_code": "465"}, {"city_code": "503", "isp_code": "465"}]
     assert view["extend_info"] == {"path": "/", "code": 500, "host": "www.example.com"}
-    assert gtm.normalise_template({}) is None
+    assert monitor_util.normalise_template({}) is None
 
 
 def test_pick_probe_points_follows_geography():
-    mainland = gtm.pick_probe_points(NODES, "cn-hangzhou")
+    mainland = monitor_util.pick_probe_points(NODES, "cn-hangzhou")
     # distinct cities first, disabled nodes never, then a second ISP in a city already chosen
     assert mainland == [{"city_code": "357", "isp_code": "465"}, {"city_code": "503", "isp_code": "1"},
                         {"city_code": "503", "isp_code": "465"}]
-    overseas = gtm.pick_probe_points(NODES, "ap-southeast-1")
+    overseas = monitor_util.pick_probe_points(NODES, "ap-southeast-1")
     assert overseas == [{"city_code": "738", "isp_code": "465"}, {"city_code": "806", "isp_code": "465"}]
-    assert gtm.pick_probe_points(NODES, None) == mainland
+    assert monitor_util.pick_probe_points(NODES, None) == mainland
 
 
 def test_plan_template_create_applies_documented_defaults():
     points = [{"city_code": "1", "isp_code": "2"}]
-    action, _changes, after = gtm.plan_template(template_params(path="/hz"), None, points)
+    action, _changes, after = monitor_util.plan_template(template_params(path="/hz"), None, points)
     assert action == "create"
     assert after["interval"] == 60 and after["timeout"] == 5000 and after["ip_version"] == "IPv4"
     assert after["extend_info"] == {"path": "/hz", "code": 500}
     assert after["template_id"] is None
-    request = gtm.template_request(after)
+    request = monitor_util.template_request(after)
     assert json.loads(request["ExtendInfo"]) == {"path": "/hz", "code": 500}
     assert request["IspCityNodes"] == [{"CityCode": "1", "IspCode": "2"}]
 
 
 def test_plan_template_compares_only_what_is_set():
-    current = gtm.normalise_template(TEMPLATE_BODY)
-    assert gtm.plan_template(template_params(), current, None)[0] == "none"
+    current = monitor_util.normalise_template(TEMPLATE_BODY)
+    assert monitor_util.plan_template(template_params(), current, None)[0] == "none"
     # ExtendInfo compared key by key: an unmentioned key (host) is neither compared nor dropped
-    action, changes, after = gtm.plan_template(template_params(code=400, interval=60), current, None)
+    action, changes, after = monitor_util.plan_template(template_params(code=400, interval=60), current, None)
     assert (action, changes) == ("update", ["extend_info.code"])
     assert after["extend_info"] == {"path": "/", "code": 400, "host": "www.example.com"}
     # probe points compare as a set
     same = [{"city_code": "503", "isp_code": "465"}, {"city_code": "357", "isp_code": "465"}]
-    assert gtm.plan_template(template_params(probe_points=same), current, None)[0] == "none"
-    action, changes, _after = gtm.plan_template(template_params(probe_points=same[:1], failure_rate=80),
-                                                current, None)
+    assert monitor_util.plan_template(template_params(probe_points=same), current, None)[0] == "none"
+    action, changes, _after = monitor_util.plan_template(template_params(probe_points=same[:1], failure_rate=80),
+                                                         current, None)
     assert changes == ["failure_rate", "probe_points"]
 
 
 def test_immutable_template_fields():
-    current = gtm.normalise_template(TEMPLATE_BODY)
-    assert gtm.immutable_template_errors(template_params(probe_protocol="tcp"), current)
-    assert not gtm.immutable_template_errors(template_params(), current)
-    assert not gtm.immutable_template_errors(template_params(probe_protocol="tcp"), None)
+    current = monitor_util.normalise_template(TEMPLATE_BODY)
+    assert monitor_util.immutable_template_errors(template_params(probe_protocol="tcp"), current)
+    assert not monitor_util.immutable_template_errors(template_params(), current)
+    assert not monitor_util.immutable_template_errors(template_params(probe_protocol="tcp"), None)
 
 
 @pytest.mark.parametrize("kw, fragment", [
@@ -141,13 +144,13 @@ def test_immutable_template_fields():
     (dict(probe_points=[{"city_code": "", "isp_code": "1"}]), "needs city_code and isp_code"),
 ])
 def test_validate_template_refuses(kw, fragment):
-    errors = gtm.validate_template(template_params(**kw))
+    errors = monitor_util.template_problems(template_params(**kw))
     assert any(fragment in e for e in errors), errors
 
 
 def test_validate_template_accepts_good_input_and_absent():
-    assert gtm.validate_template(template_params(probe_protocol="https", sni=True, path="/", code=400)) == []
-    assert gtm.validate_template(template_params(state="absent", path="bad")) == []
+    assert monitor_util.template_problems(template_params(probe_protocol="https", sni=True, path="/", code=400)) == []
+    assert monitor_util.template_problems(template_params(state="absent", path="bad")) == []
 
 
 # -- pools and addresses ---------------------------------------------------------------------
@@ -178,70 +181,70 @@ def address_spec(name, address, **kw):
 
 
 def pool_state():
-    pool = gtm.normalise_pool(POOL_BODY)
+    pool = pool_util.normalise_pool(POOL_BODY)
     owned = [dict(a, weight=None, serial_number=None) for a in pool["addresses"]]
-    return pool, gtm.merge_membership(owned, pool["addresses"])
+    return pool, pool_util.merge_membership(owned, pool["addresses"])
 
 
 def test_normalise_pool_sorts_members_and_hides_manual_status_in_auto_mode():
-    pool = gtm.normalise_pool(POOL_BODY)
+    pool = pool_util.normalise_pool(POOL_BODY)
     assert [a["name"] for a in pool["addresses"]] == ["a", "b"]
     assert pool["addresses"][0]["manual_status"] is None
     assert pool["addresses"][1]["manual_status"] == "unavailable"
     assert pool["addresses"][0]["health_tasks"] == [{"template_id": "mtp-1", "port": 80}]
     assert pool["addresses"][0]["weight"] == 50
-    view = gtm.managed_pool_view(pool)
+    view = pool_util.managed_pool_view(pool)
     assert "available_status" not in view and "health_status" not in view["addresses"][0]
 
 
 def test_owner_remark_round_trip():
-    assert gtm.owner_of(gtm.owner_remark("web")) == "web"
-    assert gtm.owner_of("something else") is None
-    assert gtm.owner_of(None) is None
+    assert pool_util.owner_of(pool_util.owner_remark("web")) == "web"
+    assert pool_util.owner_of("something else") is None
+    assert pool_util.owner_of(None) is None
 
 
 def test_plan_addresses_no_change_when_only_unset_fields_differ():
     pool, owned = pool_state()
-    desired = [gtm.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
-               gtm.desired_address(address_spec("b", "10.0.0.2", available_mode="manual",
-                                                manual_status="unavailable"), 2, "IPv4", {})]
-    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    desired = [pool_util.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
+               pool_util.desired_address(address_spec("b", "10.0.0.2", available_mode="manual",
+                                                      manual_status="unavailable"), 2, "IPv4", {})]
+    plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     assert plan["changes"] == [] and not plan["replace"]
     assert [a["weight"] for a in plan["after"]] == [50, 50]  # unset weight keeps the member's weight
 
 
 def test_plan_addresses_one_weight_change_is_exactly_a_membership_replace():
     pool, owned = pool_state()
-    desired = [gtm.desired_address(address_spec("a", "10.0.0.1", weight=80), 1, "IPv4", {}),
-               gtm.desired_address(address_spec("b", "10.0.0.2"), 2, "IPv4", {})]
-    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    desired = [pool_util.desired_address(address_spec("a", "10.0.0.1", weight=80), 1, "IPv4", {}),
+               pool_util.desired_address(address_spec("b", "10.0.0.2"), 2, "IPv4", {})]
+    plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     assert plan["changes"] == ["addresses.a.weight", "membership"]
     assert plan["update"] == [] and plan["create"] == [] and plan["delete"] == []
-    request = gtm.members_request(plan["after"])
+    request = pool_util.members_request(plan["after"])
     assert request == [{"AddressId": "addr-1", "WeightValue": 80, "SerialNumber": 1, "RequestSource": ["default"]},
                        {"AddressId": "addr-2", "WeightValue": 50, "SerialNumber": 2, "RequestSource": ["default"]}]
 
 
 def test_plan_addresses_create_update_delete():
     pool, owned = pool_state()
-    desired = [gtm.desired_address(address_spec("a", "10.0.0.9", available_mode="manual",
-                                                manual_status="unavailable",
-                                                health_tasks=[{"template": "web-http", "port": 8080}]),
-                                   1, "IPv4", {"web-http": "mtp-7"}),
-               gtm.desired_address(address_spec("c", "10.0.0.3", weight=10), 2, "IPv4", {})]
-    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    desired = [pool_util.desired_address(address_spec("a", "10.0.0.9", available_mode="manual",
+                                                      manual_status="unavailable",
+                                                      health_tasks=[{"template": "web-http", "port": 8080}]),
+                                         1, "IPv4", {"web-http": "mtp-7"}),
+               pool_util.desired_address(address_spec("c", "10.0.0.3", weight=10), 2, "IPv4", {})]
+    plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     assert plan["changes"] == ["addresses.a.address", "addresses.a.available_mode", "addresses.a.health_tasks",
                                "addresses.a.manual_status", "addresses.c: create", "addresses.b: delete",
                                "membership"]
     (have, after, fields), = plan["update"]
-    calls = gtm.address_update_calls(have, after, fields)
+    calls = pool_util.address_update_calls(have, after, fields)
     assert [c[0] for c in calls] == ["UpdateCloudGtmAddress", "UpdateCloudGtmAddressManualAvailableStatus"]
     assert calls[0][1]["HealthTasks"] == [{"TemplateId": "mtp-7", "Port": 8080}]
     assert calls[1][1] == {"AddressId": "addr-1", "AvailableMode": "manual", "ManualAvailableStatus": "unavailable"}
     assert after["available_status"] == "unavailable"
     created = plan["create"][0]
     assert created["address_id"] is None and created["enabled"] is True and created["weight"] == 10
-    request = gtm.address_create_request(created, "web")
+    request = pool_util.address_create_request(created, "web")
     assert request["Remark"] == "meshdr.alicloud:pool=web" and request["HealthTasks"] == []
     assert "ManualAvailableStatus" not in request
     assert [a["name"] for a in plan["delete"]] == ["b"]
@@ -249,12 +252,12 @@ def test_plan_addresses_create_update_delete():
 
 def test_back_to_auto_clears_manual_status():
     pool, owned = pool_state()
-    desired = [gtm.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
-               gtm.desired_address(address_spec("b", "10.0.0.2", available_mode="auto"), 2, "IPv4", {})]
-    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    desired = [pool_util.desired_address(address_spec("a", "10.0.0.1"), 1, "IPv4", {}),
+               pool_util.desired_address(address_spec("b", "10.0.0.2", available_mode="auto"), 2, "IPv4", {})]
+    plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     (have, after, fields), = plan["update"]
     assert fields == ["available_mode", "manual_status"]
-    assert gtm.address_update_calls(have, after, fields) == [
+    assert pool_util.address_update_calls(have, after, fields) == [
         ("UpdateCloudGtmAddressManualAvailableStatus", {"AddressId": "addr-2", "AvailableMode": "auto"})]
     assert after["manual_status"] is None
 
@@ -262,12 +265,12 @@ def test_back_to_auto_clears_manual_status():
 def test_resolve_template_by_id_or_name():
     templates = [{"TemplateId": "mtp-1", "Name": "web"}, {"TemplateId": "mtp-2", "Name": "dup"},
                  {"TemplateId": "mtp-3", "Name": "dup"}]
-    assert gtm.resolve_template("mtp-1", templates) == "mtp-1"
-    assert gtm.resolve_template("web", templates) == "mtp-1"
+    assert pool_util.resolve_template("mtp-1", templates) == "mtp-1"
+    assert pool_util.resolve_template("web", templates) == "mtp-1"
     with pytest.raises(ValueError, match="ambiguous"):
-        gtm.resolve_template("dup", templates)
+        pool_util.resolve_template("dup", templates)
     with pytest.raises(ValueError, match="does not exist"):
-        gtm.resolve_template("nope", templates)
+        pool_util.resolve_template("nope", templates)
 
 
 def pool_params(addresses, **kw):
@@ -284,19 +287,18 @@ def pool_params(addresses, **kw):
     (pool_params([address_spec("a", "no spaces.com")], type="domain"), "is not a domain name"),
     (pool_params([address_spec("a", "10.0.0.1", weight=0)]), "weight must be between 1 and 100"),
     (pool_params([address_spec("a", "10.0.0.1"), address_spec("a", "10.0.0.2")]), "listed more than once"),
-    (pool_params([address_spec("a", "10.0.0.1", available_mode="manual")]), "needs manual_status"),
     (pool_params([address_spec("a", "10.0.0.1", health_tasks=[{"template": "t", "port": 0}])]), "1-65535"),
 ])
 def test_validate_pool_refuses(params, fragment):
-    errors = gtm.validate_pool(params)
+    errors = pool_util.pool_problems(params)
     assert any(fragment in e for e in errors), errors
 
 
 def test_validate_pool_accepts():
-    assert gtm.validate_pool(pool_params([address_spec("a", "10.0.0.1", weight=100)])) == []
-    assert gtm.validate_pool(pool_params([address_spec("a", "www.example.com")], type="domain")) == []
-    assert gtm.validate_pool(pool_params([address_spec("a", "2001:db8::1")], type="IPv6")) == []
-    assert gtm.validate_pool(pool_params(None)) == []
+    assert pool_util.pool_problems(pool_params([address_spec("a", "10.0.0.1", weight=100)])) == []
+    assert pool_util.pool_problems(pool_params([address_spec("a", "www.example.com")], type="domain")) == []
+    assert pool_util.pool_problems(pool_params([address_spec("a", "2001:db8::1")], type="IPv6")) == []
+    assert pool_util.pool_problems(pool_params(None)) == []
 
 
 # -- access domains -------------------------------------------------------------------------
@@ -319,34 +321,35 @@ def domain_params(**kw):
 
 
 def test_normalise_domain_and_summary():
-    domain = gtm.normalise_domain(FULL_INFO)
+    domain = domain_util.normalise_domain(FULL_INFO)
     assert domain["fqdn"] == "gtm.example.com" and domain["ttl"] == 30
     notice = {"type": "addr_alert", "email": True, "sms": False, "dingtalk": False}
     assert domain["alert"] == {"groups": ["oncall"], "notices": [notice]}
     assert domain["pools"][0]["weight"] == 1 and len(domain["pools"][0]["addresses"]) == 2
     # b is manually unavailable: not serving; a serves
-    assert gtm.summarise(domain) == {"serving": ["10.0.0.1"], "not_serving": ["10.0.0.2"], "all_available": False}
-    assert gtm.summarise(dict(domain, enabled=False))["serving"] == []
-    assert gtm.summarise(None) == {"serving": [], "not_serving": [], "all_available": False}
-    assert gtm.normalise_domain({}) is None
+    assert domain_util.summarise(domain) == {"serving": ["10.0.0.1"], "not_serving": ["10.0.0.2"],
+                                            "all_available": False}
+    assert domain_util.summarise(dict(domain, enabled=False))["serving"] == []
+    assert domain_util.summarise(None) == {"serving": [], "not_serving": [], "all_available": False}
+    assert domain_util.normalise_domain({}) is None
 
 
 def test_unwrap_list_accepts_every_wire_shape():
-    assert gtm.unwrap_list('["a"]', "AlertGroup") == ["a"]
-    assert gtm.unwrap_list({"AlertGroup": ["a"]}, "AlertGroup") == ["a"]
-    assert gtm.unwrap_list(["a"], "AlertGroup") == ["a"]
-    assert gtm.unwrap_list("", "AlertGroup") == []
-    assert gtm.unwrap_list(None, "AlertGroup") == []
+    assert domain_util.unwrap_list('["a"]', "AlertGroup") == ["a"]
+    assert domain_util.unwrap_list({"AlertGroup": ["a"]}, "AlertGroup") == ["a"]
+    assert domain_util.unwrap_list(["a"], "AlertGroup") == ["a"]
+    assert domain_util.unwrap_list("", "AlertGroup") == []
+    assert domain_util.unwrap_list(None, "AlertGroup") == []
 
 
 def test_plan_domain_only_set_fields_and_binding_changes():
-    current = gtm.normalise_domain(FULL_INFO)
-    assert gtm.plan_domain(domain_params(), current, {})[0] == []
-    assert gtm.plan_domain(domain_params(ttl=30, pools=[{"name": "web", "weight": None, "serial_number": None}]),
-                           current, {"web": "pool-1"})[0] == []
-    changes, after = gtm.plan_domain(domain_params(ttl=10, lb_strategy="sequence",
-                                                   pools=[{"name": "web", "weight": 5, "serial_number": None}]),
-                                     current, {"web": "pool-1"})
+    current = domain_util.normalise_domain(FULL_INFO)
+    assert domain_util.plan_domain(domain_params(), current, {})[0] == []
+    params = domain_params(ttl=30, pools=[{"name": "web", "weight": None, "serial_number": None}])
+    assert domain_util.plan_domain(params, current, {"web": "pool-1"})[0] == []
+    changes, after = domain_util.plan_domain(domain_params(ttl=10, lb_strategy="sequence",
+                                                           pools=[{"name": "web", "weight": 5, "serial_number": None}]),
+                                             current, {"web": "pool-1"})
     assert changes == ["ttl", "lb_strategy", "pools"]
     assert after["pools"] == [{"pool_id": "pool-1", "name": "web", "weight": 5, "serial_number": 1}]
 
@@ -356,18 +359,17 @@ def test_plan_alert():
                "AlertConfig": {"AlertConfig": [{"NoticeType": "addr_alert", "EmailNotice": True}]}}
     same = dict(mode="instance_config", notices=[dict(type="addr_alert", email=True, sms=False, dingtalk=False)],
                 groups=["oncall"])
-    assert gtm.plan_alert(same, current)[0] is False
-    assert gtm.plan_alert(dict(mode="instance_config", notices=None, groups=None), current)[0] is False
-    changed, request, after = gtm.plan_alert(dict(same, groups=["oncall", "sre"]), current)
+    assert domain_util.plan_alert(same, current)[0] is False
+    assert domain_util.plan_alert(dict(mode="instance_config", notices=None, groups=None), current)[0] is False
+    changed, request, after = domain_util.plan_alert(dict(same, groups=["oncall", "sre"]), current)
     assert changed and request["AlertGroup"] == ["oncall", "sre"]
     assert request["AlertConfig"] == [{"NoticeType": "addr_alert", "EmailNotice": True, "SmsNotice": False,
                                        "DingtalkNotice": False}]
-    assert gtm.plan_alert(same, None)[0] is True
+    assert domain_util.plan_alert(same, None)[0] is True
 
 
 @pytest.mark.parametrize("kw, fragment", [
     (dict(ttl=0), "ttl must be between 1 and 86400"),
-    (dict(charge_type="prepay"), "needs instance_id"),
     (dict(instance_id="gtm-1"), "only for charge_type=prepay"),
     (dict(hostname="gtm.example.com"), "host part inside zone"),
     (dict(hostname="gtm."), "host part inside zone"),
@@ -378,56 +380,58 @@ def test_plan_alert():
     (dict(alert={"notices": [{"type": "addr_alert"}, {"type": "addr_alert"}]}), "listed more than once"),
 ])
 def test_validate_domain_refuses(kw, fragment):
-    errors = gtm.validate_domain(domain_params(**kw))
+    errors = domain_util.domain_problems(domain_params(**kw))
     assert any(fragment in e for e in errors), errors
 
 
 def test_validate_domain_accepts():
-    assert gtm.validate_domain(domain_params(hostname="@", ttl=1)) == []
-    assert gtm.validate_domain(domain_params(business_record={"zone": "example.com", "rr": "www", "ttl": 60})) == []
+    assert domain_util.domain_problems(domain_params(hostname="@", ttl=1)) == []
+    record = {"zone": "example.com", "rr": "www", "ttl": 60}
+    assert domain_util.domain_problems(domain_params(business_record=record)) == []
 
 
 def test_disable_an_address_and_pool_settings():
     pool, owned = pool_state()
-    desired = [gtm.desired_address(address_spec("a", "10.0.0.1", enabled=False), 1, "IPv4", {}),
-               gtm.desired_address(address_spec("b", "10.0.0.2"), 2, "IPv4", {})]
-    plan = gtm.plan_addresses(desired, owned, pool["addresses"])
+    desired = [pool_util.desired_address(address_spec("a", "10.0.0.1", enabled=False), 1, "IPv4", {}),
+               pool_util.desired_address(address_spec("b", "10.0.0.2"), 2, "IPv4", {})]
+    plan = pool_util.plan_addresses(desired, owned, pool["addresses"])
     (have, after, fields), = plan["update"]
-    assert gtm.address_update_calls(have, after, fields) == [
+    assert pool_util.address_update_calls(have, after, fields) == [
         ("UpdateCloudGtmAddressEnableStatus", {"AddressId": "addr-1", "EnableStatus": "disable"})]
     assert not plan["replace"]
     params = dict(health_judgement="all_ok", enabled=None, lb_strategy="sequence", sequence_mode=None)
-    assert gtm.plan_pool_settings(params, pool) == ["health_judgement", "lb_strategy"]
-    assert gtm.plan_pool_settings(dict(params, health_judgement=None, lb_strategy="weight"), pool) == []
+    assert pool_util.plan_pool_settings(params, pool) == ["health_judgement", "lb_strategy"]
+    assert pool_util.plan_pool_settings(dict(params, health_judgement=None, lb_strategy="weight"), pool) == []
 
 
 @pytest.mark.parametrize("interval, timeout, lab", [(15, 2000, False), (3600, 10000, False), (60, 5000, False),
                                                     (2, 2000, True), (1, 500, True), (60, 1000, True)])
 def test_validate_template_accepts_the_real_sets_and_lab_values_only_with_the_lab_option(interval, timeout, lab):
-    assert gtm.validate_template(template_params(interval=interval, timeout=timeout, lab_short_intervals=lab)) == []
+    params = template_params(interval=interval, timeout=timeout, lab_short_intervals=lab)
+    assert monitor_util.template_problems(params) == []
 
 
 def test_real_and_lab_interval_sets_match_the_sdk_and_drlab():
     # drlab's sets are the lab's contract; the module's lab option must accept exactly what drlab does
     from drlab.cloud import gtm as lab_gtm
-    assert gtm.INTERVALS == lab_gtm.INTERVALS and gtm.TIMEOUTS == lab_gtm.TIMEOUTS
-    assert gtm.LAB_INTERVALS == lab_gtm.LAB_INTERVALS and gtm.LAB_TIMEOUTS == lab_gtm.LAB_TIMEOUTS
+    assert monitor_util.INTERVALS == lab_gtm.INTERVALS and monitor_util.TIMEOUTS == lab_gtm.TIMEOUTS
+    assert monitor_util.LAB_INTERVALS == lab_gtm.LAB_INTERVALS and monitor_util.LAB_TIMEOUTS == lab_gtm.LAB_TIMEOUTS
 
 
 def test_settle_keeps_the_oldest_namesake_so_concurrent_runs_agree():
     mine = {"TemplateId": "mtp-2", "CreateTimestamp": 2000}
     theirs = {"TemplateId": "mtp-1", "CreateTimestamp": 1000}
     # the run that created the younger one deletes its own and uses the older one ...
-    assert gtm.settle([mine, theirs], "mtp-2", "TemplateId") == ("mtp-1", ["mtp-2"])
+    assert gtm_common.settle([mine, theirs], "mtp-2", "TemplateId") == ("mtp-1", ["mtp-2"])
     # ... the run that created the older one keeps it and deletes nothing, whatever order the List gives
-    assert gtm.settle([theirs, mine], "mtp-1", "TemplateId") == ("mtp-1", [])
+    assert gtm_common.settle([theirs, mine], "mtp-1", "TemplateId") == ("mtp-1", [])
     # alone (the common case), or when the List does not show our create yet: keep ours
-    assert gtm.settle([mine], "mtp-2", "TemplateId") == ("mtp-2", [])
-    assert gtm.settle([], "mtp-2", "TemplateId") == ("mtp-2", [])
+    assert gtm_common.settle([mine], "mtp-2", "TemplateId") == ("mtp-2", [])
+    assert gtm_common.settle([], "mtp-2", "TemplateId") == ("mtp-2", [])
     # same millisecond: the id decides, the same way for both runs
     a, b = {"AddressId": "addr-b", "CreateTimestamp": 5}, {"AddressId": "addr-a", "CreateTimestamp": 5}
-    assert gtm.settle([a, b], "addr-b", "AddressId") == ("addr-a", ["addr-b"])
-    assert gtm.settle([b, a], "addr-a", "AddressId") == ("addr-a", [])
+    assert gtm_common.settle([a, b], "addr-b", "AddressId") == ("addr-a", ["addr-b"])
+    assert gtm_common.settle([b, a], "addr-a", "AddressId") == ("addr-a", [])
 
 
 def test_one_client_token_is_reused_by_every_retry_of_one_create():
@@ -471,7 +475,7 @@ def test_one_client_token_is_reused_by_every_retry_of_one_create():
     ("a/b<c>", False), ("-a", False), ("a-", False), ("a..b", False), ("h" * 64, False), ("a b", False), ("", False),
 ])
 def test_hostnames_follow_rfc_1123(value, ok):
-    assert (gtm.hostname_error(value, wildcard=True, apex=True) is None) is ok
+    assert (gtm_common.hostname_error(value, wildcard=True, apex=True) is None) is ok
 
 
 @pytest.mark.parametrize("kind, value, ok", [
@@ -480,13 +484,13 @@ def test_hostnames_follow_rfc_1123(value, ok):
     ("domain", "app.example.com", True), ("domain", "a/b.example.com", False), ("domain", "localhost", False),
 ])
 def test_addresses_are_parsed_as_their_kind(kind, value, ok):
-    assert (gtm.address_value_error(kind, value) is None) is ok
+    assert (pool_util.address_value_error(kind, value) is None) is ok
 
 
 def test_a_pool_lists_every_problem_once_each():
-    errors = gtm.validate_pool({"state": "present", "name": "p", "type": "IPv6", "addresses": [
+    errors = pool_util.pool_problems({"state": "present", "name": "p", "type": "IPv6", "addresses": [
         {"name": "a", "address": "2001:db8::1"}, {"name": "b", "address": "2001:DB8:0::1", "weight": 0}]})
     assert errors == ["address 2001:db8::1 is listed more than once (each address may be in a pool once)",
                       "addresses[2] (b): weight must be between 1 and 100, got 0"]
-    assert gtm.validate_pool({"state": "present", "name": "p", "addresses": []})[0].startswith(
+    assert pool_util.pool_problems({"state": "present", "name": "p", "addresses": []})[0].startswith(
         "addresses, when given, must list at least one address")

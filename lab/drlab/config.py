@@ -23,7 +23,8 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
     "host": "127.0.0.1",
     # Region N (1-based, in the order below) serves its gateway on this address.
     "region_address": "127.0.{n}.1",
-    "ports": {"cloud": 18080, "kube": 16443, "dns": 15353},
+    "ports": {"cloud": 18080, "kube": 16443, "dns": 15353,
+              "prometheus": 19090, "alertmanager": 19093, "exporter": 19100},
     "regions": [
         {
             "id": "cn-hangzhou",
@@ -55,6 +56,8 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
         # Lab-only: accept health-check intervals of 1-14 s so drills fit in CI.
         "allow_short_intervals": False,
     },
+    # A real Prometheus and Alertmanager (drlab/monitoring): "auto" starts them when installed.
+    "monitoring": {"enabled": "auto"},
     "faults": {"throttle_rate": 0.0, "error_rate": 0.0},
 }
 

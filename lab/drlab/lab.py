@@ -28,6 +28,7 @@ COMPONENTS = [
     ("cloud", "drlab.cloud.component", "CloudComponent"),
     ("mesh", "drlab.mesh.component", "MeshComponent"),
     ("dataplane", "drlab.dataplane.component", "DataPlaneComponent"),
+    ("monitoring", "drlab.monitoring.component", "MonitoringComponent"),
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,6 +89,34 @@ class Lab:
     def on_event(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self._event_listeners.append(listener)
 
+    # -- wiring of the monitoring component (it is handed what it reads) -------
+    def _monitoring_inputs(self) -> dict[str, Any]:
+        def scrape_targets() -> list[dict[str, Any]]:
+            dataplane = self.components.get("dataplane")
+            return dataplane.scrape_targets() if dataplane is not None else []
+
+        def kube_objects(api_version: str, kind: str) -> list[tuple[dict[str, str], dict]]:
+            kube = self.components.get("kube")
+            out: list[tuple[dict[str, str], dict]] = []
+            if kube is None:
+                return out
+            for region in self.topology["regions"]:
+                for cluster in region["clusters"]:
+                    server = kube.server(cluster["id"])
+                    if server is not None:
+                        labels = {"region": region["id"], "cluster": cluster["id"]}
+                        out.extend((labels, obj) for obj in server.list(api_version, kind))
+            return out
+
+        def gtm_addresses() -> list[dict[str, Any]]:
+            cloud = self.components.get("cloud")
+            regions = {r["address"]: r["id"] for r in self.topology["regions"]}
+            states = cloud.gtm_address_states() if cloud is not None else []
+            return [{**s, "region": regions.get(s["address"], "")} for s in states]
+
+        return {"scrape_targets": scrape_targets, "kube_objects": kube_objects,
+                "gtm_addresses": gtm_addresses, "record_event": self.record_event}
+
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
         # DRLAB_COMPONENTS=kube,cloud starts a subset (debugging; the default is all of them).
@@ -102,7 +131,8 @@ class Lab:
                     log.info("component %s not present in this build", name)
                     continue
                 raise
-            component = getattr(module, class_name)(self)
+            wiring = self._monitoring_inputs() if name == "monitoring" else {}
+            component = getattr(module, class_name)(self, **wiring)
             self.components[name] = component
         for name, component in self.components.items():
             log.info("starting %s", name)

@@ -82,6 +82,7 @@ class DataPlaneComponent:
         self.envoys: dict[str, EnvoySupervisor] = {}
         self.envoy_ports: dict[str, list[int]] = {}
         self._last_config: dict[str, str] = {}
+        self.gateway_deployments: dict[str, str] = {}
         self.dns = DnsServer(lab.host, topo["ports"]["dns"], self.lookup, lambda zone: (f"ns1.{zone}", 60))
         self.health = HealthChecker(self._health_targets, self._set_health)
         self._services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
@@ -140,6 +141,19 @@ class DataPlaneComponent:
             "health_checked": sorted(self.health.checkers),
             "summary": summary,
         }
+
+    def scrape_targets(self) -> list[dict[str, Any]]:
+        """The admin endpoint of every running gateway Envoy, labelled as Prometheus would label
+        the gateway pods it discovers on ACK (namespace, pod) plus the region and replica."""
+        targets = []
+        for region_id, envoy in sorted(self.envoys.items()):
+            if not envoy.running:
+                continue
+            name = self.gateway_deployments.get(region_id, "istio-ingressgateway")
+            targets.append({"address": f"{self.regions[region_id]['address']}:{ADMIN_PORT}",
+                            "labels": {"region": region_id, "replica": "0", "namespace": NS,
+                                       "pod": f"{name}-{region_id}-0"}})
+        return targets
 
     # -- plumbing ------------------------------------------------------------------
     def _cloud(self) -> Any:
@@ -335,6 +349,7 @@ class DataPlaneComponent:
                     continue
                 replicas += available
                 pod_labels.append(labels)
+                self.gateway_deployments[region_id] = name
                 home = home or cluster
                 if (svc.get("spec") or {}).get("type") != "LoadBalancer":
                     continue  # only a LoadBalancer Service puts the gateway on the region address

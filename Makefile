@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 LINK   := .build/collections/ansible_collections/meshdr/alicloud
 GALAXY := .build/galaxy/.installed
 
-.PHONY: venv test lint sanity unit lab-tests integration molecule site-tests demo lab-up lab-down clean benchmarks bench-deps
+.PHONY: venv test lint sanity unit lab-tests integration molecule site-tests demo lab-up lab-down clean benchmarks bench-deps monitoring-deps
 
 venv: $(STAMP) $(LINK) $(GALAXY)
 
@@ -43,10 +43,17 @@ lint: venv
 sanity: venv
 	bash tests/sanity/run.sh
 
-unit: venv
+# The lab's real Prometheus and Alertmanager, and promtool for the alert rule tests (Debian
+# packages; root installs them with apt-get; their services are not started, drlab runs its own).
+monitoring-deps:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager; }
+
+unit: venv monitoring-deps
 	$(BIN)/python -m pytest -q tests/unit
 
-lab-tests: venv
+lab-tests: venv monitoring-deps
 	$(BIN)/python -m pytest -q tests/lab
 
 integration: venv
@@ -62,7 +69,7 @@ molecule: venv
 site-tests: venv
 	MESHDR_SITE_TESTS=1 $(BIN)/python -m pytest -q -x -p no:cacheprovider tests/lab/site
 
-test: venv lint sanity unit lab-tests integration molecule site-tests release-check
+test: venv monitoring-deps lint sanity unit lab-tests integration molecule site-tests release-check
 	@echo "make test: all suites passed"
 
 # Release artefacts: Galaxy build + offline install + ansible-doc, EE build context, AWX config,
@@ -73,7 +80,7 @@ release-check: venv
 
 # The main job on the lab: start it (short GTM intervals, lab only), run site.yml with the lab
 # inventory, end with a summary (domain, regions, gateway addresses, how to dig and curl).
-demo: venv
+demo: venv monitoring-deps
 	$(BIN)/drlab up --short-intervals
 	eval "$$($(BIN)/drlab env)" && $(BIN)/ansible-playbook site.yml
 	@echo

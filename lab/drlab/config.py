@@ -23,7 +23,8 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
     "host": "127.0.0.1",
     # Region N (1-based, in the order below) serves its gateway on this address.
     "region_address": "127.0.{n}.1",
-    "ports": {"cloud": 18080, "kube": 16443, "dns": 15353},
+    "ports": {"cloud": 18080, "kube": 16443, "dns": 15353,
+              "prometheus": 19090, "alertmanager": 19093, "exporter": 19100},
     "regions": [
         {
             "id": "cn-hangzhou",
@@ -66,6 +67,8 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
         # CPU metric is derived from Envoy's request counters; nothing measures real CPU).
         "replica_rps": 200.0,
     },
+    # A real Prometheus and Alertmanager (drlab/monitoring): "auto" starts them when installed.
+    "monitoring": {"enabled": "auto"},
     "faults": {"throttle_rate": 0.0, "error_rate": 0.0},
     "kube": {
         # What kubeconfigs carry: "client-certificate" (client-certificate-data/client-key-data from

@@ -26,6 +26,7 @@ from .config import LabDir
 from .dataplane.component import DataPlaneComponent
 from .kube.component import KubeComponent
 from .mesh.component import MeshComponent
+from .monitoring.component import MonitoringComponent
 
 log = logging.getLogger("drlab")
 
@@ -34,6 +35,7 @@ COMPONENTS: list[tuple[str, Callable[[Any], Any]]] = [
     ("cloud", CloudComponent),
     ("mesh", MeshComponent),
     ("dataplane", DataPlaneComponent),
+    ("monitoring", MonitoringComponent),
 ]
 STALL_MAX = 5.0  # seconds: POST /__drlab/stall blocks the main loop at most this long
 
@@ -98,6 +100,34 @@ class Lab:
     def on_event(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self._event_listeners.append(listener)
 
+    # -- wiring of the monitoring component (it is handed what it reads) -------
+    def _monitoring_inputs(self) -> dict[str, Any]:
+        def scrape_targets() -> list[dict[str, Any]]:
+            dataplane = self.components.get("dataplane")
+            return dataplane.scrape_targets() if dataplane is not None else []
+
+        def kube_objects(api_version: str, kind: str) -> list[tuple[dict[str, str], dict]]:
+            kube = self.components.get("kube")
+            out: list[tuple[dict[str, str], dict]] = []
+            if kube is None:
+                return out
+            for region in self.topology["regions"]:
+                for cluster in region["clusters"]:
+                    server = kube.server(cluster["id"])
+                    if server is not None:
+                        labels = {"region": region["id"], "cluster": cluster["id"]}
+                        out.extend((labels, obj) for obj in server.list(api_version, kind))
+            return out
+
+        def gtm_addresses() -> list[dict[str, Any]]:
+            cloud = self.components.get("cloud")
+            regions = {r["address"]: r["id"] for r in self.topology["regions"]}
+            states = cloud.gtm_address_states() if cloud is not None else []
+            return [{**s, "region": regions.get(s["address"], "")} for s in states]
+
+        return {"scrape_targets": scrape_targets, "kube_objects": kube_objects,
+                "gtm_addresses": gtm_addresses, "record_event": self.record_event}
+
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
         # DRLAB_COMPONENTS=kube,cloud starts a subset (debugging; the default is all of them).
@@ -105,7 +135,8 @@ class Lab:
         for name, component_class in COMPONENTS:
             if wanted is not None and name not in wanted.split(","):
                 continue
-            self.components[name] = component_class(self)
+            wiring = self._monitoring_inputs() if name == "monitoring" else {}
+            self.components[name] = component_class(self, **wiring)
         for name, component in self.components.items():
             log.info("starting %s", name)
             await component.start()

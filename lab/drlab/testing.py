@@ -47,11 +47,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class LabHandle:
     def __init__(self, directory: str | None = None, topology: dict[str, Any] | None = None,
-                 short_intervals: bool = True):
+                 short_intervals: bool = True, monitoring: bool = False):
         self.dir = directory or tempfile.mkdtemp(prefix="drlab-test-")
         self.labdir = LabDir(self.dir)
         topo = dict(topology or {})
         topo.setdefault("ports", {"cloud": free_port(), "kube": free_port(), "dns": free_port()})
+        if monitoring:
+            # Prometheus and Alertmanager are real processes: only the tests about them start them
+            topo["ports"].update({name: free_port() for name in ("prometheus", "alertmanager", "exporter")})
+            topo.setdefault("monitoring", {"enabled": True})
+        else:
+            topo.setdefault("monitoring", {"enabled": False})
         topo.setdefault("region_address", f"127.{random.randint(100, 250)}.{{n}}.1")
         if short_intervals:
             topo.setdefault("gtm", {"allow_short_intervals": True})

@@ -200,6 +200,11 @@ class CloudComponent:
                            reason: str = "") -> bool:
         return self.gtm.set_address_health(address_id, health_status, available_status, reason)
 
+    def gtm_address_states(self) -> list[dict[str, Any]]:
+        """Every GTM address with what GTM decides about it (for the lab's exporter)."""
+        return [{"address_id": a["AddressId"], "address": a["Address"],
+                 "available": self.gtm.address_available(a) == "available"} for a in self.gtm.addresses.values()]
+
     def zone_records(self, zone: str) -> list[dict[str, Any]]:
         return self.records.zone_records(zone)
 

@@ -101,6 +101,7 @@ class DataPlaneComponent:
         self.view = GtmView()
         self._publish_pending = False
         self._main_loop: asyncio.AbstractEventLoop | None = None
+        self.gateway_deployments: dict[str, str] = {}
         self.dns = DnsServer(lab.host, topo["ports"]["dns"], self.lookup, lambda zone: (f"ns1.{zone}", 60))
         self.health = HealthChecker(self._health_targets, self._set_health_threadsafe)
         self._services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
@@ -172,6 +173,19 @@ class DataPlaneComponent:
             "health_checked": sorted(checked),
             "summary": summary,
         }
+
+    def scrape_targets(self) -> list[dict[str, Any]]:
+        """The admin endpoint of every running gateway Envoy, labelled as Prometheus would label
+        the gateway pods it discovers on ACK (namespace, pod) plus the region and replica."""
+        targets = []
+        for region_id, gateway in sorted(self.envoys.items()):
+            name = self.gateway_deployments.get(region_id, "istio-ingressgateway")
+            for index, replica in enumerate(list(gateway.replicas)):
+                if replica.running:
+                    targets.append({"address": f"{gateway.address}:{replica.admin_port}",
+                                    "labels": {"region": region_id, "replica": str(index), "namespace": NS,
+                                               "pod": f"{name}-{region_id}-{index}"}})
+        return targets
 
     # -- plumbing ------------------------------------------------------------------
     def _cloud(self) -> Any:
@@ -364,6 +378,7 @@ class DataPlaneComponent:
                     continue
                 replicas += available
                 pod_labels.append(labels)
+                self.gateway_deployments[region_id] = name
                 home = home or cluster
                 if (svc.get("spec") or {}).get("type") != "LoadBalancer":
                     continue  # only a LoadBalancer Service puts the gateway on the region address

@@ -234,9 +234,12 @@ from ansible.module_utils.six.moves.urllib.parse import urlencode
 from ansible.module_utils.urls import open_url
 from ansible_collections.meshdr.alicloud.plugins.module_utils import readiness as rd
 from ansible_collections.meshdr.alicloud.plugins.module_utils.alicloud import AlibabaCloudModule, AlicloudError
-from ansible_collections.meshdr.alicloud.plugins.module_utils.asm import decode_ca, find_meshes
-from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm import (
-    domain_fqdn, items, list_all, normalise_domain, normalise_template, parse_json)
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.common import find_meshes
+from ansible_collections.meshdr.alicloud.plugins.module_utils.asm.mesh import decode_ca
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.common import items, list_all, parse_json
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.domain import domain_fqdn, normalise_domain
+from ansible_collections.meshdr.alicloud.plugins.module_utils.gtm.monitor import normalise_template
+from ansible_collections.meshdr.alicloud.plugins.module_utils.validation import fail_on_problems
 from ansible_collections.meshdr.alicloud.plugins.module_utils.k8s import (
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, Kube, KubeError, lb_address)
 
@@ -421,6 +424,28 @@ def run_checks(module, regions, gtm, traffic, slo):
     return checks
 
 
+def readiness_problems(params):
+    """What the argument spec cannot say about the input (all of it, before any call)."""
+    problems = []
+    names = [r['name'] for r in params['regions']]
+    if len(names) < 2:
+        problems.append('regions: a failover needs at least two regions, got %d' % len(names))
+    if len(set(names)) != len(names):
+        problems.append('regions: names must be unique, got %s' % ', '.join(names))
+    if not 0 < params['capacity_headroom'] <= 1:
+        problems.append('capacity_headroom must be greater than 0 and at most 1, got %s' % params['capacity_headroom'])
+    for key, value in (params['traffic'] or {}).items():
+        try:
+            if float(value) < 0:
+                raise ValueError(value)
+        except (TypeError, ValueError):
+            problems.append('traffic.%s must be a number of requests per second, got %r' % (key, value))
+    unknown = sorted(set(params['traffic'] or {}) - set(names))
+    if unknown:
+        problems.append('traffic names regions that are not in regions: %s' % ', '.join(unknown))
+    return problems
+
+
 def main():
     region_spec = dict(
         name=dict(type='str', required=True), mesh_id=dict(type='str'), mesh_name=dict(type='str'),
@@ -449,25 +474,7 @@ def main():
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=KUBERNETES_IMPORT_ERROR)
     params = module.params
-    problems = []
-    names = [r['name'] for r in params['regions']]
-    if len(names) < 2:
-        problems.append('regions: a failover needs at least two regions, got %d' % len(names))
-    if len(set(names)) != len(names):
-        problems.append('regions: names must be unique, got %s' % ', '.join(names))
-    if not 0 < params['capacity_headroom'] <= 1:
-        problems.append('capacity_headroom must be greater than 0 and at most 1, got %s' % params['capacity_headroom'])
-    for key, value in (params['traffic'] or {}).items():
-        try:
-            if float(value) < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append('traffic.%s must be a number of requests per second, got %r' % (key, value))
-    unknown = sorted(set(params['traffic'] or {}) - set(names))
-    if unknown:
-        problems.append('traffic names regions that are not in regions: %s' % ', '.join(unknown))
-    if problems:
-        module.fail_json(msg='invalid input: ' + '; '.join(problems), problems=problems)
+    fail_on_problems(module, readiness_problems(params))
     started = time.time()
     regions = [gather_region(module, r) for r in params['regions']]
     try:
@@ -486,7 +493,7 @@ def main():
             traffic = {'source': 'prometheus', 'query': params['traffic_query'], 'rps': None, 'error': str(err)}
         if traffic['rps'] is not None:
             # a region that served nothing in the window has no series: it carries 0
-            traffic['rps'] = dict((n, traffic['rps'].get(n, 0.0)) for n in names)
+            traffic['rps'] = dict((r['name'], traffic['rps'].get(r['name'], 0.0)) for r in params['regions'])
     checks = run_checks(module, regions, gtm, traffic['rps'], params['slo'])
     counts = dict((s, sum(1 for c in checks if c['status'] == s)) for s in (rd.READY, rd.NOT_READY, rd.UNKNOWN))
     module.exit_json(changed=False, status=rd.overall(checks), checks=checks, counts=counts, traffic=traffic,

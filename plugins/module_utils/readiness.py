@@ -243,8 +243,8 @@ def gtm_timing_check(monitors, ttl, slo):
         if max_detect is not None and detect > float(max_detect):
             problems.append('%s: worst-case time to detect %.1f s > SLO %.1f s' % (address, detect, float(max_detect)))
     if problems:
-        return check(title, 'gtm', NOT_READY, problems[0] + (' (and %d more)' % (len(problems) - 1)
-                                                              if len(problems) > 1 else ''), evidence)
+        more = ' (and %d more)' % (len(problems) - 1) if len(problems) > 1 else ''
+        return check(title, 'gtm', NOT_READY, problems[0] + more, evidence)
     worst = max(e['error_window_bound_s'] for e in evidence)
     return check(title, 'gtm', READY, 'worst-case error window %.1f s is within the SLOs' % worst, evidence)
 

@@ -204,11 +204,26 @@ checks:
   type: list
   elements: dict
   contains:
-    name: {description: What is checked., type: str, sample: "capacity: ap-southeast-1 takes over from cn-hangzhou"}
-    category: {description: parity, capacity, gtm, trust or state., type: str, sample: capacity}
-    status: {description: READY, NOT READY or UNKNOWN., type: str, sample: READY}
-    summary: {description: One line a person reads., type: str, sample: ap-southeast-1 would get 120.0 of 300.0 req/s}
-    evidence: {description: What the verdict rests on (differences, numbers, addresses)., type: list, elements: dict}
+    name:
+      description: What is checked.
+      type: str
+      sample: "capacity: ap-southeast-1 takes over from cn-hangzhou"
+    category:
+      description: V(parity), V(capacity), V(gtm), V(trust) or V(state).
+      type: str
+      sample: capacity
+    status:
+      description: V(READY), V(NOT READY) or V(UNKNOWN).
+      type: str
+      sample: READY
+    summary:
+      description: One line a person reads.
+      type: str
+      sample: ap-southeast-1 would get 120.0 of 300.0 req/s after cn-hangzhou fails
+    evidence:
+      description: What the verdict rests on (differences, numbers, addresses).
+      type: list
+      elements: dict
 counts:
   description: Number of checks per status.
   returned: always
@@ -402,8 +417,9 @@ def run_checks(module, regions, gtm, traffic, slo):
     mesh_unreadable = [m for r in regions for m in r['unreadable'] if 'mesh API' in m]
     cluster_unreadable = [m for r in regions for m in r['unreadable'] if 'cluster of' in m]
     intended = module.params['intended_differences']
-    checks.append(rd.parity_check('mesh resources are the same in every region', 'parity',
-                                  dict((r['name'], r['mesh_objects']) for r in regions), intended, mesh_unreadable))
+    mesh_objects = dict((r['name'], r['mesh_objects']) for r in regions)
+    checks.append(rd.parity_check('mesh resources are the same in every region', 'parity', mesh_objects, intended,
+                                  mesh_unreadable))
     checks.append(rd.parity_check('application workloads are the same in every region', 'parity',
                                   dict((r['name'], r['cluster_objects']) for r in regions), intended,
                                   cluster_unreadable))
@@ -418,9 +434,8 @@ def run_checks(module, regions, gtm, traffic, slo):
         checks.append(rd.pool_membership_check(dict((r['name'], r['gateway_address']) for r in regions),
                                                set(gtm['addresses'])))
         checks.append(rd.gtm_state_check(gtm['addresses']))
-    checks.extend(rd.gateway_state_checks([dict(r, unreadable='; '.join(m for m in r['unreadable']
-                                                                         if 'cluster of' in m))
-                                           for r in regions]))
+    cluster_facts = [dict(r, unreadable='; '.join(m for m in r['unreadable'] if 'cluster of' in m)) for r in regions]
+    checks.extend(rd.gateway_state_checks(cluster_facts))
     return checks
 
 

@@ -248,6 +248,17 @@ options:
     description:
       - Version written into the journal. Default is this collection's version.
     type: str
+  prometheus_url:
+    description:
+      - A Prometheus that evaluates the collection's alert rules (the lab's does). When set, the report puts
+        every alert that fired from the load's start until now on the timeline (from Prometheus' C(ALERTS)
+        series) and gives the time to alert next to the time to detect.
+      - When Prometheus cannot be read, the report is written without alerts and a warning says why.
+    type: str
+  alert_selector:
+    description: PromQL selector of the alerts to report.
+    type: str
+    default: ALERTS{alertname=~"Meshdr.*",alertstate="firing"}
 notes:
   - Check mode computes the verdict and reports whether files would change, writing nothing.
   - RV(ignore:changed) is true when a report file was created or its content changed; a second identical run
@@ -380,11 +391,12 @@ events:
 '''
 
 import os
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import report
+from ansible_collections.meshdr.alicloud.plugins.module_utils.drill import alerts, report
 
 try:
     # Only checked here; report.render_png imports pyplot (Agg backend) when it draws.
@@ -481,6 +493,8 @@ def main():
             )),
             formats=dict(type='list', elements='str', choices=list(report.FORMATS), default=list(report.FORMATS)),
             collection_version=dict(type='str'),
+            prometheus_url=dict(type='str'),
+            alert_selector=dict(type='str', default=alerts.DEFAULT_SELECTOR),
         ),
         supports_check_mode=True,
     )
@@ -491,6 +505,14 @@ def main():
     except (ValueError, IOError, OSError) as exc:
         module.fail_json(msg='load_results: %s' % exc)
 
+    fired = None
+    if p['prometheus_url']:
+        # From the load's start until now: an alert may fire or resolve after the load ended.
+        try:
+            fired = alerts.query(p['prometheus_url'], results.get('start_epoch') or time.time(), time.time(),
+                                 selector=p['alert_selector'])
+        except Exception as exc:  # noqa: BLE001 - the report is written without alerts, and says why
+            module.warn('alerts not read from %s: %s' % (p['prometheus_url'], exc))
     if not os.path.isdir(p['output_dir']) and not module.check_mode:
         os.makedirs(p['output_dir'], 0o755)
     try:
@@ -504,7 +526,7 @@ def main():
             formats=p['formats'], collection_version=p['collection_version'], load_results_path=p['load_results'],
             check_mode=module.check_mode, fault_accepted=p['fault_accepted'],
             rollback_started=p['rollback_started'], control_address=p['control_address'],
-            detect_bound=p['detect_bound'])
+            detect_bound=p['detect_bound'], alerts=fired)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # noqa: BLE001 - report any analysis/rendering failure with its traceback

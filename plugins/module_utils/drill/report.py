@@ -311,6 +311,16 @@ def render_markdown(journal):
           if a.get('physical_bound') is not None else '',
           a.get('fault_address') or 'the fault address', _n(a.get('errors_on_other_addresses'))))
     w('')
+    if a.get('alerts') is not None:
+        fired = []
+        for r in a['alerts']:
+            where = ' (%s)' % r['region'] if r.get('region') else ''
+            until = _n(r['resolved'], 1) if r['resolved'] is not None else 'end'
+            fired.append('%s%s %s-%s s' % (r['alertname'], where, _n(r['fired'], 1), until))
+        first = ' (%s)' % a['first_alert'] if a.get('first_alert') else ''
+        w('Time to alert: %s%s; alerts during the drill: %s.' % (
+            _sec(a.get('time_to_alert')), first, ', '.join(fired) or 'none'))
+        w('')
     if a.get('t_region_back') is not None:
         w('Who healed: %s served again at %s s (%s), %s.' % (
             a.get('fault_address'), _n(a['t_region_back'], 2), a.get('region_back_source'), a.get('healed_by')))
@@ -599,7 +609,7 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
             gtm_observations=None, dns_ttl=0.0, recovery_error_rate=0.01, slos=None, abort_conditions=None,
             regions=None, steady_states=None, rollbacks=None, status='completed', title=None, events=None,
             formats=FORMATS, collection_version=None, load_results_path=None, check_mode=False, status_reason=None,
-            fault_accepted=None, rollback_started=None, control_address=None, detect_bound=None):
+            fault_accepted=None, rollback_started=None, control_address=None, detect_bound=None, alerts=None):
     """Analysis + verdict + journal + files.  Returns what drill_report returns (without ``changed``
     folded in: ``changed`` is True when a file was (or, in check mode, would be) written or changed)."""
     start = results.get('start_epoch')
@@ -615,6 +625,19 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
     for e in events or []:
         extra.append({'name': e.get('name', 'event'), 't': to_offset(e.get('time'), start),
                       'description': e.get('description') or e.get('name', ''), 'source': e.get('source')})
+    # Alerts (drill/alerts.py, from Prometheus' ALERTS series) go on the timeline like any event.
+    alert_rows = []
+    for a in alerts or []:
+        fired, resolved = to_offset(a.get('fired'), start), to_offset(a.get('resolved'), start)
+        row = dict(a, fired=round(fired, 3) if fired is not None else None,
+                   resolved=round(resolved, 3) if resolved is not None else None)
+        alert_rows.append(row)
+        what = '%s%s' % (a.get('alertname'), ' (%s)' % a['region'] if a.get('region') else '')
+        extra.append({'name': 'alert_fired', 't': row['fired'], 'description': 'alert %s fired' % what,
+                      'source': 'Prometheus'})
+        if row['resolved'] is not None:
+            extra.append({'name': 'alert_resolved', 't': row['resolved'], 'description': 'alert %s resolved' % what,
+                          'source': 'Prometheus'})
     duration = (results.get('options') or {}).get('duration')
     if results.get('interrupted') and status == 'completed':
         status = 'interrupted'
@@ -625,6 +648,12 @@ def produce(results, output_dir, run_id=None, fault_time=None, fault_address=Non
                            t0_accepted=to_offset(fault_accepted, start), dns_watch=results.get('dns_watch'),
                            probes=results.get('probes'), control_address=control_address,
                            client=results.get('client'), rollback_started=to_offset(rollback_started, start))
+    # Time to alert: the first alert firing after the fault took effect, next to the time to detect.
+    effect = out.get('t0_effect') if out.get('t0_effect') is not None else t0
+    after = [r for r in alert_rows if effect is not None and r['fired'] is not None and r['fired'] >= effect - 1.0]
+    out['alerts'] = alert_rows if alerts is not None else None
+    out['time_to_alert'] = round(max(0.0, min(r['fired'] for r in after) - effect), 3) if after else None
+    out['first_alert'] = min(after, key=lambda r: r['fired'])['alertname'] if after else None
     # The physical bound of the error window: what GTM's health check and the TTL allow at best.
     out['physical_bound'] = round(float(detect_bound) + float(dns_ttl or 0), 3) if detect_bound is not None else None
     if not results.get('records'):
@@ -705,7 +734,8 @@ def summary(out):
             'failover_point', 'success_rate_after_failover', 'p99_latency_ms_after_failover', 'errors_by_class',
             'errors_by_address', 't0_sent', 't0_accepted', 't0_effect', 't0_source', 'detect_source', 't_dns_left',
             't_dns_left_prev', 't_dns_back', 't_detect_api', 'time_to_detect_api', 't_region_back',
-            'region_back_source', 'healed_by', 'physical_bound', 'errors_by_address_class')
+            'region_back_source', 'healed_by', 'physical_bound', 'errors_by_address_class', 'time_to_alert',
+            'first_alert')
     s = dict((k, out.get(k)) for k in keys)
     s['latency_ms'] = dict((k, (v * 1000.0 if v is not None else None)) for k, v in out['latency'].items()
                            if k != 'count')

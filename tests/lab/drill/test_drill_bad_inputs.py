@@ -77,6 +77,10 @@ CASES = {
         {"dr_drill_duration": 30, "dr_drill_fault_delay": 45}, ["fault_delay 45 < duration 30"]),
     "warm-up rate too high": ({"dr_drill_warmup_qps": MAX_QPS * 2}, [f"(0-{MAX_QPS})"]),
     "dns watch interval too long": ({"dr_drill_dns_watch_interval": 5}, ["dns_watch_interval 0-1.0 s (got 5)"]),
+    # Readiness first: 700/s split by weight puts 700/s on a survivor whose gateway serves 3 x 100/s.
+    "the survivor cannot carry the drill's load": (
+        {"dr_drill_qps": 700}, ["breaking ap-southeast-1 now would hurt", "clients would get HTTP 429",
+                                "dr_drill_ignore_readiness=true"]),
 }
 
 

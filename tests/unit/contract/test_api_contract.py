@@ -263,7 +263,8 @@ NODE = ['EnableStatus', 'GroupType'] + PROBE_POINT
 # parse_locality/normalise_clusters/mesh_kubeconfig_text; asm_mesh.py describe/read_mesh/ensure_present/
 # wait_running; gtm/ list_all/items/normalise_template/normalise_address/normalise_pool/normalise_domain/
 # alert_view/resolve_template/pick_probe_points; gtm_monitor.py, gtm_pool.py, gtm_domain.py (normalise_record,
-# find, find_record, pool_ids), gtm_info.py find_config, dr_readiness.py gather_region/gather_gtm.  An operation whose answer is not read maps to [].
+# find, find_record, pool_ids), gtm_info.py find_config, dr_readiness.py gather_region/gather_gtm.
+# An operation whose answer is not read maps to [].
 READ_PATHS = {
     ('servicemesh', 'DescribeServiceMeshes'): paths(*_expand('ServiceMeshes[]', MESH_INFO[:4])),
     ('servicemesh', 'DescribeServiceMeshDetail'): paths(*_expand('ServiceMesh', MESH_DETAIL)),

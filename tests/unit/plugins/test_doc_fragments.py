@@ -26,8 +26,8 @@ def disagreements(docs, spec, where=''):
         doc, arg = docs[name], spec[name]
         here = f'{where}{name}'
         if doc.get('type', 'str') != arg.get('type', 'str'):
-            problems.append('{}: type {} documented, {} in the spec'.format(here, doc.get('type', 'str'),
-                                                                        arg.get('type', 'str')))
+            problems.append('{}: type {} documented, {} in the spec'.format(
+                here, doc.get('type', 'str'), arg.get('type', 'str')))
         for key in ('default', 'choices', 'aliases', 'elements'):
             if doc.get(key) != arg.get(key):
                 problems.append(f'{here}: {key} {doc.get(key)!r} documented, {arg.get(key)!r} in the spec')

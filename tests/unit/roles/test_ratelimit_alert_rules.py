@@ -145,8 +145,8 @@ def test_rules_parse_with_promtool(rules_file):
 
 def test_every_alert_has_a_case_that_fires_and_one_that_does_not():
     alerts = {rule["alert"] for rule in yaml.safe_load(render())["groups"][0]["rules"] if "alert" in rule}
-    firing = {t["alertname"] for _, _, tests in CASES for t in tests if t["exp_alerts"]}
-    quiet = {t["alertname"] for _, _, tests in CASES for t in tests if not t["exp_alerts"]}
+    firing = {t["alertname"] for case in CASES for t in case[2] if t["exp_alerts"]}
+    quiet = {t["alertname"] for case in CASES for t in case[2] if not t["exp_alerts"]}
     assert alerts == firing == quiet
 
 

@@ -327,8 +327,8 @@ def test_normalise_domain_and_summary():
     assert domain["alert"] == {"groups": ["oncall"], "notices": [notice]}
     assert domain["pools"][0]["weight"] == 1 and len(domain["pools"][0]["addresses"]) == 2
     # b is manually unavailable: not serving; a serves
-    assert domain_util.summarise(domain) == {"serving": ["10.0.0.1"], "not_serving": ["10.0.0.2"],
-                                            "all_available": False}
+    expected = {"serving": ["10.0.0.1"], "not_serving": ["10.0.0.2"], "all_available": False}
+    assert domain_util.summarise(domain) == expected
     assert domain_util.summarise(dict(domain, enabled=False))["serving"] == []
     assert domain_util.summarise(None) == {"serving": [], "not_serving": [], "all_available": False}
     assert domain_util.normalise_domain({}) is None

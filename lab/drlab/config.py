@@ -84,6 +84,9 @@ DEFAULT_TOPOLOGY: dict[str, Any] = {
         "container_start_seconds": 2.0,
         # ErrImagePull turns into ImagePullBackOff after the kubelet's first back-off (10 s).
         "image_pull_backoff_seconds": 10.0,
+        # A deleted Pod's containers exit this long after SIGTERM (PID 1 without a handler, e.g.
+        # `sleep`, lasts the whole terminationGracePeriodSeconds instead).
+        "container_stop_seconds": 1.0,
         # Per-image overrides: [{"match": PATTERN, "pull_seconds": S, "start_seconds": S}], first match wins.
         "images": [
             {"match": "registry-*.ack.aliyuncs.com/acs/proxyv2:*", "pull_seconds": 6.0, "start_seconds": 3.0},

@@ -12,10 +12,6 @@ so ``os.getppid()`` is the controller; its ``sys.argv`` and working directory ar
 which is what lets the module run the same command line again in restore mode.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import sys
 

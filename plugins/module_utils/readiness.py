@@ -12,10 +12,6 @@ The model of the question follows AWS Route 53 ARC readiness checks (one verdict
 set and rule, rolled up to a summary) applied to what a multi-master ASM + GTM layout needs.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import fnmatch
 import hashlib
 import re

@@ -3,10 +3,6 @@
 # Copyright: meshdr.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: dr_verify
@@ -166,10 +162,10 @@ samples:
   sample: [{address: 127.0.2.1, status: 0, error: "[Errno 111] Connection refused"}]
 '''
 
+import http.client as http_client
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.six.moves import http_client
 
 try:
     import dns.exception

@@ -399,8 +399,10 @@ class KubeApi:
             if options.get("orphanDependents") is True and not propagation:
                 propagation = "Orphan"
             is_dry = dry_run(query) or "All" in (options.get("dryRun") or [])
+            grace = query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
             obj, _ = server.delete_object(rt, namespace, name, dry_run=is_dry, propagation=propagation,
-                                          preconditions=options.get("preconditions"))
+                                          preconditions=options.get("preconditions"),
+                                          grace_period=int(grace) if grace not in (None, "") else None)
             return json_response(obj)
         raise method_not_allowed()
 

@@ -44,6 +44,7 @@ class KubeComponent:
         # (drlab/kube/workloads.py); settings.simulate_pods off makes Deployments Available at once.
         self.workloads = WorkloadSettings.from_topology(lab.topology)
         self.settings.workloads = self.workloads
+        self.settings.ca_pem = self.tls.ca_pem
         self.settings.schedule_workload = self.schedule_workload
         # Kubeconfigs carry a client certificate (as ACK/ASM issue them) or the server's bearer token;
         # the API servers accept both either way.

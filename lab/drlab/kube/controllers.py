@@ -50,6 +50,30 @@ def ensure_node(server: KubeServer) -> None:
         server.patch_status("v1", "Node", None, node_name(server), node_status(), manager="kubelet")
 
 
+def namespace_defaults(server: KubeServer, namespace: dict[str, Any]) -> None:
+    """What kube-controller-manager puts into every new namespace of a cluster: the ``default``
+    ServiceAccount (serviceaccount controller; "every namespace has a default service account",
+    kubernetes.io/docs/concepts/security/service-accounts/#default-service-accounts) and the
+    ``kube-root-ca.crt`` ConfigMap holding the cluster CA as ``ca.crt`` (root-ca-cert-publisher;
+    kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/ "kube-root-ca.crt")."""
+    meta = namespace.get("metadata") or {}
+    if server.kind != "cluster" or meta.get("deletionTimestamp"):
+        return
+    name = meta["name"]
+    sa_rt = server.lookup("", "v1", "serviceaccounts")
+    if server.get_or_none(sa_rt, name, "default") is None:
+        server.create_object(sa_rt, name, {"metadata": {"name": "default", "namespace": name}},
+                             manager="kube-controller-manager")
+    cm_rt = server.lookup("", "v1", "configmaps")
+    if server.settings.ca_pem and server.get_or_none(cm_rt, name, "kube-root-ca.crt") is None:
+        server.create_object(cm_rt, name, {"metadata": {"name": "kube-root-ca.crt", "namespace": name, "annotations": {
+            "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when "
+                                         "using internal endpoints such as the internal service IP or "
+                                         "kubernetes.default.svc. No other usage is guaranteed across distributions "
+                                         "of Kubernetes clusters."}},
+            "data": {"ca.crt": server.settings.ca_pem}}, manager="kube-controller-manager")
+
+
 def deployment_revision(server: KubeServer, dep: dict[str, Any]) -> None:
     """Copy the current ReplicaSet's revision onto the Deployment, as the deployment controller does."""
     meta = dep["metadata"]

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
@@ -353,7 +354,7 @@ class KubeServer:
             return self.render(rt, old)  # a no-op write: no new resourceVersion, no event
         meta = new["metadata"]
         if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers") \
-                and rt.key != NS_KEY:
+                and rt.key != NS_KEY and not meta.get("deletionGracePeriodSeconds"):
             return self._remove(rt, new, dry_run=dry_run)
         if dry_run:
             meta["resourceVersion"] = old["metadata"]["resourceVersion"] if old else str(self.rv)
@@ -377,6 +378,8 @@ class KubeServer:
         """Run what kube-controller-manager would after this write (ReplicaSets, Pods, Endpoints)."""
         try:
             controllers.reconcile_pods(self, rt, obj, deleted)
+            if rt.key == NS_KEY and not deleted:
+                controllers.namespace_defaults(self, obj)
         except Exception:  # noqa: BLE001 - the write itself succeeded and is saved
             log.exception("pod controller failed after a %s write", rt.kind)
         if not rt.builtin or rt.kind not in ("Deployment", "Service", "Pod"):
@@ -484,7 +487,8 @@ class KubeServer:
 
     def delete_object(self, rt: ResourceType, namespace: str | None, name: str, *, dry_run: bool = False,
                       propagation: str | None = None,
-                      preconditions: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+                      preconditions: dict[str, Any] | None = None,
+                      grace_period: int | None = None) -> tuple[dict[str, Any], bool]:
         """Returns (object as returned to the client, is_status)."""
         old = self._stored(rt, namespace, name)
         if old is None:
@@ -519,6 +523,21 @@ class KubeServer:
         # keeps it (orphan finalizer) until the dependents lost their ownerReferences; Background removes it
         # now and the garbage collector deletes the dependents afterwards.
         extra = {"Foreground": lifecycle.FOREGROUND, "Orphan": lifecycle.ORPHAN}.get(propagation or "")
+        # A Pod of a cluster is stopped by its kubelet: Terminating (deletionTimestamp = now + grace,
+        # deletionGracePeriodSeconds) until its containers exited, then removed; gracePeriodSeconds=0
+        # removes it at once (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
+        grace = grace_period if grace_period is not None else \
+            int(((old.get("spec") or {}).get("terminationGracePeriodSeconds")) or 30)
+        if rt.builtin and rt.kind == "Pod" and self.kind == "cluster" and grace > 0 and not meta.get("finalizers"):
+            marked = clone(old)
+            marked["metadata"]["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                    time.gmtime(time.time() + grace))
+            marked["metadata"]["deletionGracePeriodSeconds"] = grace
+            result = self._write_raw(rt, old, marked, dry_run)
+            if not dry_run:
+                self._schedule_pod_stop(namespace, name, meta["uid"],
+                                        workloads.termination_seconds(self.settings.workloads, old, grace))
+            return result, False
         if meta.get("finalizers") or extra:
             marked = clone(old)
             marked["metadata"]["deletionTimestamp"] = now_rfc3339()
@@ -537,6 +556,21 @@ class KubeServer:
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                   "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]}}
         return status, True
+
+    def _schedule_pod_stop(self, namespace: str | None, name: str, uid: str, delay: float) -> None:
+        try:
+            asyncio.get_running_loop().call_later(delay, self._pod_stopped, namespace, name, uid)
+        except RuntimeError:
+            self._pod_stopped(namespace, name, uid)  # no loop (in-process use): stopped at once
+
+    def _pod_stopped(self, namespace: str | None, name: str, uid: str) -> None:
+        """The kubelet saw the containers exit: the terminating Pod goes (unless it was replaced)."""
+        pod_rt = self.lookup("", "v1", "pods")
+        pod = self._stored(pod_rt, namespace, name)
+        if pod is None or pod["metadata"].get("uid") != uid or not pod["metadata"].get("deletionTimestamp") \
+                or self.registry.get(self.id) is not self:
+            return
+        self._remove(pod_rt, clone(pod), dry_run=False)
 
     def _schedule_namespace_cleanup(self, name: str) -> None:
         try:

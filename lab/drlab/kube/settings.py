@@ -19,6 +19,8 @@ class KubeSettings:
     # Each Deployment gets a ReplicaSet and Pods (drlab/kube/workloads.py), so `kubectl get pods`
     # looks like a cluster; they are cosmetic (nothing runs in them) and can be turned off.
     simulate_pods: bool = True
+    # The cluster CA (PEM), published into every namespace as ConfigMap kube-root-ca.crt.
+    ca_pem: str = ""
     # The kubelet's delays and the image registry (drlab/kube/workloads.py WorkloadSettings).
     workloads: Any = None
     # Called with (server id, namespace, Deployment name) and when its next transition is due.

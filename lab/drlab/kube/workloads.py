@@ -32,6 +32,7 @@ from __future__ import annotations
 import calendar
 import fnmatch
 import hashlib
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ class WorkloadSettings:
     pull_seconds: float = 4.0
     start_seconds: float = 2.0
     backoff_seconds: float = 10.0
+    # Seconds a container takes to exit on SIGTERM (it has a handler); PID 1 without one ignores it.
+    stop_seconds: float = 1.0
     registry: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
 
@@ -99,6 +102,7 @@ class WorkloadSettings:
         return cls(pull_seconds=float(section.get("image_pull_seconds", cls.pull_seconds)),
                    start_seconds=float(section.get("container_start_seconds", cls.start_seconds)),
                    backoff_seconds=float(section.get("image_pull_backoff_seconds", cls.backoff_seconds)),
+                   stop_seconds=float(section.get("container_stop_seconds", cls.stop_seconds)),
                    registry=list(section.get("registry") or []), images=list(section.get("images") or []))
 
     def exists(self, image: str) -> bool:
@@ -651,3 +655,22 @@ def pod_changed(server: KubeServer, pod: dict[str, Any]) -> None:
     for service in server.list_objects(svc_rt, namespace, shallow=True):
         if _selects((service.get("spec") or {}).get("selector") or {}, pod["metadata"].get("labels") or {}):
             reconcile_endpoints(server, service)
+
+
+# Programs that, as a container's PID 1, have no SIGTERM handler: the kernel does not apply a signal's
+# default action to a PID namespace's init (pid_namespaces(7)), so SIGTERM does nothing and the kubelet
+# kills them with SIGKILL when the grace period ends.
+_NO_SIGTERM_HANDLER = {"sleep", "sh", "bash", "ash", "tail", "cat"}
+
+
+def termination_seconds(settings: WorkloadSettings | None, pod: dict[str, Any], grace: float) -> float:
+    """How long the kubelet takes to stop a Pod given ``grace`` seconds (terminationGracePeriodSeconds
+    or the delete's gracePeriodSeconds): the whole grace when a container ignores SIGTERM, else the
+    time its containers take to exit (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
+    #pod-termination)."""
+    for container in ((pod.get("spec") or {}).get("containers") or []):
+        command = list(container.get("command") or [])
+        if command and os.path.basename(str(command[0])) in _NO_SIGTERM_HANDLER:
+            return grace
+    stop = settings.stop_seconds if settings is not None else WorkloadSettings.stop_seconds
+    return min(grace, stop)

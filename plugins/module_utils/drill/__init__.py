@@ -13,10 +13,6 @@
   a PNG timeline.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 # Written into every journal; bumped with galaxy.yml.
 COLLECTION_VERSION = '0.1.0'
 

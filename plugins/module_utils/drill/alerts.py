@@ -10,13 +10,9 @@ with value 1 for every evaluation in which an alert is active (documented under 
 alert started firing and when it stopped, whichever receiver the notifications went to.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 
-from ansible.module_utils.six.moves.urllib.parse import urlencode
+from urllib.parse import urlencode
 from ansible.module_utils.urls import open_url
 
 DEFAULT_SELECTOR = 'ALERTS{alertname=~"Meshdr.*",alertstate="firing"}'

@@ -26,10 +26,6 @@ drill_report module documentation):
   *after* = [T_recover, end].
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import math
 
 RECORD_FIELDS = ('t', 'addr', 'status', 'error', 'latency', 'cluster', 'tries', 'late')

@@ -19,10 +19,6 @@ Every backend returns ``{'backend', 'options', 'start_epoch', 'end_epoch', 'star
   requests hey did not send when it fell behind its rate), and says so in ``notes``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import calendar
 import csv
 import io

@@ -16,10 +16,6 @@ watcher, the direct probes, the live abort, progress, the stop on a signal or a 
 HTTPS and keep-alive stay on the asyncio engine (``load.run_load`` chooses).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import collections
 import errno
 import os

@@ -9,10 +9,6 @@ tests/unit/plugins/module_utils/drill/test_limits.py compares with ``LIMITS``: c
 without the copy (or the other way round) fails that test.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 # A drill is a bounded exercise: 10000 requests/s is well above what one controller's engine sends (and what
 # a region's rate limit admits); 6 hours covers any soak, and keeps a typo (1000000000) from never ending.
 MAX_QPS = 10000

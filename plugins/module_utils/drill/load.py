@@ -17,10 +17,6 @@ DNS is resolved for every new connection, through the system resolver or through
 the system resolver cannot use), and never cached here.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import asyncio
 import math
 import os

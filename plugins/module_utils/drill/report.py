@@ -9,10 +9,6 @@ steady_states{before, after, during}, run, rollbacks``, ``node``/``platform``) w
 additions: ``run_id``, ``collection_version``, ``regions``, ``slos``, ``abort_conditions``, ``verdict``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import platform
@@ -489,6 +485,11 @@ def render_png(journal, path):
             key = 'event_' + e['name']
             marks[key] = e['t']
             lines.append((key, e['name'].replace('_start', ''), '#7f7f7f', '--'))
+        elif e.get('name') == 'alert_fired':
+            # alerts (Prometheus ALERTS) next to the DNS and client marks: time to alert vs time to detect
+            key = 'alert_%d' % len(lines)
+            marks[key] = e['t']
+            lines.append((key, e.get('description') or 'alert fired', '#9467bd', ':'))
     if a.get('physical_bound') is not None and a.get('t0') is not None:
         # What GTM's health check and the TTL allow at best, against the measured error window.
         ax.axvspan(a['t0'], a['t0'] + a['physical_bound'], color='#ffdd99', alpha=0.35, zorder=0,

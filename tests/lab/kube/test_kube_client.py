@@ -157,7 +157,9 @@ def test_label_and_field_selectors(api_client):
                                                                                              labels=labels)))
 
     def names(**kwargs):
-        return sorted(c.metadata.name for c in core.list_namespaced_config_map("sel", **kwargs).items)
+        # kube-root-ca.crt: what every namespace of a cluster holds (root-ca-cert-publisher)
+        return sorted(c.metadata.name for c in core.list_namespaced_config_map("sel", **kwargs).items
+                      if c.metadata.name != "kube-root-ca.crt")
 
     assert names(label_selector="tier=web") == ["a", "c"]
     assert names(label_selector="tier!=web") == ["b"]
@@ -166,11 +168,11 @@ def test_label_and_field_selectors(api_client):
     assert names(field_selector="metadata.name=b") == ["b"]
     assert names(field_selector="metadata.name!=b", label_selector="env=prod") == ["a"]
     all_ns = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=sel")
-    assert len(all_ns.items) == 3
+    assert len(all_ns.items) == 4  # with kube-root-ca.crt
     page = core.list_namespaced_config_map("sel", limit=2)
     assert len(page.items) == 2 and page.metadata._continue
     rest = core.list_namespaced_config_map("sel", limit=2, _continue=page.metadata._continue)
-    assert [c.metadata.name for c in rest.items] == ["c"]
+    assert [c.metadata.name for c in rest.items] == ["c", "kube-root-ca.crt"]
 
 
 def test_patch_types_and_noop(api_client, raw):
@@ -517,7 +519,8 @@ def test_deployments_get_replicasets_and_pods(api_client):
     replica_sets = {rs.metadata.name: rs for rs in apps.list_namespaced_replica_set("pods").items}
     assert len(replica_sets) == 3  # the old revisions stay, scaled to zero
     assert sorted(rs.spec.replicas for rs in replica_sets.values()) == [0, 0, 3]
-    assert {p.spec.containers[0].image for p in pods()} == {"nginx:1.26"}
+    # the old Pods are Terminating until their containers exited (graceful termination), then gone
+    wait_for(lambda: {p.spec.containers[0].image for p in pods()} == {"nginx:1.26"})
     apps.delete_namespaced_deployment("shop", "pods")  # background propagation: the GC takes the rest
     assert _eventually(lambda: pods() == [] and apps.list_namespaced_replica_set("pods").items == [])
     apps.create_namespaced_deployment("pods", deployment("kept"))

@@ -185,6 +185,9 @@ def test_deployment_revision_and_controller_events(raw):
     assert raw.request("PATCH", f"{base}/web", patch, content_type="application/strategic-merge-patch+json")[0] == 200
     dep = raw.request("GET", f"{base}/web")[1]
     assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    # the old revision is scaled down once the new Pods are Ready (they take their pull and start delays)
+    _eventually(lambda: any(e["message"].endswith("from 2 to 0") for e in raw.request(
+        "GET", "/api/v1/namespaces/revs/events")[1]["items"] if e["reason"] == "ScalingReplicaSet"))
     events = raw.request("GET", "/api/v1/namespaces/revs/events")[1]["items"]
     reasons = {(e["involvedObject"]["kind"], e["reason"]) for e in events}
     assert {("Deployment", "ScalingReplicaSet"), ("ReplicaSet", "SuccessfulCreate"), ("Pod", "Scheduled")} <= reasons
@@ -204,7 +207,8 @@ def test_pagination_is_a_snapshot_and_expires(raw):
     for index in range(5):
         assert raw.request("POST", "/api/v1/namespaces/pages/configmaps", _cm(f"c{index}"))[0] == 201
     status, first = raw.request("GET", "/api/v1/namespaces/pages/configmaps?limit=2")
-    assert status == 200 and first["metadata"]["remainingItemCount"] == 3
+    # 5 ConfigMaps of the test and kube-root-ca.crt, which every namespace of a cluster holds
+    assert status == 200 and first["metadata"]["remainingItemCount"] == 4
     snapshot_rv = first["metadata"]["resourceVersion"]
     raw.request("DELETE", "/api/v1/namespaces/pages/configmaps/c3")
     raw.request("POST", "/api/v1/namespaces/pages/configmaps", _cm("c9"))
@@ -215,7 +219,7 @@ def test_pagination_is_a_snapshot_and_expires(raw):
         assert status == 200 and page["metadata"]["resourceVersion"] == snapshot_rv
         names += [i["metadata"]["name"] for i in page["items"]]
         token = page["metadata"].get("continue")
-    assert names == ["c0", "c1", "c2", "c3", "c4"]  # the list as of the first page
+    assert names == ["c0", "c1", "c2", "c3", "c4", "kube-root-ca.crt"]  # the list as of the first page
     gone = base64.urlsafe_b64encode(json.dumps({"rv": snapshot_rv, "start": 2, "snapshot": 999999}).encode())
     status, body = raw.request("GET", f"/api/v1/namespaces/pages/configmaps?limit=2&continue={gone.decode()}")
     assert status == 410 and body["reason"] == "Expired"
@@ -298,8 +302,11 @@ def test_absolute_paths_through_the_kubeconfig_server_url(raw, cluster_kubeconfi
         assert any(i["metadata"]["name"] == "default" for i in json.loads(resp.read())["items"])
     req = urllib.request.Request(root + "/api/v1/namespaces")  # noqa: S310
     req.add_header("Authorization", "Bearer wrong")
+    # without the kubeconfig's client certificate (which alone authenticates, as the union authenticator does)
+    anonymous = ssl.create_default_context()
+    anonymous.check_hostname, anonymous.verify_mode = False, ssl.CERT_NONE
     with pytest.raises(urllib.error.HTTPError) as exc:
-        urllib.request.urlopen(req, timeout=10, context=raw.ssl)  # noqa: S310
+        urllib.request.urlopen(req, timeout=10, context=anonymous)  # noqa: S310
     assert exc.value.code == 401
     if shutil.which("kubectl"):
         out = subprocess.run(["kubectl", "--kubeconfig", cluster_kubeconfig, "get", "--raw", "/api/v1/namespaces"],
@@ -308,3 +315,35 @@ def test_absolute_paths_through_the_kubeconfig_server_url(raw, cluster_kubeconfi
 
 
 _ = ssl  # the Raw helper's context is used for the unprefixed requests
+
+
+def _pod(name: str, command=None) -> dict:
+    container = {"name": "c", "image": "docker.io/library/busybox:latest"}
+    if command:
+        container["command"] = command
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container]}}
+
+
+def test_new_namespaces_get_the_default_service_account_and_the_root_ca(raw):
+    _ns(raw, "fresh")
+    cm = _eventually(lambda: (lambda r: r[1] if r[0] == 200 else None)(
+        raw.request("GET", "/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt")), 10)
+    assert cm and "BEGIN CERTIFICATE" in cm["data"]["ca.crt"]
+    assert raw.request("GET", "/api/v1/namespaces/fresh/serviceaccounts/default")[0] == 200
+
+
+def test_a_deleted_pod_terminates_through_its_grace_period(raw):
+    """The kubelet stops a Pod: Terminating until its containers exit; `sleep` as PID 1 ignores SIGTERM
+    and lasts the whole grace period, a program with a handler exits soon; gracePeriodSeconds=0 is at once."""
+    _ns(raw, "grace")
+    for name, command in (("sleeper", ["sleep", "600"]), ("server", None), ("forced", ["sleep", "600"])):
+        assert raw.request("POST", "/api/v1/namespaces/grace/pods", _pod(name, command))[0] == 201
+    status, body = raw.request("DELETE", "/api/v1/namespaces/grace/pods/sleeper", {"gracePeriodSeconds": 3})
+    assert status == 200 and body["metadata"]["deletionGracePeriodSeconds"] == 3
+    assert raw.request("DELETE", "/api/v1/namespaces/grace/pods/server")[0] == 200
+    assert raw.request("DELETE", "/api/v1/namespaces/grace/pods/forced", {"gracePeriodSeconds": 0})[0] == 200
+    assert raw.request("GET", "/api/v1/namespaces/grace/pods/forced")[0] == 404
+    status, sleeper = raw.request("GET", "/api/v1/namespaces/grace/pods/sleeper")
+    assert status == 200 and sleeper["metadata"]["deletionTimestamp"]  # still there, Terminating
+    assert _eventually(lambda: raw.request("GET", "/api/v1/namespaces/grace/pods/server")[0] == 404, 15)
+    assert _eventually(lambda: raw.request("GET", "/api/v1/namespaces/grace/pods/sleeper")[0] == 404, 20)

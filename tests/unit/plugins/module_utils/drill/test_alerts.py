@@ -41,7 +41,7 @@ def test_the_report_puts_alerts_on_the_timeline_and_times_the_first_after_the_fa
              {'alertname': 'MeshdrGatewayNoReadyReplica', 'region': 'b', 'severity': 'critical', 'fired': start + 6.5,
               'resolved': None}]
     out = report.produce(results, str(tmp_path), run_id='t', fault_time=start + 5, fault_address='10.0.0.2',
-                         alerts=fired, formats=['json', 'markdown'])
+                         alerts=fired, formats=['json', 'markdown', 'png'])
     assert out['summary']['time_to_alert'] == 1.5 and out['summary']['first_alert'] == 'MeshdrGatewayNoReadyReplica'
     names = [(e['name'], e['t']) for e in out['events'] if e['name'].startswith('alert_')]
     assert ('alert_fired', start + 6.5) in names and ('alert_resolved', start + 2.0) in names

@@ -388,10 +388,12 @@ class DataPlaneComponent:
                     ports.append((int(p["port"]), target, p.get("name", "")))
         if replicas < 1 or home is None:
             if envoy.running:
-                await envoy.stop()
-                self._rq_samples.pop(region_id, None)
+                # recorded when the stop begins: Envoy closes its listeners at once, and the health checks
+                # (their own thread) may see the region fail before every replica has exited
                 self.lab.record_event("gateway_envoy_stopped", region_id=region_id, address=region["address"],
                                       reason="no available gateway replica")
+                await envoy.stop()
+                self._rq_samples.pop(region_id, None)
             return
         mesh = self._mesh_of(home["id"], meshes)
         server = self._watch.server(mesh["id"]) if mesh else None
@@ -481,6 +483,10 @@ class DataPlaneComponent:
         if dep is None:
             return
         current = int((dep.get("spec") or {}).get("replicas", 1))
+        if current == 0 and int((hpa.get("spec") or {}).get("minReplicas", 1)) > 0:
+            # "Implicit maintenance-mode deactivation": a target scaled to 0 by hand is left alone until
+            # someone scales it up again (kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/).
+            return
         key = f"{cluster_id}/{hpa['metadata']['name']}"
         now = asyncio.get_running_loop().time()
         desired = self.autoscaler.desired(key, hpa, current, utilization, now)

@@ -32,7 +32,10 @@ SUPPORTED = [
     "k8s_label_selectors", "k8s_lists", "k8s_merge_type", "k8s_patched", "k8s_scale",
     "k8s_template", "k8s_full", "k8s_gc", "lookup_k8s",
 ]
-# Not run against the lab yet (k8s_info takes ~20 min): pick them with MESHDR_K8S_CORE_TARGETS.
+# Not passing yet, pick them with MESHDR_K8S_CORE_TARGETS.  k8s_info (~16 min): its wait part passes; its
+# api-server-caching part deletes ~/.kube/config, copies it back, and the next task's client then finds no
+# configuration at all ("Invalid kube-config file. No configuration found.", before any request reaches the
+# lab): so far a harness question (the temporary HOME), not an API behaviour.
 UNVERIFIED = ["k8s_info"]
 # Excepted, and why (what a real cluster or the test's own setup has that the lab run does not).
 EXCEPTED = {

@@ -58,6 +58,8 @@ class Lab:
         self.cloud_app = web.Application(client_max_size=16 * 1024 * 1024,
                                          middlewares=[admin.guard(labdir.admin_token())])
         self.cloud_app.router.add_get("/__drlab/status", self._status_handler)
+        # A liveness probe that needs no token and says nothing (a plain HTTP 200 to load or wait on).
+        self.cloud_app.router.add_get("/healthz", self._healthz_handler)
         self.cloud_app.router.add_get("/__drlab/events", self._events_handler)
         self.cloud_app.router.add_post("/__drlab/stall", self._stall_handler)
 
@@ -165,6 +167,9 @@ class Lab:
             "zones": self.topology["zones"],
             "components": {name: c.status() for name, c in self.components.items()},
         }
+
+    async def _healthz_handler(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
     async def _status_handler(self, request: web.Request) -> web.Response:
         return web.json_response(self.status())

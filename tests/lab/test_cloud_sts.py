@@ -197,3 +197,14 @@ def test_issued_credentials_survive_a_restart(lab):
     time.sleep(max(0.0, issued + 2.2 - time.time()))  # the short one expires, across the restart too
     _assert_error(_fail(lambda: _describe(mesh_client(lab, **_as_sts(short)))), "InvalidSecurityToken.Expired")
     assert lab.status()["components"]["cloud"]["sts_live"] >= 1
+
+
+def test_the_liveness_probe_needs_no_token_and_the_status_route_does(lab):
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{lab.endpoint}/healthz", timeout=10) as resp:  # noqa: S310 - loopback
+        assert resp.status == 200 and resp.read() == b"ok"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://{lab.endpoint}/__drlab/status", timeout=10)  # noqa: S310 - loopback
+    assert info.value.code == 401

@@ -15,7 +15,7 @@ import pytest
 from kube_support import deployment
 
 
-def _eventually(check, seconds: float = 30):
+def _eventually(check, seconds: float = 60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         result = check()
@@ -185,16 +185,21 @@ def test_deployment_revision_and_controller_events(raw):
     assert raw.request("PATCH", f"{base}/web", patch, content_type="application/strategic-merge-patch+json")[0] == 200
     dep = raw.request("GET", f"{base}/web")[1]
     assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
-    # the old revision is scaled down once the new Pods are Ready (they take their pull and start delays)
-    _eventually(lambda: any(e["message"].endswith("from 2 to 0") for e in raw.request(
-        "GET", "/api/v1/namespaces/revs/events")[1]["items"] if e["reason"] == "ScalingReplicaSet"))
+    replica_sets = raw.request("GET", "/apis/apps/v1/namespaces/revs/replicasets")[1]["items"]
+    first = next(rs["metadata"]["name"] for rs in replica_sets
+                 if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1")
+    # The old revision is scaled down to 0 once the new Pods are Ready (they take their pull and start
+    # delays): in one step (2 to 0) when both become Ready together, in two (2 to 1, 1 to 0) otherwise.
+    old_gone = f"Scaled down replica set {first} from "
+    assert _eventually(lambda: any(e["message"].startswith(old_gone) and e["message"].endswith(" to 0")
+                                   for e in raw.request("GET", "/api/v1/namespaces/revs/events")[1]["items"]
+                                   if e["reason"] == "ScalingReplicaSet"), 90), "the old revision never went to 0"
     events = raw.request("GET", "/api/v1/namespaces/revs/events")[1]["items"]
     reasons = {(e["involvedObject"]["kind"], e["reason"]) for e in events}
     assert {("Deployment", "ScalingReplicaSet"), ("ReplicaSet", "SuccessfulCreate"), ("Pod", "Scheduled")} <= reasons
     scaled = [e for e in events if e["reason"] == "ScalingReplicaSet"]
     assert {e["source"]["component"] for e in scaled} == {"deployment-controller"}
     assert any(e["message"].startswith("Scaled up replica set web-") for e in scaled)
-    assert any(e["message"].endswith("from 2 to 0") for e in scaled)  # the old revision scaled down
     # The same Events through events.k8s.io/v1, in that API's shape.
     new = raw.request("GET", "/apis/events.k8s.io/v1/namespaces/revs/events")[1]["items"]
     assert len(new) == len(events) and all("regarding" in e and "note" in e for e in new)

@@ -1,16 +1,24 @@
-"""site.yml convergence benchmark on a throw-away lab.
+"""site.yml figures on fresh labs: first converge, idempotent re-run and check mode, two and three regions.
 
-Prints, for the two-region lab inventory:
+For each run it prints the wall time, the task results (run and skipped), the module invocations (the
+Python processes Ansible started for modules), the cloud API calls (reads, writes) and the Kubernetes
+API requests (discovery, reads, dry runs, writes) the lab answered, and how much of the module
+processes' time went to starting the interpreter and importing (``python -X importtime`` through an
+interpreter wrapper; start-up is a bare ``python -I -S -c pass`` per process).  Then the goals of
+issue 20, judged on these figures:
 
-* the first converge time (goal: at most 120 s on the lab on this machine),
-* the idempotent re-run time (goal: at most 30 % of the first),
-* the re-run's cloud API write calls per action (goal: 0), from the lab's call counter,
+* re-run <= 30 % of the first converge, check mode <= the re-run, no write in either (cloud or Kubernetes;
+  a Kubernetes dry run is what an exact check mode costs and is not a write);
+* a third region adds at most 40 % to the re-run.
 
-plus the number of changed tasks of each run.  Figures, not assertions.  The verify play is
-skipped (``--skip-tags verify``) unless ``--with-verify``: it sends requests, which is not
-convergence work.
+Figures, not assertions: this prints and returns 0 unless a playbook fails.  The verify play is skipped
+(``--skip-tags verify``; it sends requests, which is not convergence work) unless ``--with-verify``.
 
-    .venv/bin/python benchmarks/site_converge.py [--with-verify]
+    .venv/bin/python benchmarks/site_converge.py [--regions 2 3] [--with-verify] [--top 8]
+
+What was tried, and what it gave (two-region lab, 2 cores, quiet machine; re-run wall time):
+
+* baseline after issue 14: converge 64.3 s, re-run 20.5 s (32 %), 0 writes.
 """
 
 from __future__ import annotations
@@ -18,65 +26,252 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import yaml
 
 from drlab.testing import LabHandle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".venv", "bin")
+PYTHON = os.path.join(BIN, "python")
+
+# The regions a bigger inventory adds: one hosts.yml line and one host_vars file each, as a user would.
+EXTRA_REGIONS = [{"id": "eu-central-1", "cluster": "cluster-3", "mesh": "mesh-3", "weight": 50}]
+BASE_REGIONS = [{"id": "cn-hangzhou", "clusters": [{"name": "cluster-1"}]},
+                {"id": "ap-southeast-1", "clusters": [{"name": "cluster-2"}]}]
+
+# Runs the module under `-X importtime`; its import lines go to a file per process, anything else the
+# module wrote to stderr goes back to Ansible. The first line of that file is the process's wall time.
+WRAPPER = """#!/bin/sh
+log="{logdir}/$$.log"
+err="{logdir}/$$.err"
+start=$(date +%s%N)
+"{python}" -X importtime "$@" 2>"$err"
+rc=$?
+end=$(date +%s%N)
+echo "wall_ns $((end - start))" > "$log"
+grep '^import time:' "$err" >> "$log"
+grep -v '^import time:' "$err" >&2
+rm -f "$err"
+exit $rc
+"""
 
 
-def converge(lab: LabHandle, args: list[str]) -> tuple[float, int, dict]:
+@dataclass
+class Run:
+    label: str
+    wall: float
+    tasks: int
+    skipped: int
+    changed: int
+    modules: int
+    module_seconds: float
+    import_seconds: float
+    start_seconds: float
+    cloud: dict[str, Any]
+    kube: dict[str, Any]
+    slowest: list[tuple[float, str]] = field(default_factory=list)
+    heaviest_imports: list[tuple[float, str]] = field(default_factory=list)
+    per_module: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return int(self.cloud.get("writes", 0)) + int(self.kube.get("write", 0))
+
+    @property
+    def start_and_imports(self) -> float:
+        return self.import_seconds + self.start_seconds
+
+
+def bare_start_seconds() -> float:
+    """What starting a bare interpreter costs, without site and without any import."""
+    samples = []
+    for _ in range(7):
+        began = time.perf_counter()
+        subprocess.run([PYTHON, "-I", "-S", "-c", "pass"], check=True)  # noqa: S603 - our venv's python
+        samples.append(time.perf_counter() - began)
+    return statistics.median(samples)
+
+
+def inventory(workdir: str, extra: int) -> str:
+    dest = os.path.join(workdir, "inventory")
+    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), dest)
+    hosts_file = os.path.join(dest, "hosts.yml")
+    with open(hosts_file, encoding="utf-8") as handle:
+        hosts = yaml.safe_load(handle)
+    for region in EXTRA_REGIONS[:extra]:
+        hosts["all"]["children"]["regions"]["hosts"][region["id"]] = None
+        with open(os.path.join(dest, "host_vars", f"{region['id']}.yml"), "w", encoding="utf-8") as handle:
+            yaml.safe_dump({"dr_region_id": region["id"], "dr_cluster_name": region["cluster"],
+                            "dr_mesh_name": region["mesh"], "dr_region_weight": region["weight"]}, handle)
+    with open(hosts_file, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(hosts, handle)
+    return dest
+
+
+MODULE_IMPORT = re.compile(r"^\s*(?:ansible_collections\.(\w+\.\w+)\.plugins|ansible)\.modules\.(\w+)$")
+
+
+def _imports(logdir: str) -> tuple[int, float, float, Counter[str], Counter[str]]:
+    """Processes, their total wall time, their total import time, import self time per top-level package,
+    processes per module (the module a process ran imports itself: its name is in the import log)."""
+    processes, wall, imports, per_package, per_module = 0, 0.0, 0.0, Counter(), Counter()
+    for name in os.listdir(logdir):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(logdir, name), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        if not lines or not lines[0].startswith("wall_ns "):
+            continue
+        processes += 1
+        wall += int(lines[0].split()[1]) / 1e9
+        module = "?"
+        for line in lines[1:]:
+            # "import time: <self us> | <cumulative us> | <package>": a nested import's name is indented
+            fields = line.split("|")
+            if len(fields) != 3 or not fields[1].strip().isdigit():
+                continue
+            found = MODULE_IMPORT.match(fields[2])
+            if found:
+                module = f"{found.group(1) or 'ansible.builtin'}.{found.group(2)}"
+            per_package[fields[2].strip().split(".")[0]] += int(fields[0].split(":")[1]) / 1e6
+            if not fields[2].startswith("  "):
+                imports += int(fields[1]) / 1e6
+        per_module[module] += 1
+        os.unlink(os.path.join(logdir, name))
+    return processes, wall, imports, per_package, per_module
+
+
+def playbook(lab: LabHandle, inv: str, label: str, args: list[str], wrapper: str, logdir: str,
+             start: float, top: int) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "MESHDR_"))}
     env.update({"DRLAB_DIR": lab.dir, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "PATH": BIN + os.pathsep + env.get("PATH", "")})
-    started = time.monotonic()
+    lab.admin("calls/reset", {})
+    lab.admin("kube/calls/reset", {})
+    began = time.monotonic()
     result = subprocess.run(  # noqa: S603 - our own playbook
-        [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "lab"),
-         os.path.join(ROOT, "site.yml"), *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
-    took = time.monotonic() - started
-    try:
-        stats = json.loads(result.stdout).get("stats", {})
-    except ValueError:
-        stats = {}
+        [os.path.join(BIN, "ansible-playbook"), "-i", inv, os.path.join(ROOT, "site.yml"),
+         "-e", f"ansible_python_interpreter={wrapper}", *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
+    wall = time.monotonic() - began
+    cloud, kube = lab.admin("calls"), lab.admin("kube/calls")
     if result.returncode != 0:
-        print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"site.yml failed (rc {result.returncode})")
-    return took, sum(h.get("changed", 0) for h in stats.values()), stats
+        print(result.stdout[-4000:], result.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"site.yml ({label}) failed (rc {result.returncode})")
+    report = json.loads(result.stdout)
+    tasks = skipped = changed = 0
+    slowest = []
+    for play in report.get("plays") or []:
+        for task in play.get("tasks") or []:
+            hosts = task.get("hosts") or {}
+            ran = [r for r in hosts.values() if not r.get("skipped")]
+            tasks += len(ran)
+            skipped += len(hosts) - len(ran)
+            changed += sum(1 for r in ran if r.get("changed"))
+            duration = task["task"].get("duration") or {}
+            if ran and duration.get("end"):
+                seconds = _seconds(duration["end"]) - _seconds(duration["start"])
+                slowest.append((seconds, f"{task['task']['name'][:70]} ({len(ran)} host{'s' if len(ran) > 1 else ''})"))
+    processes, module_seconds, import_seconds, per_package, per_module = _imports(logdir)
+    return Run(label=label, wall=wall, tasks=tasks, skipped=skipped, changed=changed, modules=processes,
+               module_seconds=module_seconds, import_seconds=import_seconds, start_seconds=processes * start,
+               cloud=cloud, kube=kube, slowest=sorted(slowest, reverse=True)[:top],
+               heaviest_imports=sorted(((s, m) for m, s in per_package.items()), reverse=True)[:top],
+               per_module=dict(per_module.most_common()))
+
+
+def _seconds(stamp: str) -> float:
+    # the json callback's ISO 8601 UTC stamps, e.g. 2026-12-01T17:20:05.123456Z
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def region_runs(regions: int, args: list[str], start: float, top: int) -> list[Run]:
+    workdir = tempfile.mkdtemp(prefix=f"drlab-bench-site{regions}-")
+    extra = regions - len(BASE_REGIONS)
+    topology = {"regions": BASE_REGIONS + [{"id": r["id"], "clusters": [{"name": r["cluster"]}]}
+                                           for r in EXTRA_REGIONS[:extra]]}
+    logdir = os.path.join(workdir, "imports")
+    os.makedirs(logdir)
+    wrapper = os.path.join(workdir, "python-importtime")
+    with open(wrapper, "w", encoding="utf-8") as handle:
+        handle.write(WRAPPER.format(logdir=logdir, python=PYTHON))
+    os.chmod(wrapper, 0o700)
+    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=topology).up()
+    try:
+        inv = inventory(workdir, extra)
+        return [playbook(lab, inv, f"{regions} regions, first converge", args, wrapper, logdir, start, top),
+                playbook(lab, inv, f"{regions} regions, re-run", args, wrapper, logdir, start, top),
+                playbook(lab, inv, f"{regions} regions, --check", [*args, "--check"], wrapper, logdir, start, top)]
+    finally:
+        lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def show(run: Run) -> None:
+    print(f"\n{run.label}: {run.wall:.1f} s wall, {run.tasks} task results ({run.skipped} skipped), "
+          f"{run.changed} changed")
+    share = 100 * run.start_and_imports / run.module_seconds if run.module_seconds else 0.0
+    print(f"  module invocations: {run.modules}, {run.module_seconds:.1f} s of process time (regions overlap); "
+          f"interpreter start {run.start_seconds:.1f} s + imports {run.import_seconds:.1f} s = {share:.0f} %")
+    print("  modules run: " + ", ".join(f"{name.split('.')[-1]} {count}" for name, count in run.per_module.items()))
+    print(f"  cloud API: {run.cloud.get('reads', 0)} reads, {run.cloud.get('writes', 0)} writes; "
+          f"Kubernetes API: {run.kube.get('discovery', 0)} discovery, {run.kube.get('read', 0)} reads, "
+          f"{run.kube.get('dry_run', 0)} dry runs, {run.kube.get('write', 0)} writes")
+    writes = {name: entry["count"] for name, entry in sorted(run.cloud.get("actions", {}).items())
+              if entry["kind"] == "write"}
+    kube_writes = {k: v for k, v in run.kube.get("requests", {}).items() if " write " in k}
+    if writes or kube_writes:
+        print(f"  writes: {json.dumps({**writes, **kube_writes})}")
+    print("  slowest tasks: " + "; ".join(f"{s:.1f} s {name}" for s, name in run.slowest))
+    print("  heaviest imports (own import time by top-level package, summed over processes): "
+          + ", ".join(f"{module} {s:.1f} s" for s, module in run.heaviest_imports))
+
+
+def verdict(name: str, met: bool, detail: str) -> None:
+    print(f"  {'met    ' if met else 'NOT met'}  {name}: {detail}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--with-verify", action="store_true", help="include the verify play in both runs")
+    parser.add_argument("--regions", type=int, nargs="+", default=[2, 3], choices=(2, 3),
+                        help="inventory sizes to measure, each on its own fresh lab")
+    parser.add_argument("--with-verify", action="store_true", help="include the verify play in every run")
+    parser.add_argument("--top", type=int, default=6, help="slowest tasks and heaviest imports listed per run")
     opts = parser.parse_args()
     args = [] if opts.with_verify else ["--skip-tags", "verify"]
-    workdir = tempfile.mkdtemp(prefix="drlab-bench-site-")
-    lab = LabHandle(directory=os.path.join(workdir, "lab")).up()
-    try:
-        first, first_changed, _ = converge(lab, args)
-        lab.admin("calls/reset", {})
-        again, again_changed, _ = converge(lab, args)
-        calls = lab.admin("calls")
-    finally:
-        lab.down()
-        shutil.rmtree(workdir, ignore_errors=True)
-    writes = {name: entry["count"] for name, entry in sorted(calls["actions"].items()) if entry["kind"] == "write"}
-    reads = {name: entry["count"] for name, entry in sorted(calls["actions"].items()) if entry["kind"] == "read"}
-    ratio = again / first if first else 0.0
-    scope = "with the verify play" if opts.with_verify else "verify play skipped"
-    print(f"site.yml on the two-region lab ({scope})")
-    print(f"  first converge:      {first:6.1f} s  ({first_changed} changed)       goal <= 120 s: "
-          f"{'met' if first <= 120 else 'NOT met'}")
-    print(f"  idempotent re-run:   {again:6.1f} s  ({again_changed} changed)  = {100 * ratio:.0f} % of the first;"
-          f" goal <= 30 %: {'met' if ratio <= 0.30 else 'NOT met'}")
-    print(f"  re-run write calls:  {sum(writes.values())} {writes or ''}  goal 0: "
-          f"{'met' if not writes else 'NOT met'}")
-    print(f"  re-run read calls:   {sum(reads.values())} " + json.dumps(reads))
+    start = bare_start_seconds()
+    print(f"site.yml on fresh labs ({'with' if opts.with_verify else 'without'} the verify play); "
+          f"bare interpreter start {1000 * start:.0f} ms")
+    runs: dict[int, list[Run]] = {}
+    for regions in opts.regions:
+        runs[regions] = region_runs(regions, args, start, opts.top)
+        for run in runs[regions]:
+            show(run)
+    print("\nGoals")
+    for regions, (first, again, check) in sorted(runs.items()):
+        ratio = again.wall / first.wall if first.wall else 0.0
+        verdict(f"{regions} regions: re-run <= 30 % of the first converge", ratio <= 0.30,
+                f"{again.wall:.1f} s / {first.wall:.1f} s = {100 * ratio:.0f} %")
+        verdict(f"{regions} regions: check mode <= re-run", check.wall <= again.wall,
+                f"{check.wall:.1f} s vs {again.wall:.1f} s")
+        verdict(f"{regions} regions: no write in the re-run and check mode", again.writes + check.writes == 0,
+                f"{again.writes} and {check.writes} writes")
+    if 2 in runs and 3 in runs:
+        growth = runs[3][1].wall / runs[2][1].wall - 1 if runs[2][1].wall else 0.0
+        verdict("a third region adds <= 40 % to the re-run", growth <= 0.40,
+                f"{runs[2][1].wall:.1f} s -> {runs[3][1].wall:.1f} s = {100 * growth:+.0f} %")
     return 0
 
 

@@ -205,6 +205,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
 def cmd_calls(args: argparse.Namespace) -> int:
     labdir = LabDir(args.dir)
     result = _admin(labdir, "calls/reset", {}) if args.reset else _admin(labdir, "calls")
+    result["kubernetes"] = _admin(labdir, "kube/calls/reset", {}) if args.reset else _admin(labdir, "kube/calls")
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="carry out the next N writes, then close the connection without an answer (a lost reply)")
     p.add_argument("--drop-reply-action", action="append", metavar="ACTION",
                    help="only writes of this action lose their reply (repeatable; default any write)")
-    p = add("calls", cmd_calls, "cloud API call counters per action (reads vs writes)")
+    p = add("calls", cmd_calls, "cloud API calls per action and Kubernetes API requests, reads vs writes")
     p.add_argument("--reset", action="store_true")
     p = add("sts", cmd_sts, "issue temporary (STS) credentials the cloud API accepts with their token")
     p.add_argument("--duration", type=int, help="validity in seconds (default 3600; the lab also allows < 900)")

@@ -19,6 +19,7 @@ import yaml
 from aiohttp import web
 
 from . import kinds, openapi, schemas, subresources
+from .calls import KubeCalls
 from .errors import ApiError, bad_request, conflict, method_not_allowed, not_found, unsupported_media_type
 from .kinds import scale_object, set_scale
 from .patch import json_patch, merge_patch, strategic_merge
@@ -61,8 +62,9 @@ def error_response(error: ApiError) -> web.Response:
 
 
 class KubeApi:
-    def __init__(self, component: KubeComponent):
+    def __init__(self, component: KubeComponent, calls: KubeCalls):
         self.component = component
+        self.calls = calls
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
         self.app.router.add_route("*", r"/{scope:clusters|meshes}/{sid}{tail:(/.*)?}", self.handle)
         # Absolute paths without the server prefix: `kubectl get --raw /api/...` (RequestURI replaces the
@@ -94,6 +96,7 @@ class KubeApi:
 
     async def serve(self, server: KubeServer, request: web.Request, tail: str) -> web.StreamResponse:
         parts = [p for p in tail.split("/") if p]
+        self.calls.record(request.method, parts, request.query)
         validation_token = None
         try:
             # fieldValidation and its warnings, for drlab.kube.schemas (decoding runs deep in KubeServer)

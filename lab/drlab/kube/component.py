@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ..store import write_atomic
 from .api import KubeApi
+from .calls import KubeCalls
 from .errors import ApiError
 from .server import KubeServer
 from .settings import KubeSettings
@@ -54,7 +55,8 @@ class KubeComponent:
         # (server id, namespace, Deployment name) -> when its next Pod or condition transition is due.
         self._workload_due: dict[tuple[str, str, str], float] = {}
         self._ticker: asyncio.Task | None = None
-        self.api = KubeApi(self)
+        self.calls = KubeCalls()
+        self.api = KubeApi(self, self.calls)
         self._cluster_names: dict[str, str] = {}
         for region in lab.topology.get("regions", []):
             for cluster in region.get("clusters", []):
@@ -100,6 +102,8 @@ class KubeComponent:
         self.lab.admin_route("POST", "kube/servers", self._admin_ensure)
         self.lab.admin_route("POST", "kube/servers/delete", self._admin_remove)
         self.lab.admin_route("POST", "kube/deployment-status", self._admin_deployment_status)
+        self.lab.admin_route("GET", "kube/calls", self._admin_calls)
+        self.lab.admin_route("POST", "kube/calls/reset", self._admin_calls_reset)
         write_atomic(self.lab.dir.file("kubeconfig", "ca.crt"), self.tls.ca_pem, mode=0o644)
         await self.lab.serve(self.api.app, self.lab.host, self.port, ssl_context=self.tls.context())
         self._ticker = asyncio.create_task(self._tick_workloads())
@@ -235,6 +239,12 @@ class KubeComponent:
         name = self._cluster_names.get(server_id)
         if name:  # convenience copy under the cluster's name (cluster-1.yaml)
             write_atomic(self.lab.dir.file("kubeconfig", f"{name}.yaml"), text, mode=0o600)
+
+    async def _admin_calls(self, request: web.Request) -> web.Response:
+        return web.json_response(self.calls.report())
+
+    async def _admin_calls_reset(self, request: web.Request) -> web.Response:
+        return web.json_response(self.calls.reset())
 
     async def _admin_list(self, request: web.Request) -> web.Response:
         return web.json_response(self.status()["servers"])

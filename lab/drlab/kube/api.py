@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import kinds, openapi, schemas, subresources
+from . import calls, kinds, openapi, schemas, subresources
 from .calls import KubeCalls
 from .errors import ApiError, bad_request, conflict, method_not_allowed, not_found, unsupported_media_type
 from .kinds import scale_object, set_scale
@@ -96,17 +96,21 @@ class KubeApi:
 
     async def serve(self, server: KubeServer, request: web.Request, tail: str) -> web.StreamResponse:
         parts = [p for p in tail.split("/") if p]
-        self.calls.record(request.method, parts, request.query)
         validation_token = None
+        calls_token = calls.begin_request()
+        status = 500
         try:
             # fieldValidation and its warnings, for drlab.kube.schemas (decoding runs deep in KubeServer)
             context, validation_token = schemas.begin_request(request.query.get("fieldValidation"))
             response = await self.dispatch(server, request, parts)
+            status = response.status
             for warning in context.warnings:
                 response.headers.add("Warning", schemas.warning_header(warning))
             return response
         except ApiError as error:
-            return error_response(error)
+            response = error_response(error)
+            status = response.status
+            return response
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:  # noqa: BLE001 - answer like an apiserver (a Status), never an HTML/text 500 page
@@ -116,6 +120,7 @@ class KubeApi:
         finally:
             if validation_token is not None:
                 schemas.end_request(validation_token)
+            self.calls.record(request.method, parts, request.query, status, calls.end_request(calls_token))
 
     def authenticated(self, server: KubeServer, request: web.Request) -> bool:
         """[auth] The server's bearer token, or a client certificate issued for it (CN user, O groups);

@@ -4,22 +4,54 @@ one that wrote.
 
 A request with ``dryRun=All`` is counted apart from the writes: the apiserver runs admission and
 validation for it and persists nothing (API concepts, "Dry-run"), so it is what an exact check mode
-costs, not a change.  Discovery (``/api``, ``/apis``, a group version's resource list, ``/version``,
+costs, not a change.  A write request that persisted nothing is counted as ``no_op`` (the object came
+out the same, so the apiserver kept its resourceVersion: k8s.io/apiserver storage/etcd3 store.go
+GuaranteedUpdate returns the existing object when the new bytes equal the stored ones) or ``refused``
+(an error status, e.g. 415 for a strategic merge patch of a custom resource, which kubernetes.core then
+retries as a merge patch).  Discovery (``/api``, ``/apis``, a group version's resource list, ``/version``,
 ``/openapi``) is counted apart from the object reads: it is client start-up, not work on resources.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections import Counter
 from typing import Any
 
 WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+KINDS = ("discovery", "read", "watch", "dry_run", "write", "no_op", "refused")
+
+# Set for the request being served (each request runs in its own asyncio task, so its context is its own;
+# a controller's later writes in their own tasks do not count for it).
+_persisted: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("drlab_kube_persisted", default=None)
 
 
-def kind_of(method: str, parts: list[str], query: dict[str, str]) -> str:
-    """discovery, read, watch, dry_run or write: the counter a request adds to."""
+def begin_request() -> contextvars.Token:
+    return _persisted.set([False])
+
+
+def note_persisted() -> None:
+    """The server stored a change while serving the current request (KubeServer calls it when it saves)."""
+    flag = _persisted.get()
+    if flag is not None:
+        flag[0] = True
+
+
+def end_request(token: contextvars.Token) -> bool:
+    """Whether the request stored anything."""
+    flag = _persisted.get()
+    _persisted.reset(token)
+    return bool(flag and flag[0])
+
+
+def kind_of(method: str, parts: list[str], query: dict[str, str], status: int = 200, persisted: bool = True) -> str:
+    """The counter a request adds to, from what was asked and how it was answered."""
     if method in WRITE_METHODS:
-        return "dry_run" if query.get("dryRun") == "All" else "write"
+        if query.get("dryRun") == "All":
+            return "dry_run"
+        if status >= 400:
+            return "refused"
+        return "write" if persisted else "no_op"
     if query.get("watch") in ("1", "true"):
         return "watch"
     if _discovery(parts):
@@ -43,14 +75,13 @@ class KubeCalls:
         self.kinds: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
 
-    def record(self, method: str, parts: list[str], query: dict[str, str]) -> None:
-        kind = kind_of(method, parts, query)
+    def record(self, method: str, parts: list[str], query: dict[str, str], status: int, persisted: bool) -> None:
+        kind = kind_of(method, parts, query, status, persisted)
         self.kinds[kind] += 1
         self.requests[f"{method} {kind} {_resource(parts)}"] += 1
 
     def report(self) -> dict[str, Any]:
-        return {"total": sum(self.kinds.values()), **{k: self.kinds.get(k, 0) for k in
-                                                       ("discovery", "read", "watch", "dry_run", "write")},
+        return {"total": sum(self.kinds.values()), **{k: self.kinds.get(k, 0) for k in KINDS},
                 "requests": dict(sorted(self.requests.items()))}
 
     def reset(self) -> dict[str, Any]:

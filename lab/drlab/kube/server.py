@@ -18,7 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..store import JsonStore, write_atomic
-from . import controllers, kinds, lifecycle, schemas, standard, workloads
+from . import calls, controllers, kinds, lifecycle, schemas, standard, workloads
 from .crds import mesh_crds
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .fields import now_rfc3339, record_update, server_side_apply
@@ -159,7 +159,7 @@ class KubeServer:
             for crd in mesh_crds():
                 self.create_object(crd_rt, None, crd, manager="drlab-bootstrap")
         controllers.ensure_node(self)
-        self.store.save()
+        self._save()
 
     # -- what is served --------------------------------------------------------------
     def types(self) -> list[ResourceType]:
@@ -364,7 +364,7 @@ class KubeServer:
         self._bucket(rt.key)[self._oid(meta.get("namespace"), meta["name"])] = new
         if rt.key == CRD_KEY:
             self._types = None
-        self.store.save()
+        self._save()
         self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
         self._controllers(rt, new)
         controllers.record(self, rt, old, new)
@@ -619,7 +619,7 @@ class KubeServer:
         self.store.data["rv"] += 1
         new["metadata"]["resourceVersion"] = str(self.rv)
         self._bucket(rt.key)[self._oid(new["metadata"].get("namespace"), new["metadata"]["name"])] = new
-        self.store.save()
+        self._save()
         self._emit(rt, "MODIFIED", new, old)
         return self.render(rt, new)
 
@@ -635,7 +635,7 @@ class KubeServer:
         self._drop(rt, obj)
         if rt.key == CRD_KEY:
             self._types = None
-        self.store.save()
+        self._save()
         return self.render(rt, obj)
 
     def _rt_for_key(self, key: str, obj: dict[str, Any]) -> ResourceType:
@@ -795,6 +795,10 @@ class KubeServer:
             entries.append(key)
         elif not external and key in entries:
             entries.remove(key)
+        self._save()
+
+    def _save(self) -> None:
+        calls.note_persisted()
         self.store.save()
 
     def close(self) -> None:

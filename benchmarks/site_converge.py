@@ -16,7 +16,7 @@ issue 20, judged on these figures:
 Figures, not assertions: this prints and returns 0 unless a playbook fails.  The verify play is skipped
 (``--skip-tags verify``; it sends requests, which is not convergence work) unless ``--with-verify``.
 
-    .venv/bin/python benchmarks/site_converge.py [--regions 2 3] [--with-verify] [--top 8]
+    .venv/bin/python benchmarks/site_converge.py [--regions 2 3] [--repeat 3] [--with-verify] [--top 8]
 
 What was tried, and what it gave (two-region lab, 2 cores, quiet machine; re-run wall time):
 
@@ -88,7 +88,8 @@ class Run:
     kube: dict[str, Any]
     slowest: list[tuple[float, str]] = field(default_factory=list)
     heaviest_imports: list[tuple[float, str]] = field(default_factory=list)
-    per_module: dict[str, int] = field(default_factory=dict)
+    per_module: dict[str, list[float]] = field(default_factory=dict)
+    plays: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def writes(self) -> int:
@@ -125,10 +126,11 @@ def inventory(workdir: str, extra: int) -> str:
     return dest
 
 
-def _imports(logdir: str) -> tuple[int, float, float, Counter[str], Counter[str]]:
+def _imports(logdir: str) -> tuple[int, float, float, Counter[str], dict[str, list[float]]]:
     """Processes, their total wall time, their total import time, import self time per top-level package,
     processes per module (the wrapper names it from the AnsiballZ payload)."""
-    processes, wall, imports, per_package, per_module = 0, 0.0, 0.0, Counter(), Counter()
+    processes, wall, imports, per_package = 0, 0.0, 0.0, Counter()
+    per_module: dict[str, list[float]] = {}  # module -> [processes, wall seconds, import seconds]
     for name in os.listdir(logdir):
         if not name.endswith(".log"):
             continue
@@ -139,6 +141,7 @@ def _imports(logdir: str) -> tuple[int, float, float, Counter[str], Counter[str]
         processes += 1
         _, wall_ns, module = lines[0].split(" ", 2)
         wall += int(wall_ns) / 1e9
+        own_imports = 0.0
         module = module.replace("ansible_collections.", "").replace(".plugins.modules.", ".")
         module = module.replace("ansible.modules.", "ansible.builtin.")
         for line in lines[1:]:
@@ -148,8 +151,12 @@ def _imports(logdir: str) -> tuple[int, float, float, Counter[str], Counter[str]
                 continue
             per_package[fields[2].strip().split(".")[0]] += int(fields[0].split(":")[1]) / 1e6
             if not fields[2].startswith("  "):
-                imports += int(fields[1]) / 1e6
-        per_module[module] += 1
+                own_imports += int(fields[1]) / 1e6
+        imports += own_imports
+        entry = per_module.setdefault(module, [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += int(wall_ns) / 1e9
+        entry[2] += own_imports
         os.unlink(os.path.join(logdir, name))
     return processes, wall, imports, per_package, per_module
 
@@ -173,8 +180,11 @@ def playbook(lab: LabHandle, inv: str, label: str, args: list[str], wrapper: str
         raise SystemExit(f"site.yml ({label}) failed (rc {result.returncode})")
     report = json.loads(result.stdout)
     tasks = skipped = changed = 0
-    slowest = []
+    slowest, plays = [], []
     for play in report.get("plays") or []:
+        span = play["play"].get("duration") or {}
+        if span.get("end"):
+            plays.append((play["play"]["name"].split(" - ")[0][:30], _seconds(span["end"]) - _seconds(span["start"])))
         for task in play.get("tasks") or []:
             hosts = task.get("hosts") or {}
             ran = [r for r in hosts.values() if not r.get("skipped")]
@@ -190,7 +200,7 @@ def playbook(lab: LabHandle, inv: str, label: str, args: list[str], wrapper: str
                module_seconds=module_seconds, import_seconds=import_seconds, start_seconds=processes * start,
                cloud=cloud, kube=kube, slowest=sorted(slowest, reverse=True)[:top],
                heaviest_imports=sorted(((s, m) for m, s in per_package.items()), reverse=True)[:top],
-               per_module=dict(per_module.most_common()))
+               per_module=dict(sorted(per_module.items(), key=lambda item: -item[1][1])), plays=plays)
 
 
 def _seconds(stamp: str) -> float:
@@ -198,7 +208,9 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def region_runs(regions: int, args: list[str], start: float, top: int) -> list[Run]:
+def region_runs(regions: int, args: list[str], start: float, top: int, repeat: int) -> list[Run]:
+    """The first converge, then re-run and check mode ``repeat`` times each, alternating; the run whose wall
+    time is the median of its kind stands for it (one playbook run on two busy cores varies by a second)."""
     workdir = tempfile.mkdtemp(prefix=f"drlab-bench-site{regions}-")
     extra = regions - len(BASE_REGIONS)
     topology = {"regions": BASE_REGIONS + [{"id": r["id"], "clusters": [{"name": r["cluster"]}]}
@@ -209,15 +221,30 @@ def region_runs(regions: int, args: list[str], start: float, top: int) -> list[R
     with open(wrapper, "w", encoding="utf-8") as handle:
         handle.write(WRAPPER.format(logdir=logdir, python=PYTHON))
     os.chmod(wrapper, 0o700)
-    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=topology).up()
+    # As `drlab up` does by default (monitoring "auto"): a real Prometheus when one is installed, which the
+    # ratelimit role then reloads and reads.
+    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=topology,
+                    monitoring=shutil.which("prometheus") is not None).up()
     try:
         inv = inventory(workdir, extra)
-        return [playbook(lab, inv, f"{regions} regions, first converge", args, wrapper, logdir, start, top),
-                playbook(lab, inv, f"{regions} regions, re-run", args, wrapper, logdir, start, top),
-                playbook(lab, inv, f"{regions} regions, --check", [*args, "--check"], wrapper, logdir, start, top)]
+        first = playbook(lab, inv, f"{regions} regions, first converge", args, wrapper, logdir, start, top)
+        again, check = [], []
+        for _ in range(repeat):
+            again.append(playbook(lab, inv, f"{regions} regions, re-run", args, wrapper, logdir, start, top))
+            check.append(playbook(lab, inv, f"{regions} regions, --check", [*args, "--check"], wrapper, logdir,
+                                  start, top))
+        return [first, _median(again), _median(check)]
     finally:
         lab.down()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _median(runs: list[Run]) -> Run:
+    ordered = sorted(runs, key=lambda run: run.wall)
+    middle = ordered[len(ordered) // 2]
+    if len(runs) > 1:
+        middle.label += f" (median of {len(runs)}: " + ", ".join(f"{run.wall:.1f}" for run in runs) + " s)"
+    return middle
 
 
 def show(run: Run) -> None:
@@ -226,7 +253,10 @@ def show(run: Run) -> None:
     share = 100 * run.start_and_imports / run.module_seconds if run.module_seconds else 0.0
     print(f"  module invocations: {run.modules}, {run.module_seconds:.1f} s of process time (regions overlap); "
           f"interpreter start {run.start_seconds:.1f} s + imports {run.import_seconds:.1f} s = {share:.0f} %")
-    print("  modules run: " + ", ".join(f"{name.split('.')[-1]} {count}" for name, count in run.per_module.items()))
+    print("  plays: " + "; ".join(f"{name} {seconds:.1f} s" for name, seconds in run.plays))
+    print("  modules run (count x mean seconds, of which imports): " + ", ".join(
+        f"{name.split('.')[-1]} {int(n)} x {wall / n:.2f} ({imports / n:.2f})"
+        for name, (n, wall, imports) in run.per_module.items()))
     print(f"  cloud API: {run.cloud.get('reads', 0)} reads, {run.cloud.get('writes', 0)} writes; "
           f"Kubernetes API: {run.kube.get('discovery', 0)} discovery, {run.kube.get('read', 0)} reads, "
           f"{run.kube.get('dry_run', 0)} dry runs, {run.kube.get('write', 0)} writes, "
@@ -250,6 +280,7 @@ def main() -> int:
     parser.add_argument("--regions", type=int, nargs="+", default=[2, 3], choices=(2, 3),
                         help="inventory sizes to measure, each on its own fresh lab")
     parser.add_argument("--with-verify", action="store_true", help="include the verify play in every run")
+    parser.add_argument("--repeat", type=int, default=3, help="re-runs and check-mode runs per inventory size")
     parser.add_argument("--top", type=int, default=6, help="slowest tasks and heaviest imports listed per run")
     opts = parser.parse_args()
     args = [] if opts.with_verify else ["--skip-tags", "verify"]
@@ -258,7 +289,7 @@ def main() -> int:
           f"bare interpreter start {1000 * start:.0f} ms")
     runs: dict[int, list[Run]] = {}
     for regions in opts.regions:
-        runs[regions] = region_runs(regions, args, start, opts.top)
+        runs[regions] = region_runs(regions, args, start, opts.top, opts.repeat)
         for run in runs[regions]:
             show(run)
     print("\nGoals")

@@ -13,6 +13,7 @@ parameters, so a module reads like the API reference:
     mesh = module.call('servicemesh', 'DescribeServiceMeshDetail', ServiceMeshId=mesh_id)
 """
 
+import importlib.util
 import random
 import re
 import time
@@ -21,30 +22,21 @@ import uuid
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-try:
-    from alibabacloud_tea_openapi import models as open_api_models
-    from alibabacloud_tea_util import models as util_models
 
-    HAS_TEA = True
-    TEA_IMPORT_ERROR = None
-except ImportError:
-    HAS_TEA = False
-    TEA_IMPORT_ERROR = traceback.format_exc()
+def _installed(package):
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
-try:
-    from alibabacloud_credentials.client import Client as CredentialClient
-    from alibabacloud_credentials.provider import (
-        CLIProfileCredentialsProvider,
-        DefaultCredentialsProvider,
-        ProfileCredentialsProvider,
-        RamRoleArnCredentialsProvider,
-        StaticAKCredentialsProvider,
-        StaticSTSCredentialsProvider,
-    )
 
-    HAS_CREDENTIALS = True
-except ImportError:
-    HAS_CREDENTIALS = False
+# The SDK is imported when a client is built, not with this file: its core costs ~0.3 s a process
+# (Tea.core pulls in aiohttp and requests, the credentials client apscheduler), and a run that needs
+# no cloud call (asm_gateway or asm_ratelimit answered from the mesh's Kubernetes API) should not pay
+# it.  Measured by benchmarks/site_converge.py.
+HAS_TEA = _installed('alibabacloud_tea_openapi') and _installed('alibabacloud_tea_util')
+TEA_IMPORT_ERROR = None if HAS_TEA else 'alibabacloud_tea_openapi or alibabacloud_tea_util cannot be found'
+HAS_CREDENTIALS = _installed('alibabacloud_credentials')
 
 # Product -> (SDK package, default endpoint or None to let the SDK's endpoint rules decide).
 PRODUCTS = {
@@ -322,6 +314,15 @@ def resolve_credentials(params, environ=None):
 
 
 def build_credential_provider(params):
+    from alibabacloud_credentials.provider import (
+        CLIProfileCredentialsProvider,
+        DefaultCredentialsProvider,
+        ProfileCredentialsProvider,
+        RamRoleArnCredentialsProvider,
+        StaticAKCredentialsProvider,
+        StaticSTSCredentialsProvider,
+    )
+
     kind, assume = resolve_credentials(params)
     if kind == 'static':
         provider = StaticAKCredentialsProvider(access_key_id=params['access_key_id'],
@@ -446,6 +447,8 @@ class AlibabaCloudModule:
         package, _default = PRODUCTS[product]
         try:
             module = __import__(package + '.client', fromlist=['Client'])
+            from alibabacloud_credentials.client import Client as CredentialClient
+            from alibabacloud_tea_openapi import models as open_api_models
         except ImportError:
             self.fail_json(msg=missing_required_lib(package.replace('_', '-')),
                            exception=traceback.format_exc())
@@ -497,6 +500,8 @@ class AlibabaCloudModule:
         request = self.request_model(product, action, params)
         method = getattr(client, snake_case(action) + '_with_options')
         self.api_calls.append(action)
+
+        from alibabacloud_tea_util import models as util_models
 
         def invoke():
             response = method(request, util_models.RuntimeOptions())

@@ -18,9 +18,40 @@ Figures, not assertions: this prints and returns 0 unless a playbook fails.  The
 
     .venv/bin/python benchmarks/site_converge.py [--regions 2 3] [--repeat 3] [--with-verify] [--top 8]
 
-What was tried, and what it gave (two-region lab, 2 cores, quiet machine; re-run wall time):
+What was tried, and what it gave (this 2-core machine, otherwise idle; labs with their Prometheus, as
+`drlab up` starts them; one playbook run varies by +/- 1-2 s, so the figures below are from within one
+benchmark run, and a lone difference under a second is noise):
 
-* baseline after issue 14: converge 64.3 s, re-run 20.5 s (32 %), 0 writes.
+* Baseline (after issue 14): two regions converge 66.1 s, re-run 24.7 s (37 %), check 22.3 s, 29 module
+  invocations in the re-run of which 82 % of the time is interpreter start and imports (the SDK's Tea core
+  with aiohttp, requests and apscheduler ~0.3 s, the kubernetes client ~0.2-0.3 s, ansible's module_utils
+  compiled from the AnsiballZ zip every time); three regions re-run 35.9 s (+46 %).  The cloud API writes
+  nothing on a re-run; kubernetes.core's k8s sends a patch per object and compares the answer, so the
+  Kubernetes API sees 56 write requests that store nothing (``no_op``) and 12 refused strategic merge
+  patches of custom resources.
+* ``pipelining = True`` for the local connection: 15.7 s against 15.6 s (a run without Prometheus): no
+  gain, not kept.
+* The SDK imported when a client is built and the kubernetes client when a mesh API is opened: alone
+  within the noise of a whole run, kept for what it does per process (importing asm_gateway 0.80 -> 0.47 s,
+  asm_ratelimit 0.73 -> 0.51 s; asm_mesh no longer imports the kubernetes client).
+* cluster_prep's namespaces in one k8s call whose retries are the API wait (the k8s_cluster_info task and
+  the per-namespace loop gone), the ratelimit role's CRD read and Prometheus rules read as lookups:
+  re-run 24.7 -> 23.4 s, three regions 35.9 -> 26.0 s (29 -> 25 invocations).
+* Answers from the controller instead of modules: the mesh CA by ``is file``, the kubeconfig mode by the
+  new ``file_mode`` filter, the rules directory made only when missing, the rule file written only when its
+  content or mode differ: re-run 22.2 -> 17.5 s on one lab (25 -> 15 invocations); in one benchmark
+  run two regions converge 57.9 s, re-run 15.5 s (27 %), check 15.3 s; three regions re-run 23.5 s.
+* asm_mesh's closing re-read skipped when nothing changed on a running mesh (2 reads fewer per region) and
+  bookinfo's mesh objects sent as merge patches (6 refused requests fewer per region): fewer round trips,
+  no wall-time change that one run can show.
+
+Where it stands (last full run): two regions converge 60.7 s, re-run 16.1 s (27 %, goal met), check
+mode 18.0 s (NOT met: check and re-run do the same work, a dry run where the re-run sends a no-op patch,
+and which one is faster changes from run to run), no write in either (met); three regions re-run 25.8 s,
+36 % of its converge and +60 % on two regions (NOT met).  The regions play is CPU-bound: every module task
+is a Python process of ~1 s, most of it imports, and a third region's processes share the same two cores,
+so each task of the regions play takes ~1.7x as long; what would meet it is fewer module processes per
+region (each of the six left serves its own resource or API server) or cheaper ones.
 """
 
 from __future__ import annotations

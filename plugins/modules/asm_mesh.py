@@ -547,7 +547,10 @@ def update_mesh(module, mesh_id, deadline, desired):
     elif (params['wait'] or params['kubeconfig_path']) and current['state'] != 'running':
         wait_running(module, mesh_id, deadline)
     kube_changed = handle_kubeconfig(module, mesh_id)
-    mesh = read_mesh(module, mesh_id) if (changed or params['wait']) else current
+    # Read again only what may have moved: after a change, or after waiting for a mesh that was not running.
+    # A running mesh nothing was done to is what `current` already says (two round trips fewer on a re-run).
+    waited = params['wait'] and current['state'] != 'running'
+    mesh = read_mesh(module, mesh_id) if (changed or waited) else current
     return Outcome(changed=changed or kube_changed, changes=changes + (['kubeconfig_path'] if kube_changed else []),
                    before=before, after=mesh_util.mesh_view(mesh), state=mesh, values=dict(mesh_id=mesh_id))
 

@@ -47,10 +47,10 @@ def end_request(token: contextvars.Token) -> bool:
 def kind_of(method: str, parts: list[str], query: dict[str, str], status: int = 200, persisted: bool = True) -> str:
     """The counter a request adds to, from what was asked and how it was answered."""
     if method in WRITE_METHODS:
-        if query.get("dryRun") == "All":
-            return "dry_run"
         if status >= 400:
             return "refused"
+        if query.get("dryRun") == "All":
+            return "dry_run"
         return "write" if persisted else "no_op"
     if query.get("watch") in ("1", "true"):
         return "watch"

@@ -70,18 +70,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import yaml
-
 from drlab.testing import LabHandle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The site tests' way to add a region (one hosts.yml line, one host_vars file, the region in the topology).
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "site"))
+import site_support  # noqa: E402
+
 BIN = os.path.join(ROOT, ".venv", "bin")
 PYTHON = os.path.join(BIN, "python")
-
-# The regions a bigger inventory adds: one hosts.yml line and one host_vars file each, as a user would.
-EXTRA_REGIONS = [{"id": "eu-central-1", "cluster": "cluster-3", "mesh": "mesh-3", "weight": 50}]
-BASE_REGIONS = [{"id": "cn-hangzhou", "clusters": [{"name": "cluster-1"}]},
-                {"id": "ap-southeast-1", "clusters": [{"name": "cluster-2"}]}]
 
 # Runs the module under `-X importtime`; its import lines go to a file per process, anything else the
 # module wrote to stderr goes back to Ansible. The first line of that file is the process's wall time.
@@ -139,22 +136,6 @@ def bare_start_seconds() -> float:
         subprocess.run([PYTHON, "-I", "-S", "-c", "pass"], check=True)  # noqa: S603 - our venv's python
         samples.append(time.perf_counter() - began)
     return statistics.median(samples)
-
-
-def inventory(workdir: str, extra: int) -> str:
-    dest = os.path.join(workdir, "inventory")
-    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), dest)
-    hosts_file = os.path.join(dest, "hosts.yml")
-    with open(hosts_file, encoding="utf-8") as handle:
-        hosts = yaml.safe_load(handle)
-    for region in EXTRA_REGIONS[:extra]:
-        hosts["all"]["children"]["regions"]["hosts"][region["id"]] = None
-        with open(os.path.join(dest, "host_vars", f"{region['id']}.yml"), "w", encoding="utf-8") as handle:
-            yaml.safe_dump({"dr_region_id": region["id"], "dr_cluster_name": region["cluster"],
-                            "dr_mesh_name": region["mesh"], "dr_region_weight": region["weight"]}, handle)
-    with open(hosts_file, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(hosts, handle)
-    return dest
 
 
 def _imports(logdir: str) -> tuple[int, float, float, Counter[str], dict[str, list[float]]]:
@@ -243,9 +224,7 @@ def region_runs(regions: int, args: list[str], start: float, top: int, repeat: i
     """The first converge, then re-run and check mode ``repeat`` times each, alternating; the run whose wall
     time is the median of its kind stands for it (one playbook run on two busy cores varies by a second)."""
     workdir = tempfile.mkdtemp(prefix=f"drlab-bench-site{regions}-")
-    extra = regions - len(BASE_REGIONS)
-    topology = {"regions": BASE_REGIONS + [{"id": r["id"], "clusters": [{"name": r["cluster"]}]}
-                                           for r in EXTRA_REGIONS[:extra]]}
+    extra = regions - 2  # the lab inventory's two, plus site_support's extra regions
     logdir = os.path.join(workdir, "imports")
     os.makedirs(logdir)
     wrapper = os.path.join(workdir, "python-importtime")
@@ -254,10 +233,10 @@ def region_runs(regions: int, args: list[str], start: float, top: int, repeat: i
     os.chmod(wrapper, 0o700)
     # As `drlab up` does by default (monitoring "auto"): a real Prometheus when one is installed, which the
     # ratelimit role then reloads and reads.
-    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=topology,
+    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=site_support.topology(extra),
                     monitoring=shutil.which("prometheus") is not None).up()
     try:
-        inv = inventory(workdir, extra)
+        inv = site_support.inventory(workdir, extra)
         first = playbook(lab, inv, f"{regions} regions, first converge", args, wrapper, logdir, start, top)
         again, check = [], []
         for _ in range(repeat):

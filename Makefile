@@ -69,8 +69,20 @@ molecule: venv
 site-tests: venv
 	MESHDR_SITE_TESTS=1 $(BIN)/python -m pytest -q -x -p no:cacheprovider tests/lab/site
 
-test: venv monitoring-deps lint sanity unit lab-tests integration molecule site-tests release-check
-	@echo "make test: all suites passed"
+# Two streams: the lab tests, which mostly wait on lab processes (about one core's worth of work), beside
+# every other suite in order. The lab tests' output goes to a file and is printed when both streams end,
+# so the two never mix; the exit status is the worse of the two.
+TEST_LOGS := .build/test-logs
+test: venv monitoring-deps
+	@mkdir -p $(TEST_LOGS)
+	@echo "make test: lab-tests run beside the other suites; their output is in $(TEST_LOGS)/lab-tests.log, printed at the end"
+	@$(MAKE) --no-print-directory lab-tests >$(TEST_LOGS)/lab-tests.log 2>&1 & lab=$$!; \
+	  $(MAKE) --no-print-directory lint sanity unit integration molecule site-tests release-check; rest=$$?; \
+	  wait $$lab; labs=$$?; \
+	  echo "== make lab-tests (exit $$labs), from $(TEST_LOGS)/lab-tests.log"; cat $(TEST_LOGS)/lab-tests.log; \
+	  if [ $$rest -ne 0 ] || [ $$labs -ne 0 ]; then \
+	    echo "make test: FAILED (other suites exit $$rest, lab-tests exit $$labs)"; exit 1; fi; \
+	  echo "make test: all suites passed"
 
 # Release artefacts: Galaxy build + offline install + ansible-doc, EE build context, AWX config,
 # ansible-lint (production), antsibull-docs/changelog, RAM policy vs code, ansible-runner on the lab.

@@ -32,7 +32,7 @@ import re
 import time
 from typing import Any
 
-from ..kube.watch import ServerWatch
+from ..kube.watch import QuietPasses, ServerWatch
 from ..mesh.component import ASM_GROUP, ISTIO_GROUP, NS, list_any
 from .bookinfo import APPS, Bookinfo, Instance
 from .dns import Answer, DnsServer
@@ -107,6 +107,7 @@ class DataPlaneComponent:
         self._services: dict[str, dict[str, tuple[int, dict[str, str], list[Endpoint]]]] = {}
         self._wake = asyncio.Event()
         self._watch = ServerWatch(lab, self._wake)
+        self.quiet = QuietPasses()
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._rule_cache: dict[str, list[dict[str, Any]]] = {}
@@ -171,6 +172,7 @@ class DataPlaneComponent:
             "bookinfo": [{"cluster": i.cluster_name, "namespace": i.namespace, "app": i.app, "version": i.version,
                           "endpoint": f"{i.address}:{i.port}"} for i in self.bookinfo.instances.values()],
             "health_checked": sorted(checked),
+            "reconcile": {"passes": self.quiet.passes, "skipped": self.quiet.skipped},
             "summary": summary,
         }
 
@@ -199,13 +201,18 @@ class DataPlaneComponent:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                woken = True
             except TimeoutError:
-                pass
+                woken = False
             self._wake.clear()
-            try:
-                await self.reconcile()
-            except Exception:  # noqa: BLE001 - keep serving; the next change retries
-                log.exception("dataplane reconcile failed")
+            # a write to a watched server wakes the loop; a timeout only needs a pass when the cloud's meshes
+            # or a server's counter moved without waking it
+            if woken or not self.quiet.skip((self._watch.versions(), self._meshes())):
+                try:
+                    await self.reconcile()
+                except Exception:  # noqa: BLE001 - keep serving; the next change retries
+                    self.quiet.forget()
+                    log.exception("dataplane reconcile failed")
             self.realtime.call(self._sync_health)
 
     # -- reconcile -------------------------------------------------------------------

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from ..kube import crds, schemas
-from ..kube.watch import ServerWatch
+from ..kube.watch import QuietPasses, ServerWatch
 from ..store import JsonStore
 from . import validation
 
@@ -93,6 +93,7 @@ class MeshComponent:
         self._gateways: dict[str, dict[str, Any]] = self._store.data.setdefault("gateways", {})
         self._wake = asyncio.Event()
         self._watch = ServerWatch(lab, self._wake)
+        self.quiet = QuietPasses()
         self._task: asyncio.Task | None = None
         self.resyncs = 0
 
@@ -133,7 +134,8 @@ class MeshComponent:
         summary = [f"ASM controllers watching {len(self._watch.watched)} Kubernetes APIs; gateway resync "
                    + (f"after {self.resync_delay:g}s" if self.resync_delay > 0 else "off")]
         return {"watched": sorted(self._watch.watched), "resyncs": self.resyncs,
-                "pending_resync": sum(1 for g in self._gateways.values() if g.get("due")), "summary": summary}
+                "pending_resync": sum(1 for g in self._gateways.values() if g.get("due")),
+                "reconcile": {"passes": self.quiet.passes, "skipped": self.quiet.skipped}, "summary": summary}
 
     # -- watching ---------------------------------------------------------------------
     def _kube(self) -> Any:
@@ -146,15 +148,21 @@ class MeshComponent:
         return [m for m in cloud.meshes() if m.get("state") != "deleting"]
 
     async def _loop(self) -> None:
+        woken = True
         while True:
-            try:
-                self.reconcile()
-            except Exception:  # noqa: BLE001 - keep the controller alive, as a real one would
-                log.exception("mesh reconcile failed")
+            # a pending resync is due by the clock, not by a write: never skip while one waits
+            pending = any(g.get("due") for g in self._gateways.values())
+            if woken or pending or not self.quiet.skip((self._watch.versions(), self.meshes())):
+                try:
+                    self.reconcile()
+                except Exception:  # noqa: BLE001 - keep the controller alive, as a real one would
+                    self.quiet.forget()
+                    log.exception("mesh reconcile failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                woken = True
             except TimeoutError:
-                pass
+                woken = False
             self._wake.clear()
 
     # -- reconcile -------------------------------------------------------------------

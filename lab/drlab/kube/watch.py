@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 # A controller whose inputs did not change still reconciles this often: what it starts outside the API
-# (an Envoy, a Bookinfo listener) is checked again even when no write says so.
+# (an Envoy, a Bookinfo listener) is checked again even when no write says so. Real controllers do the
+# same from their informer cache: client-go's SharedInformer replays every cached object to its handlers
+# each resync period, without listing the API again (k8s.io/client-go/tools/cache, resyncPeriod).
 FULL_PASS_SECONDS = 5.0
 
 
@@ -33,8 +35,9 @@ class ServerWatch:
         return server
 
     def versions(self) -> tuple[tuple[str, int], ...]:
-        """Each watched server's resourceVersion counter: the same tuple means no write in between (a no-op
-        write keeps the counter, as an apiserver keeps the resourceVersion)."""
+        """Each watched server's resourceVersion counter: the same tuple means no write in between.  A no-op
+        write keeps the counter, as an apiserver does: k8s.io/apiserver's etcd3 store (GuaranteedUpdate)
+        does not write an object that came back unchanged, so its resourceVersion stays."""
         kube = self.lab.components.get("kube")
         if kube is None:
             return ()

@@ -14,11 +14,18 @@ GALAXY := .build/galaxy/.installed
 
 venv: $(STAMP) $(LINK) $(GALAXY)
 
-$(STAMP): requirements.txt requirements-dev.txt lab/pyproject.toml
+# The lab's Kubernetes schemas go beside site-packages, not into it: the kubernetes client imports
+# kubernetes_validate whenever it is importable, which would slow every module process the tests and
+# benchmarks measure (drlab.kube.schemas.kubernetes_validate_dir). A venv made before this is cleaned of it.
+$(STAMP): requirements.txt requirements-dev.txt lab/pyproject.toml lab/requirements-schemas.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e lab
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --upgrade \
+	  --target $(VENV)/share/drlab/kubernetes-validate -r lab/requirements-schemas.txt
+	if $(BIN)/python -m pip show -q kubernetes-validate 2>/dev/null; then \
+	  $(BIN)/python -m pip uninstall -q -y kubernetes-validate; fi
 	touch $(STAMP)
 
 # The Galaxy collections: the collection's dependencies (requirements.yml) and the tests' (awx.awx,

@@ -4,8 +4,8 @@ Sources (none hand-written, except ASM's kinds, which no package publishes):
 
 * Built-in kinds: the upstream OpenAPI definitions of Kubernetes v1.31 as shipped by the
   ``kubernetes-validate`` package (``kubernetes-json-schema/v1.31.0-local/_definitions.json``,
-  generated from the apiserver's own ``/openapi/v2``).  v1.31 because the lab advertises
-  v1.31.1 (``api.VERSION_INFO``).
+  generated from the apiserver's own ``/openapi/v2``), installed where only the lab reads it
+  (:func:`kubernetes_validate_dir`).  v1.31 because the lab advertises v1.31.1 (``api.VERSION_INFO``).
 * Istio's networking CRDs: the ``cloudcoil-models-istio`` 1.24.2.1 package (Istio 1.24.2).  Its
   pydantic models are generated from Istio's published ``crd-all.gen.yaml``; the JSON schema
   pydantic derives from them is turned back into a structural ``openAPIV3Schema`` (types,
@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
 from functools import lru_cache
@@ -117,14 +118,36 @@ def _normalise(node: Any) -> Any:
     return out
 
 
+# Where `make venv` puts kubernetes-validate: beside the interpreter's packages, not among them.  The
+# kubernetes client imports kubernetes_validate whenever it can (kubernetes/dynamic/client.py, for its
+# optional `validate`), so an importable copy made every kubernetes.core and meshdr module process on this
+# machine import it and jsonschema (~55 ms each) for the lab's sake: the measured playbooks paid for the lab.
+KUBERNETES_VALIDATE_TARGET = os.path.join(sys.prefix, "share", "drlab", "kubernetes-validate")
+
+
+def kubernetes_validate_dir() -> str:
+    """The kubernetes_validate package directory whose schema files the lab reads: $DRLAB_KUBERNETES_VALIDATE
+    (a ``pip install --target`` directory), else ``make venv``'s, else an installed kubernetes_validate."""
+    for target in (os.environ.get("DRLAB_KUBERNETES_VALIDATE"), KUBERNETES_VALIDATE_TARGET):
+        if target and os.path.isdir(os.path.join(target, "kubernetes_validate")):
+            return os.path.join(target, "kubernetes_validate")
+    import importlib.util
+
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "drlab needs kubernetes-validate's schema files: run `make venv`, or `pip install --no-deps "
+            f"--target {KUBERNETES_VALIDATE_TARGET} -r lab/requirements-schemas.txt`")
+    return list(spec.submodule_search_locations)[0]
+
+
 @lru_cache(maxsize=1)
 def builtin_definitions() -> dict[str, dict[str, Any]]:
     """OpenAPI definitions of Kubernetes v1.31, by definition name (io.k8s.api.apps.v1.Deployment...)."""
-    import importlib.resources
-
-    path = (importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
-            / f"{K8S_SCHEMA_VERSION}-local" / "_definitions.json")
-    raw = json.loads(path.read_text())["$defs"]
+    path = os.path.join(kubernetes_validate_dir(), "kubernetes-json-schema", f"{K8S_SCHEMA_VERSION}-local",
+                        "_definitions.json")
+    with open(path, encoding="utf-8") as handle:
+        raw = json.load(handle)["$defs"]
     defs = {name: _normalise(schema) for name, schema in raw.items()}
     # The real documents describe these two as strings with a format (the JSON-schema dump
     # spells them as oneOf); the validator below knows they also take numbers.

@@ -3,6 +3,11 @@ the walker prunes, and istiod's webhook messages."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import pytest
 
 from drlab.kube import crds, schemas
@@ -15,6 +20,20 @@ def test_every_builtin_kind_has_an_upstream_definition():
     assert missing == []
     deployment = schemas.builtin_definitions()["io.k8s.api.apps.v1.DeploymentSpec"]
     assert deployment["properties"]["template"]["$ref"].endswith("io.k8s.api.core.v1.PodTemplateSpec")
+
+
+def test_the_kubernetes_schemas_are_read_from_outside_site_packages():
+    # The kubernetes client imports kubernetes_validate whenever it can (kubernetes/dynamic/client.py): an
+    # importable copy would be imported by every module process the tests and benchmarks measure.
+    assert importlib.util.find_spec("kubernetes_validate") is None, (
+        "kubernetes_validate is importable in this venv: every kubernetes.core and meshdr module process "
+        "imports it; `make venv` installs it under .venv/share/drlab instead")
+    found = schemas.kubernetes_validate_dir()
+    assert found == os.path.join(schemas.KUBERNETES_VALIDATE_TARGET, "kubernetes_validate")
+    modules_see = subprocess.run(  # noqa: S603 - this interpreter
+        [sys.executable, "-c", "import kubernetes.dynamic, sys; print('kubernetes_validate' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert modules_see.stdout.strip() == "False"
 
 
 def test_istio_schemas_come_from_the_published_crds():

@@ -2,7 +2,8 @@
 
 cluster_prep reads every region's namespaces once for the play and skips its k8s module where they
 already carry ``istio-injection=enabled`` (benchmarks/site_converge.py).  A namespace that lost the label
-in one cluster must still be predicted by check mode and put back by the re-run, in that region only.
+in one cluster must still be predicted by check mode and put back by the re-run, in that region only, also
+when the role is skipped for the host that would have run the shared read.
 """
 
 from __future__ import annotations
@@ -59,3 +60,16 @@ def test_a_namespace_that_lost_its_injection_label_is_relabelled_in_its_region_o
     rc, last = site.run(lab2, inv, "site.yml", "--skip-tags", "verify")
     assert rc == 0, site.failed_tasks(last)
     assert site.totals(last)["changed"] == 0, site.changed_tasks(last)
+
+    # The roles run for every region but the batch's first: the shared read is skipped for the whole batch
+    # (a run_once task's condition is the first host's), and the other region still reads its own cluster.
+    apis = {region: cluster_api(lab2, region) for region in ("cn-hangzhou", "ap-southeast-1")}
+    for api in apis.values():
+        api.patch_namespace(NAMESPACE, {"metadata": {"labels": {"istio-injection": None}}})
+    rc, partial = site.run(lab2, inv, "tests/lab/site/roles_for_all_but_first.yml")
+    assert rc == 0, site.failed_tasks(partial)
+    ran = {host for host, result in site.task_results(partial, NAMESPACES_TASK).items() if not result.get("skipped")}
+    assert len(ran) == 1, site.task_results(partial, NAMESPACES_TASK)
+    assert changed_hosts(partial, NAMESPACES_TASK) == ran, site.changed_tasks(partial)
+    assert {region: injection_label(api) for region, api in apis.items()} == {
+        region: "enabled" if region in ran else None for region in apis}

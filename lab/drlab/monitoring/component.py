@@ -139,7 +139,12 @@ class MonitoringComponent:
         self.children["prometheus"] = Supervisor("prometheus", [
             found["prometheus"], f"--config.file={prom_conf}", f"--storage.tsdb.path={prom_dir}/data",
             f"--web.listen-address={self.host}:{ports['prometheus']}", "--web.enable-lifecycle",
-            "--storage.tsdb.retention.time=2d", "--log.level=warn"], prom_dir, prom_conf)
+            "--storage.tsdb.retention.time=2d",
+            # Prometheus drops an alert it could not deliver and sends it again only after this delay (1m by
+            # default: `prometheus --help`, rules.alert.resend-delay); the lab's Alertmanager may still be
+            # starting at the first evaluation, and the lab's other intervals are seconds too.
+            f"--rules.alert.resend-delay={self.conf['evaluation_interval']}s",
+            "--log.level=warn"], prom_dir, prom_conf)
         self.children["alertmanager"] = Supervisor("alertmanager", [
             found["alertmanager"], f"--config.file={am_conf}", f"--storage.path={am_dir}/data",
             f"--web.listen-address={self.host}:{ports['alertmanager']}",

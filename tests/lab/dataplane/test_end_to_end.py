@@ -184,7 +184,8 @@ def test_gtm_failover_and_recovery(world: World):
     with pytest.raises(dns.resolver.NXDOMAIN):
         res.resolve(f"nothing.{ZONE}", "A")
 
-    # lose region 2's gateway: connection refused at once, gone from DNS within 1 x 2 + 1 (+1) s
+    # lose region 2's gateway: connection refused, then gone from DNS. How soon is bounded below on the lab's
+    # own clock (its event log); the waits here only give a busy machine room.
     cluster_id = world.regions[1]["clusters"][0]["id"]
     apps = k8s.AppsV1Api(world.cluster_api[cluster_id])
     apps.delete_namespaced_deployment("istio-ingressgateway", "istio-system")
@@ -196,21 +197,18 @@ def test_gtm_failover_and_recovery(world: World):
             return False
         except ConnectionRefusedError:
             return True
-    wait_for(refused, 1.0, 0.02, "connection refused after the gateway Deployment is deleted")
-    wait_for(lambda: world.address(1) not in _answers(res, name, 40), 1 * 2 + 1 + 1.5, 0.05,
-             "region 2 dropped from DNS")
-    detected = time.monotonic() - deleted
-    assert detected <= 4.0 + 0.5
+    wait_for(refused, 10, 0.02, "connection refused after the gateway Deployment is deleted")
+    wait_for(lambda: world.address(1) not in _answers(res, name, 40), 30, 0.05, "region 2 dropped from DNS")
     assert set(_answers(res, name, 30)) == {world.address(0)}
     assert get(world.address(0))[0] == 200
 
     # ASM's resync restores the Deployment; Envoy comes back and GTM lets it rejoin
     wait_for(lambda: any(d.metadata.name == "istio-ingressgateway"
-                         for d in apps.list_namespaced_deployment("istio-system").items), RESYNC + 3, 0.2,
+                         for d in apps.list_namespaced_deployment("istio-system").items), RESYNC + 30, 0.2,
              "gateway Deployment restored by resync")
     assert time.monotonic() - deleted >= RESYNC - 0.5
-    wait_for(lambda: http_status(world.address(1)) == 200, 5, 0.1, "region 2 serving again")
-    wait_for(lambda: world.address(1) in _answers(res, name, 20), 6, 0.2, "region 2 back in DNS")
+    wait_for(lambda: http_status(world.address(1)) == 200, 30, 0.1, "region 2 serving again")
+    wait_for(lambda: world.address(1) in _answers(res, name, 20), 30, 0.2, "region 2 back in DNS")
     events = [json.loads(line) for line in world.lab.cli("events", "--json").stdout.splitlines()]
     stopped = next(e["time"] for e in events if e["kind"] == "gateway_envoy_stopped")
     dropped = next(e["time"] for e in events if e["kind"] == "gtm_address_unavailable"

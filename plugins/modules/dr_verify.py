@@ -76,6 +76,16 @@ options:
         as a fraction (C(0.15) = 15 percentage points).
     type: float
     default: 0.15
+  rate:
+    description:
+      - Requests per second at most, all regions together; C(0) sends each request as soon as the last one
+        ended.
+      - Keep it under the gateways' local rate limit (quota per fill interval, per replica). What this module
+        sends counts against the same token bucket as every other client, and a request the limiter turns
+        away (HTTP 429) is a failure here. The requests are spaced evenly, so a second check running at the
+        same time adds at most the same rate again.
+    type: float
+    default: 0
   max_failures:
     description: Requests allowed to fail (DNS error, connection error or an HTTP status other than 200).
     type: int
@@ -111,6 +121,8 @@ EXAMPLES = r'''
     dns_port: 15353
     port: 8080
     requests: 200
+    # half of the gateways' local rate limit (100 per second per replica)
+    rate: 50
     tolerance: 0.15
     regions:
       - {name: cn-hangzhou, address: 127.0.1.1, weight: 50, cluster: cluster-1}
@@ -163,6 +175,7 @@ samples:
 '''
 
 import http.client as http_client
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -204,6 +217,9 @@ def validate(params):
         problems.append('tolerance must be a fraction between 0 and 1, got %s' % params['tolerance'])
     if params['timeout'] <= 0:
         problems.append('timeout must be positive')
+    if params['rate'] < 0:
+        problems.append('rate must be 0 (no pacing) or a positive number of requests per second, got %s'
+                        % params['rate'])
     if not params['regions']:
         problems.append('regions must list at least one region')
     seen = set()
@@ -258,6 +274,19 @@ def one_request(resolver, params):
     finally:
         conn.close()
     return seen
+
+
+def paced(count, rate, send, clock=time.monotonic, sleep=time.sleep):
+    """send() count times, request i starting no sooner than i / rate seconds after the first."""
+    results = []
+    start = clock()
+    for i in range(count):
+        if rate:
+            delay = start + i / float(rate) - clock()
+            if delay > 0:
+                sleep(delay)
+        results.append(send())
+    return results
 
 
 def summarise(params, results):
@@ -323,6 +352,7 @@ def main():
                 cluster=dict(type='str'),
             )),
             tolerance=dict(type='float', default=0.15),
+            rate=dict(type='float', default=0.0),
             max_failures=dict(type='int', default=0),
             check_in_cluster=dict(type='bool', default=True),
             cluster_header=dict(type='str', default='x-drlab-cluster'),
@@ -338,7 +368,7 @@ def main():
     if problems:
         module.fail_json(msg='invalid arguments: ' + '; '.join(problems))
     resolver = make_resolver(params['dns_server'], params['dns_port'], params['timeout'])
-    results = [one_request(resolver, params) for dummy in range(params['requests'])]
+    results = paced(params['requests'], params['rate'], lambda: one_request(resolver, params))
     report = summarise(params, results)
     if not report['passed'] and params['fail_on_mismatch']:
         module.fail_json(msg='verify failed: ' + '; '.join(report['problems']), changed=False, **report)

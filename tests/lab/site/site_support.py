@@ -88,7 +88,9 @@ def failed_tasks(report: dict[str, Any]) -> list[str]:
         for task in play.get("tasks") or []:
             for host, result in (task.get("hosts") or {}).items():
                 if result.get("failed"):
-                    out.append(f"{host}: {task['task']['name']}: {str(result.get('msg'))[:300]}")
+                    # dr_verify's failed requests say what the clients saw (status, error, address)
+                    samples = f" samples: {result['samples'][:5]}" if result.get("samples") else ""
+                    out.append(f"{host}: {task['task']['name']}: {str(result.get('msg'))[:300]}{samples}")
     return out
 
 

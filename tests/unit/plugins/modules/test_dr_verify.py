@@ -7,7 +7,7 @@ REGIONS = [{"name": "r1", "address": "127.0.1.1", "weight": 50, "cluster": "clus
 
 
 def params(**over):
-    base = {"domain": "d.example.com", "requests": 10, "tolerance": 0.15, "timeout": 5.0, "regions": REGIONS,
+    base = {"domain": "d.example.com", "requests": 10, "tolerance": 0.15, "timeout": 5.0, "rate": 0.0, "regions": REGIONS,
             "max_failures": 0, "check_in_cluster": True}
     base.update(over)
     return base
@@ -68,5 +68,50 @@ def test_validate_rejects_bad_input():
     assert dr_verify.validate(params()) == []
     assert dr_verify.validate(params(requests=0))
     assert dr_verify.validate(params(tolerance=2))
+    assert dr_verify.validate(params(rate=-1)) == [
+        "rate must be 0 (no pacing) or a positive number of requests per second, got -1"]
     assert dr_verify.validate(params(regions=[dict(REGIONS[0], weight=0)]))
     assert dr_verify.validate(params(regions=[REGIONS[0], dict(REGIONS[1], address="127.0.1.1")]))
+
+
+class FakeClock:
+    """A clock that moves only when the code under test sleeps (or a request takes time)."""
+
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_paced_requests_start_evenly_at_the_rate():
+    clock, starts = FakeClock(), []
+
+    def send():
+        starts.append(clock.now)
+        clock.now += 0.004  # each request takes 4 ms
+        return {'status': 200}
+    results = dr_verify.paced(5, 50, send, clock=clock, sleep=clock.sleep)
+    assert len(results) == 5
+    assert [round(t - 100.0, 6) for t in starts] == [0.0, 0.02, 0.04, 0.06, 0.08]
+
+
+def test_requests_slower_than_the_rate_are_not_delayed_further():
+    clock = FakeClock()
+
+    def send():
+        clock.now += 0.5
+        return {'status': 200}
+    dr_verify.paced(3, 10, send, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []
+
+
+def test_rate_zero_sends_back_to_back():
+    clock = FakeClock()
+    dr_verify.paced(4, 0, lambda: {'status': 200}, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []

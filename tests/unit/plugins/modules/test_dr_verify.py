@@ -7,8 +7,8 @@ REGIONS = [{"name": "r1", "address": "127.0.1.1", "weight": 50, "cluster": "clus
 
 
 def params(**over):
-    base = {"domain": "d.example.com", "requests": 10, "tolerance": 0.15, "timeout": 5.0, "rate": 0.0, "regions": REGIONS,
-            "max_failures": 0, "check_in_cluster": True}
+    base = {"domain": "d.example.com", "requests": 10, "tolerance": 0.15, "timeout": 5.0, "rate": 0.0,
+            "regions": REGIONS, "max_failures": 0, "check_in_cluster": True}
     base.update(over)
     return base
 

@@ -101,19 +101,6 @@ def test_a_failure_after_a_write_says_changed_and_lists_the_writes(capsys):
 
 # -- retry policy --------------------------------------------------------------------
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def _failing(errors, result="ok"):
     calls = {"n": 0}
 
@@ -133,8 +120,8 @@ def _failing(errors, result="ok"):
     ("Rejected.Throttling", 400), ("LastOperationNotFinished", 400), ("RecordForbidden.DNSChange", 400),
     ("DnsSystemBusyness", 400),
 ])
-def test_retryable_answers_are_retried_until_success(code, status):
-    clock = FakeClock()
+def test_retryable_answers_are_retried_until_success(code, status, fake_clock):
+    clock = fake_clock
     exc_class = ServerException if status >= 500 else ClientException
     func, calls = _failing([exc_class(code=code, status_code=status, message="m") for i in range(3)])
     assert alicloud.call_with_retry(func, attempts=8, sleep=clock.sleep, clock=clock.clock) == "ok"
@@ -144,8 +131,8 @@ def test_retryable_answers_are_retried_until_success(code, status):
 
 @pytest.mark.parametrize("code", ["InvalidParameter", "ServiceMesh.NotFound", "SignatureDoesNotMatch",
                                   "Forbidden.RAM", "OperationConflict", "ServiceBusy", "StillInitializing"])
-def test_other_4xx_fail_at_once(code):
-    clock = FakeClock()
+def test_other_4xx_fail_at_once(code, fake_clock):
+    clock = fake_clock
     func, calls = _failing([ClientException(code=code, status_code=400, message="bad")])
     with pytest.raises(alicloud.AlicloudError) as raised:
         alicloud.call_with_retry(func, attempts=8, sleep=clock.sleep, clock=clock.clock)
@@ -154,8 +141,8 @@ def test_other_4xx_fail_at_once(code):
     assert raised.value.code == code
 
 
-def test_attempts_are_bounded():
-    clock = FakeClock()
+def test_attempts_are_bounded(fake_clock):
+    clock = fake_clock
     func, calls = _failing([ClientException(code="Throttling.User", status_code=400, message="m")
                             for i in range(20)])
     with pytest.raises(alicloud.AlicloudError):
@@ -163,8 +150,8 @@ def test_attempts_are_bounded():
     assert calls["n"] == 5
 
 
-def test_total_time_is_bounded():
-    clock = FakeClock()
+def test_total_time_is_bounded(fake_clock):
+    clock = fake_clock
     func, calls = _failing([ServerException(code="ServiceUnavailable", status_code=503, message="m")
                             for i in range(50)])
     with pytest.raises(alicloud.AlicloudError):
@@ -182,16 +169,16 @@ def test_backoff_grows_with_full_jitter_and_is_capped():
     assert list(alicloud.backoff_delays(7, base=0.5, cap=10.0, rng=Top)) == [0.5, 1, 2, 4, 8, 10, 10]
 
 
-def test_a_resources_own_busy_code_is_retried_only_where_the_call_says_so():
-    clock = FakeClock()
+def test_a_resources_own_busy_code_is_retried_only_where_the_call_says_so(fake_clock):
+    clock = fake_clock
     func, calls = _failing([ClientException(code="StillInitializing", status_code=400, message="busy")])
     assert alicloud.call_with_retry(func, sleep=clock.sleep, clock=clock.clock,
                                     retry_codes=("StillInitializing",)) == "ok"
     assert calls["n"] == 2
 
 
-def test_adopt_turns_already_exists_into_the_existing_object():
-    clock = FakeClock()
+def test_adopt_turns_already_exists_into_the_existing_object(fake_clock):
+    clock = fake_clock
     func, calls = _failing([ClientException(code="NameAlreadyExist", status_code=400, message="exists")])
     adopted = alicloud.call_with_retry(func, sleep=clock.sleep, clock=clock.clock,
                                        adopt=lambda: {"ServiceMeshId": "c1"})
@@ -381,8 +368,8 @@ def test_compare_dicts_only_looks_at_what_the_user_set():
     assert alicloud.compare_dicts({"b": {"d": 4}}, current) == [("b.d", 3, 4)]
 
 
-def test_wait_for_names_the_resource_and_last_state():
-    clock = FakeClock()
+def test_wait_for_names_the_resource_and_last_state(fake_clock):
+    clock = fake_clock
     with pytest.raises(alicloud.WaitTimeout, match=r"mesh dr-1 .*initial"):
         alicloud.wait_for(lambda: {"State": "initial"}, lambda v: v["State"] == "running", 10, "mesh dr-1",
                           delay=2, sleep=clock.sleep, clock=clock.clock, describe=lambda v: v["State"])

@@ -278,6 +278,10 @@ def one_request(resolver, params):
 
 def paced(count, rate, send, clock=time.monotonic, sleep=time.sleep):
     """send() count times, request i starting no sooner than i / rate seconds after the first."""
+    # Spaced, not bursty: Envoy's local rate limit filter takes one token per request from a bucket refilled
+    # every fill_interval and answers 429 when it is empty (Envoy docs, HTTP local rate limit filter;
+    # ASMLocalRateLimiter's quota and fill_interval are that bucket), so a burst fails where the same count
+    # spread over time does not.
     results = []
     start = clock()
     for i in range(count):

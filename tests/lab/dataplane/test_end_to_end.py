@@ -184,7 +184,7 @@ def test_gtm_failover_and_recovery(world: World):
     with pytest.raises(dns.resolver.NXDOMAIN):
         res.resolve(f"nothing.{ZONE}", "A")
 
-    # lose region 2's gateway: connection refused, then gone from DNS. How soon is bounded below on the lab's
+    # lose region 2's gateway: connection refused, then gone from DNS. How soon is bounded on the lab's
     # own clock (its event log); the waits here only give a busy machine room.
     cluster_id = world.regions[1]["clusters"][0]["id"]
     apps = k8s.AppsV1Api(world.cluster_api[cluster_id])

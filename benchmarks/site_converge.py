@@ -19,6 +19,11 @@ Figures, not assertions: this prints and returns 0 unless a playbook fails.  The
 (``--skip-tags verify``; it sends requests, which is not convergence work) unless ``--with-verify``.
 
     .venv/bin/python benchmarks/site_converge.py [--regions 2 3] [--repeat 3] [--with-verify] [--top 8]
+    .venv/bin/python benchmarks/site_converge.py --compare HEAD --regions 3 --repeat 5   # before/after
+
+``--compare REV`` is for a speed change: on one lab, the re-runs (then the check-mode runs) of the collection
+as committed at REV and of this checkout alternate, and each side's medians are printed; a difference
+smaller than the spread of one side's runs is noise.
 
 What was tried, and what it gave (this 2-core machine, otherwise idle; labs with their Prometheus, as
 `drlab up` starts them; one playbook run varies by +/- 1-2 s, so the figures below are from within one
@@ -74,18 +79,32 @@ benchmark run, and a lone difference under a second is noise):
   * ``internal_poll_interval`` 0.02 instead of 0.001 (the controller's result loop): 21.2 s against 21.2 s,
     and py-spy shows the loop's samples are result handling, not the sleep; not kept.
 
-Where it stands (this session's last full run, after the changes above, on a machine running slower than
-in the run before them): two regions converge 63.1 s, re-run 18.3 s (29 %, met), check 17.0 s (met); three
-regions converge 71.5 s, re-run 23.1 s (32 % of it, not met), +26 % on two (met), check 23.8 s against
-23.1 s (not met; their three runs overlap, 21.5-24.3 and 22.1-25.4 s).  The full run before the changes,
-the same day: two regions re-run 15.1 s (27 %), check 13.9 s; three regions re-run 22.6 s (+50 %), check
-23.9 s.  Check mode does the same work as the re-run (a dry run where the
-re-run sends a no-op patch; the re-run even reads more, for its waits), so which of the two is faster is a
-coin flip: nothing in check mode can be dropped without giving up the exact prediction.  What is left per
-region is five module processes (mesh, gateway, Bookinfo in the cluster, Bookinfo in the mesh, rate limit),
-each serving its own resource or API server, ~80 % of each interpreter start and imports (the kubernetes
-package ~0.35 s, the SDK's Tea core ~0.3 s, ansible's module_utils ~0.25 s compiled from the AnsiballZ zip
-every time).
+* ``--compare REV`` (these A/B runs, now part of the benchmark), one 3-region lab, five pairs, medians:
+  bookinfo's mesh objects read by one lookup process for the batch, and its mesh k8s module skipped in a
+  region where the JSON merge patch would leave every object as it is (the ``unchanged_by_merge_patch``
+  filter, RFC 7386): re-run 11.4 -> 11.0 s wall, 17.3 -> 16.3 s CPU (18 -> 15 module processes); check mode
+  11.3 -> 11.4 s wall (noise), 17.4 -> 16.8 s CPU.  Two regions: re-run 8.7 -> 8.9 s wall (noise), 12.4 ->
+  12.4 s CPU (13 -> 11 module processes), check 9.1 -> 8.9 s wall, 13.0 -> 12.3 s CPU: the read costs one
+  lookup process (~0.5 s, most of it importing the kubernetes client) and saves one module process per
+  region, so it pays from the third region on; kept (tests/lab/site/test_site_drift.py shows a
+  VirtualService edited by hand predicted by check mode and put back in its mesh only).  Task by task
+  (two regions, three runs of each), check mode and the re-run took the same time to 0.02 s.
+
+Where it stands (the last full run, 2026-12-02, after the changes above, on a machine running about twice
+as fast as in the series before, so compare ratios, not seconds, across series): two regions converge
+49.6 s, re-run 8.8 s (18 %, met), check 9.0 s; three regions converge 55.2 s, re-run 11.0 s (20 %, met),
++26 % on two (met), check 11.1 s; zero writes in every run (met).  Check mode against the re-run is not
+met by 0.1-0.2 s in either size: their runs overlap (re-run 8.7-9.1 and 11.0-11.3 s, check 8.9-9.1 and
+11.0-11.6 s) and every play took the same time in both.  Check mode does the same work as the re-run (the
+same 15 module processes; a dry run where the re-run sends a no-op patch; the re-run even reads more, for
+its waits), so which of the two is faster is a coin flip: nothing in check mode can be dropped without
+giving up the exact prediction.  What is left per region is four module processes (mesh, gateway, Bookinfo
+in the cluster, rate limit), each serving its own resource or API server, ~75 % of each interpreter start
+and imports (the SDK's Tea core ~0.2 s of which aiohttp ~0.12 s, the kubernetes package ~0.15 s, ansible's
+module_utils ~0.1-0.15 s compiled from the AnsiballZ zip every time), and the GTM play's three, one after
+the other, each needing the one before.  Bookinfo's cluster objects could be skipped the same way only
+with a strategic-merge "no change" test (merge keys per list, server defaults in every container) and the
+Deployments' readiness checked on the controller; not tried.
 """
 
 from __future__ import annotations
@@ -93,6 +112,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -162,6 +182,7 @@ class Run:
     plays: list[tuple[str, float]] = field(default_factory=list)
     steal: float = 0.0  # seconds of CPU the hypervisor gave to others during the run (/proc/stat steal)
     idle: float = 0.0  # seconds of CPU left idle during the run, over all cores
+    cpu: float = 0.0  # CPU seconds of the playbook's process tree (ansible-playbook, workers, modules)
 
     @property
     def writes(self) -> int:
@@ -226,19 +247,22 @@ def _imports(logdir: str) -> tuple[int, float, float, Counter[str], dict[str, li
 
 
 def playbook(lab: LabHandle, inv: str, label: str, args: list[str], wrapper: str, logdir: str,
-             start: float, top: int) -> Run:
+             start: float, top: int, tree: str = ROOT) -> Run:
+    """One site.yml run of the checkout at ``tree`` (this one unless comparing), with its figures."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "MESHDR_"))}
-    env.update({"DRLAB_DIR": lab.dir, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
+    env.update({"DRLAB_DIR": lab.dir, "ANSIBLE_CONFIG": os.path.join(tree, "ansible.cfg"),
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "PATH": BIN + os.pathsep + env.get("PATH", "")})
     lab.admin("calls/reset", {})
     lab.admin("kube/calls/reset", {})
     idle_before, steal_before = cpu_ticks()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     result = subprocess.run(  # noqa: S603 - our own playbook
-        [os.path.join(BIN, "ansible-playbook"), "-i", inv, os.path.join(ROOT, "site.yml"),
+        [os.path.join(BIN, "ansible-playbook"), "-i", inv, os.path.join(tree, "site.yml"),
          "-e", f"ansible_python_interpreter={wrapper}", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
+        env=env, cwd=tree, capture_output=True, text=True, timeout=1200, check=False)
     wall = time.monotonic() - began
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     idle_after, steal_after = cpu_ticks()
     cloud, kube = lab.admin("calls"), lab.admin("kube/calls")
     if result.returncode != 0:
@@ -267,7 +291,9 @@ def playbook(lab: LabHandle, inv: str, label: str, args: list[str], wrapper: str
                cloud=cloud, kube=kube, slowest=sorted(slowest, reverse=True)[:top],
                heaviest_imports=sorted(((s, m) for m, s in per_package.items()), reverse=True)[:top],
                per_module=dict(sorted(per_module.items(), key=lambda item: -item[1][1])), plays=plays,
-               steal=steal_after - steal_before, idle=idle_after - idle_before)
+               steal=steal_after - steal_before, idle=idle_after - idle_before,
+               cpu=(children_after.ru_utime + children_after.ru_stime)
+               - (children_before.ru_utime + children_before.ru_stime))
 
 
 def _seconds(stamp: str) -> float:
@@ -280,20 +306,8 @@ def region_runs(regions: int, args: list[str], start: float, top: int, repeat: i
     time is the median of its kind stands for it (one playbook run on two busy cores varies by a second).
     ``profiled``: every module runs under ``-X importtime`` (for the import figures, not for the times)."""
     kind = "profiled" if profiled else "timed"
-    workdir = tempfile.mkdtemp(prefix=f"drlab-bench-site{regions}-{kind}-")
-    extra = regions - 2  # the lab inventory's two, plus site_support's extra regions
-    logdir = os.path.join(workdir, "imports")
-    os.makedirs(logdir)
-    wrapper = os.path.join(workdir, f"python-{kind}")
-    with open(wrapper, "w", encoding="utf-8") as handle:
-        handle.write((PROFILER if profiled else COUNTER).format(logdir=logdir, python=PYTHON))
-    os.chmod(wrapper, 0o700)
-    # As `drlab up` does by default (monitoring "auto"): a real Prometheus when one is installed, which the
-    # ratelimit role then reloads and reads.
-    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=site_support.topology(extra),
-                    monitoring=shutil.which("prometheus") is not None).up()
+    workdir, lab, inv, wrapper, logdir = _fresh_lab(regions, kind, PROFILER if profiled else COUNTER)
     try:
-        inv = site_support.inventory(workdir, extra)
         first = playbook(lab, inv, f"{regions} regions, first converge", args, wrapper, logdir, start, top)
         again, check = [], []
         for _ in range(repeat):
@@ -301,6 +315,71 @@ def region_runs(regions: int, args: list[str], start: float, top: int, repeat: i
             check.append(playbook(lab, inv, f"{regions} regions, --check", [*args, "--check"], wrapper, logdir,
                                   start, top))
         return [first, _median(again), _median(check)]
+    finally:
+        lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _fresh_lab(regions: int, kind: str, interpreter: str) -> tuple[str, LabHandle, str, str, str]:
+    """A work directory, a lab of ``regions`` regions started in it, its inventory, the modules' interpreter
+    wrapper and the directory the wrapper logs to."""
+    workdir = tempfile.mkdtemp(prefix=f"drlab-bench-site{regions}-{kind}-")
+    extra = regions - 2  # the lab inventory's two, plus site_support's extra regions
+    logdir = os.path.join(workdir, "imports")
+    os.makedirs(logdir)
+    wrapper = os.path.join(workdir, f"python-{kind}")
+    with open(wrapper, "w", encoding="utf-8") as handle:
+        handle.write(interpreter.format(logdir=logdir, python=PYTHON))
+    os.chmod(wrapper, 0o700)
+    # As `drlab up` does by default (monitoring "auto"): a real Prometheus when one is installed, which the
+    # ratelimit role then reloads and reads.
+    lab = LabHandle(directory=os.path.join(workdir, "lab"), topology=site_support.topology(extra),
+                    monitoring=shutil.which("prometheus") is not None)
+    try:
+        lab.up()
+        return workdir, lab, site_support.inventory(workdir, extra), wrapper, logdir
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def checkout_of(rev: str, workdir: str) -> str:
+    """The collection as committed at ``rev``, unpacked beside this checkout's venv: its own ansible.cfg finds
+    it through its own .build/collections link, and the Galaxy collections are this checkout's."""
+    tree = os.path.join(workdir, "compare")
+    os.makedirs(tree)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", rev],  # noqa: S603, S607
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)  # noqa: S603, S607
+    namespace = os.path.join(tree, ".build", "collections", "ansible_collections", "meshdr")
+    os.makedirs(namespace)
+    os.symlink(tree, os.path.join(namespace, "alicloud"))
+    os.symlink(os.path.join(ROOT, ".build", "galaxy"), os.path.join(tree, ".build", "galaxy"))
+    return tree
+
+
+def compare(regions: int, rev: str, args: list[str], start: float, top: int, repeat: int) -> None:
+    """Paired runs on one lab: after one converge by this checkout, the re-run and the check-mode run of
+    ``rev`` and of this checkout alternate (A B, then B A, so that a machine getting slower or faster
+    weighs on both alike); prints each side's median wall and CPU seconds.  Both use this checkout's
+    inventory."""
+    workdir, lab, inv, wrapper, logdir = _fresh_lab(regions, "compare", COUNTER)
+    try:
+        sides = {rev: checkout_of(rev, workdir), "this checkout": ROOT}
+        playbook(lab, inv, f"{regions} regions, first converge", args, wrapper, logdir, start, top)
+        for kind, extra_args in (("re-run", []), ("--check", ["--check"])):
+            runs: dict[str, list[Run]] = {side: [] for side in sides}
+            for turn in range(repeat):
+                for side in (list(sides) if turn % 2 == 0 else list(reversed(sides))):
+                    runs[side].append(playbook(lab, inv, f"{side} {kind}", [*args, *extra_args], wrapper, logdir,
+                                               start, top, tree=sides[side]))
+            print(f"\n{regions} regions, {kind}, {repeat} paired runs (medians):")
+            for side, side_runs in runs.items():
+                print(f"  {side:>14}: {statistics.median(r.wall for r in side_runs):5.1f} s wall, "
+                      f"{statistics.median(r.cpu for r in side_runs):5.1f} s CPU, "
+                      f"{statistics.median(r.modules for r in side_runs):.0f} module processes, "
+                      f"{max(r.writes for r in side_runs)} writes at most; wall "
+                      + ", ".join(f"{r.wall:.1f}" for r in side_runs))
     finally:
         lab.down()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -351,9 +430,16 @@ def main() -> int:
     parser.add_argument("--with-verify", action="store_true", help="include the verify play in every run")
     parser.add_argument("--repeat", type=int, default=3, help="re-runs and check-mode runs per inventory size")
     parser.add_argument("--top", type=int, default=6, help="slowest tasks and heaviest imports listed per run")
+    parser.add_argument("--compare", metavar="REV",
+                        help="instead of the figures: paired re-runs and check-mode runs of the collection as "
+                             "committed at REV and of this checkout, on one lab per inventory size")
     opts = parser.parse_args()
     args = [] if opts.with_verify else ["--skip-tags", "verify"]
     start = bare_start_seconds()
+    if opts.compare:
+        for regions in opts.regions:
+            compare(regions, opts.compare, args, start, opts.top, opts.repeat)
+        return 0
     print(f"site.yml on fresh labs ({'with' if opts.with_verify else 'without'} the verify play); "
           f"bare interpreter start {1000 * start:.0f} ms")
     runs: dict[int, list[Run]] = {}

@@ -55,6 +55,16 @@ def changed_hosts(report, task: str) -> set[str]:
     return {host for host, result in site.task_results(report, task).items() if result.get("changed")}
 
 
+def repaired_without_the_first_host(lab, inv: str, task: str) -> set[str]:
+    """The roles run for every region but the batch's first: ``task`` ran, and changed, in exactly one."""
+    rc, partial = site.run(lab, inv, "tests/lab/site/roles_for_all_but_first.yml")
+    assert rc == 0, site.failed_tasks(partial)
+    ran = {host for host, result in site.task_results(partial, task).items() if not result.get("skipped")}
+    assert len(ran) == 1, site.task_results(partial, task)
+    assert changed_hosts(partial, task) == ran, site.changed_tasks(partial)
+    return ran
+
+
 def test_a_namespace_that_lost_its_injection_label_is_relabelled_in_its_region_only(lab2, tmp_path):
     inv = site.inventory(tmp_path)
     rc, report = site.run(lab2, inv, "site.yml", "--skip-tags", "verify")
@@ -85,11 +95,7 @@ def test_a_namespace_that_lost_its_injection_label_is_relabelled_in_its_region_o
     apis = {region: cluster_api(lab2, region) for region in ("cn-hangzhou", "ap-southeast-1")}
     for api in apis.values():
         api.patch_namespace(NAMESPACE, {"metadata": {"labels": {"istio-injection": None}}})
-    rc, partial = site.run(lab2, inv, "tests/lab/site/roles_for_all_but_first.yml")
-    assert rc == 0, site.failed_tasks(partial)
-    ran = {host for host, result in site.task_results(partial, NAMESPACES_TASK).items() if not result.get("skipped")}
-    assert len(ran) == 1, site.task_results(partial, NAMESPACES_TASK)
-    assert changed_hosts(partial, NAMESPACES_TASK) == ran, site.changed_tasks(partial)
+    ran = repaired_without_the_first_host(lab2, inv, NAMESPACES_TASK)
     assert {region: injection_label(api) for region, api in apis.items()} == {
         region: "enabled" if region in ran else None for region in apis}
 
@@ -123,10 +129,6 @@ def test_a_virtual_service_edited_by_hand_is_put_back_in_its_mesh_only(lab2, tmp
     # other region's module runs and repairs its own mesh.
     for api in meshes.values():
         drop_all_routes_but_the_first(api)
-    rc, partial = site.run(lab2, inv, "tests/lab/site/roles_for_all_but_first.yml")
-    assert rc == 0, site.failed_tasks(partial)
-    ran = {host for host, result in site.task_results(partial, MESH_TASK).items() if not result.get("skipped")}
-    assert len(ran) == 1, site.task_results(partial, MESH_TASK)
-    assert changed_hosts(partial, MESH_TASK) == ran, site.changed_tasks(partial)
+    ran = repaired_without_the_first_host(lab2, inv, MESH_TASK)
     assert {region: routes(api) for region, api in meshes.items()} == {
         region: declared if region in ran else declared[:1] for region in meshes}

@@ -2,9 +2,10 @@
 
 cluster_prep reads every region's namespaces once for the play and skips its k8s module where they
 already carry ``istio-injection=enabled``; bookinfo reads every region's mesh objects once and skips its
-mesh k8s module where the merge patch would change nothing (benchmarks/site_converge.py).  Drift in one
-region must still be predicted by check mode and put back by the re-run, in that region only, also when the
-role is skipped for the host that would have run the shared read.
+mesh k8s module where the merge patch would change nothing, and in check mode its cluster k8s module where
+the strategic merge patch would change nothing (benchmarks/site_converge.py).  Drift in one region must
+still be predicted by check mode and put back by the re-run, in that region only, also when the role is
+skipped for the host that would have run the shared read.
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ NAMESPACES_TASK = ("meshdr.alicloud.cluster_prep : Application namespaces with s
                    "once the Kubernetes API answers")
 MESH_TASK = ("meshdr.alicloud.bookinfo : Bookinfo namespace (sidecar injection on), Gateway, VirtualService "
              "(named productpage route) and DestinationRules into the mesh")
+CLUSTER_TASK = "meshdr.alicloud.bookinfo : Bookinfo workloads into the cluster"
 NAMESPACE = "bookinfo"  # inventories/lab: dr_bookinfo_namespace
 VIRTUAL_SERVICE = dict(group="networking.istio.io", version="v1beta1", namespace=NAMESPACE,
                        plural="virtualservices", name="bookinfo")
 
 
-def cluster_api(lab, region_id: str) -> k8s.CoreV1Api:
+def cluster_client(lab, region_id: str) -> k8s.ApiClient:
     region = next(r for r in lab.topology["regions"] if r["id"] == region_id)
     path = os.path.join(lab.dir, "kubeconfig", f"{region['clusters'][0]['id']}.yaml")
-    return k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=path))
+    return k8s_config.new_client_from_config(config_file=path)
+
+
+def cluster_api(lab, region_id: str) -> k8s.CoreV1Api:
+    return k8s.CoreV1Api(cluster_client(lab, region_id))
 
 
 def mesh_api(lab, region_id: str) -> k8s.CustomObjectsApi:
@@ -45,6 +51,18 @@ def routes(api: k8s.CustomObjectsApi) -> list[str]:
 def drop_all_routes_but_the_first(api: k8s.CustomObjectsApi) -> None:
     http = api.get_namespaced_custom_object(**VIRTUAL_SERVICE)["spec"]["http"]
     api.patch_namespaced_custom_object(**VIRTUAL_SERVICE, body={"spec": {"http": http[:1]}})
+
+
+def image_of(lab, region_id: str, deployment: str) -> str:
+    apps = k8s.AppsV1Api(cluster_client(lab, region_id))
+    return apps.read_namespaced_deployment(deployment, NAMESPACE).spec.template.spec.containers[0].image
+
+
+def set_image(lab, region_id: str, deployment: str, image: str) -> None:
+    apps = k8s.AppsV1Api(cluster_client(lab, region_id))
+    container = apps.read_namespaced_deployment(deployment, NAMESPACE).spec.template.spec.containers[0].name
+    apps.patch_namespaced_deployment(deployment, NAMESPACE, {"spec": {"template": {"spec": {
+        "containers": [{"name": container, "image": image}]}}}})
 
 
 def injection_label(api: k8s.CoreV1Api) -> str | None:
@@ -132,3 +150,30 @@ def test_a_virtual_service_edited_by_hand_is_put_back_in_its_mesh_only(lab2, tmp
     ran = repaired_without_the_first_host(lab2, inv, MESH_TASK)
     assert {region: routes(api) for region, api in meshes.items()} == {
         region: declared if region in ran else declared[:1] for region in meshes}
+
+
+def test_check_mode_skips_unchanged_workloads_and_still_predicts_an_image_changed_by_hand(lab2, tmp_path):
+    inv = site.inventory(tmp_path)
+    rc, report = site.run(lab2, inv, "site.yml", "--skip-tags", "verify")
+    assert rc == 0, site.failed_tasks(report)
+
+    rc, quiet = site.run(lab2, inv, "site.yml", "--skip-tags", "verify", "--check")
+    assert rc == 0, site.failed_tasks(quiet)
+    assert all(result.get("skipped") for result in site.task_results(quiet, CLUSTER_TASK).values()), \
+        "check mode started the module for workloads already as declared"
+    assert site.totals(quiet)["changed"] == 0, site.changed_tasks(quiet)
+
+    declared = image_of(lab2, "cn-hangzhou", "reviews-v2")
+    set_image(lab2, "cn-hangzhou", "reviews-v2", declared + "-hotfix")
+    rc, check = site.run(lab2, inv, "site.yml", "--skip-tags", "verify", "--check")
+    assert rc == 0, site.failed_tasks(check)
+    assert changed_hosts(check, CLUSTER_TASK) == {"cn-hangzhou"}, site.changed_tasks(check)
+    assert site.changed_tasks(check) == [c for c in site.changed_tasks(check) if c.startswith("cn-hangzhou: ")]
+    assert image_of(lab2, "cn-hangzhou", "reviews-v2") == declared + "-hotfix", "check mode wrote"
+
+    # A real run always starts the module (it waits for the Deployments), and puts the image back.
+    rc, again = site.run(lab2, inv, "site.yml", "--skip-tags", "verify")
+    assert rc == 0, site.failed_tasks(again)
+    assert all(not result.get("skipped") for result in site.task_results(again, CLUSTER_TASK).values())
+    assert changed_hosts(again, CLUSTER_TASK) == {"cn-hangzhou"}, site.changed_tasks(again)
+    assert image_of(lab2, "cn-hangzhou", "reviews-v2") == declared

@@ -89,6 +89,16 @@ benchmark run, and a lone difference under a second is noise):
   region, so it pays from the third region on; kept (tests/lab/site/test_site_drift.py shows a
   VirtualService edited by hand predicted by check mode and put back in its mesh only).  Task by task
   (two regions, three runs of each), check mode and the re-run took the same time to 0.02 s.
+* Check mode only: the same read also lists each cluster's workload kinds, and the cluster k8s module is not
+  started where the strategic merge patch would change nothing (``unchanged_by_merge_patch`` with
+  ``strategic-merge``; kubernetes.core does not wait in check mode, so the prediction is all the module gives
+  there; a real run still starts it, for its wait).  First version, keeping the objects read in the fact: 3
+  regions check 11.5 -> 12.4 s wall, 16.9 -> 17.4 s CPU, worse, because a set_fact loop carries the whole
+  fact in every item's result.  Keeping only a verdict per read: against the mesh-read commit, 3 regions
+  check 13.1 -> 12.2 s wall, 19.4 -> 17.7 s CPU (15 -> 12 module processes), re-run 12.5 -> 12.7 s; 2 regions
+  check 9.8 -> 9.2 s, 13.5 -> 12.6 s CPU (11 -> 9), re-run 10.7 -> 10.4 s (noise); kept, once the objects
+  were rendered once per host instead of twice (a version rendering them twice made the 2-region re-run
+  10.1 -> 10.4 s).
 
 Where it stands (the last full run, 2026-12-02, after the changes above, on a machine running about twice
 as fast as in the series before, so compare ratios, not seconds, across series): two regions converge

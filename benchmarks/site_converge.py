@@ -100,21 +100,15 @@ benchmark run, and a lone difference under a second is noise):
   were rendered once per host instead of twice (a version rendering them twice made the 2-region re-run
   10.1 -> 10.4 s).
 
-Where it stands (the last full run, 2026-12-02, after the changes above, on a machine running about twice
-as fast as in the series before, so compare ratios, not seconds, across series): two regions converge
-49.6 s, re-run 8.8 s (18 %, met), check 9.0 s; three regions converge 55.2 s, re-run 11.0 s (20 %, met),
-+26 % on two (met), check 11.1 s; zero writes in every run (met).  Check mode against the re-run is not
-met by 0.1-0.2 s in either size: their runs overlap (re-run 8.7-9.1 and 11.0-11.3 s, check 8.9-9.1 and
-11.0-11.6 s) and every play took the same time in both.  Check mode does the same work as the re-run (the
-same 15 module processes; a dry run where the re-run sends a no-op patch; the re-run even reads more, for
-its waits), so which of the two is faster is a coin flip: nothing in check mode can be dropped without
-giving up the exact prediction.  What is left per region is four module processes (mesh, gateway, Bookinfo
-in the cluster, rate limit), each serving its own resource or API server, ~75 % of each interpreter start
-and imports (the SDK's Tea core ~0.2 s of which aiohttp ~0.12 s, the kubernetes package ~0.15 s, ansible's
-module_utils ~0.1-0.15 s compiled from the AnsiballZ zip every time), and the GTM play's three, one after
-the other, each needing the one before.  Bookinfo's cluster objects could be skipped the same way only
-with a strategic-merge "no change" test (merge keys per list, server defaults in every container) and the
-Deployments' readiness checked on the controller; not tried.
+Where it stands (the last full run, 2026-12-02, after every change above): two regions converge 51.2 s,
+re-run 10.0 s (20 %, met), check 9.3 s (met); three regions converge 57.7 s, re-run 12.2 s (21 %, met),
++21 % on two (met), check 10.8 s (met; re-runs 12.2-12.2 s, check runs 10.6-10.8 s); zero writes in every
+run (met).  The run before the check-mode change (same day, machine about as fast) had check mode and the
+re-run doing the same work and tying within 0.1-0.2 s either way.  What is left per region is four module
+processes in a re-run (mesh, gateway, Bookinfo in the cluster, rate limit) and three in check mode, each
+~75 % interpreter start and imports (the SDK's Tea core ~0.2 s of which aiohttp ~0.12 s, the kubernetes
+package ~0.15 s, ansible's module_utils ~0.1-0.15 s compiled from the AnsiballZ zip every time), and the GTM
+play's three, one after the other, each needing the one before.
 """
 
 from __future__ import annotations

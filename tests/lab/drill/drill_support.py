@@ -60,6 +60,40 @@ def kill(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
+def background_loads(lab) -> list[int]:
+    """The drill_load processes started for this lab. An async job leaves the playbook's process group
+    (Ansible's async_wrapper daemonizes), so killing the group spares them."""
+    marker = f"DRLAB_DIR={lab.dir}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = handle.read().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if b"drill_load" in cmdline and marker in environ:
+            found.append(int(entry))
+    return found
+
+
+def lose_the_host(lab, proc: subprocess.Popen) -> None:
+    """Stop a drill as a lost host would: nothing of it goes on. Its background load goes first: it
+    watches the playbook and, seeing it gone, stops and restores by itself (drill_load on_interrupt),
+    which would race the next run that a test means to find the region still broken."""
+    loads = background_loads(lab)
+    assert loads, "no background load of the drill to stop"
+    for pid in loads:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    kill(proc)
+
+
 def extra_vars(**values: Any) -> list[str]:
     return ["-e", json.dumps(values)]
 

@@ -178,13 +178,14 @@ def test_failure_drill_passes_fails_over_and_restores(lab, tmp_path):
 def test_interrupted_drill_is_restored_by_the_next_run_a_switchover_without_errors(lab, tmp_path):
     reports = str(tmp_path / "reports")
     target = region(lab, TARGET)
-    # A drill killed right after its fault, as a lost terminal or a cancelled job would: no rollback ran.
+    # A drill stopped right after its fault as a lost host would (its background load too, which would
+    # otherwise restore by itself): no rollback ran.
     killed = ds.start(lab, "drill.yml", str(tmp_path / "killed.log"), *ds.extra_vars(
         dr_drill_target_region=TARGET, dr_drill_qps=20, dr_drill_duration=30, dr_drill_fault_delay=3,
         dr_drill_report_dir=reports, dr_drill_run_id="drill-killed"))
     wait_for(lambda: not ds.deployment_exists(target) or killed.poll() is not None, 150, "the fault")
     assert killed.poll() is None, "the drill ended before it could be interrupted"
-    ds.kill(killed)
+    ds.lose_the_host(lab, killed)
     # The region stays broken: GTM drops it and nothing brings its gateway back (ASM resync is off here).
     wait_for(lambda: ds.resolve(lab) == [region(lab, "ap-southeast-1")["address"]], 30, "GTM to drop the region")
     time.sleep(3)
